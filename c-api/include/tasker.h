@@ -1,0 +1,476 @@
+/*
+ * tasker.h — the public, stable C API of tasker-core.
+ *
+ * Conventions (see STYLE.md):
+ *  - every function that can fail returns an int: TASKER_OK (0) or a negative tasker_error_code;
+ *    a few return a positive code for a distinct, non-error outcome (TASKER_EXISTS);
+ *  - after a failure, tasker_error_last() describes it for the calling thread;
+ *  - output parameters come first and are named `out`;
+ *  - handles are opaque and created by the library; every returned pointer says who frees it;
+ *  - strings are UTF-8, NUL-terminated; JSON crosses as text (the bindings convert to native values).
+ */
+#ifndef TASKER_H
+#define TASKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define TASKER_EXTERN __attribute__((visibility("default")))
+#else
+#define TASKER_EXTERN
+#endif
+
+#define TASKER_VERSION "0.1.0"
+
+/* ------------------------------------------------------------------ errors */
+
+typedef enum tasker_error_code {
+	TASKER_OK = 0,
+	TASKER_EXISTS = 1,              /* not an error: an identical (idempotent) request already exists */
+	TASKER_ERROR = -1,              /* generic failure */
+	TASKER_ENOMEM = -2,             /* out of memory */
+	TASKER_EINVAL = -3,             /* an argument or a value failed validation; message names the field */
+	TASKER_ENOTFOUND = -4,          /* the requested row / template / handler does not exist */
+	TASKER_EDB = -5,                /* PostgreSQL reported an error; sqlstate is set */
+	TASKER_ECONN = -6,              /* cannot connect, or the connection was lost */
+	TASKER_ECONFLICT = -7,          /* state changed underneath you (compare-and-swap lost) */
+	TASKER_ETRANSITION = -8,        /* the state machine does not allow this transition */
+	TASKER_EMIGRATION = -9,         /* a migration failed; message names it */
+	TASKER_ETEMPLATE = -10,         /* a task template is invalid; message names file, step, problem */
+	TASKER_ECONTEXT = -11,          /* a task context failed its JSON Schema; message names the path */
+	TASKER_EJSON = -12,             /* a value is not valid JSON */
+	TASKER_ECONFIG = -13,           /* a configuration key or value is invalid; message names the key */
+	TASKER_ESTOPPED = -14,          /* the worker or client was stopped */
+} tasker_error_code;
+
+typedef struct tasker_error {
+	int code;                  /* a tasker_error_code */
+	const char *message;       /* human-readable, never NULL */
+	const char *sqlstate;      /* five-character SQLSTATE for TASKER_EDB / TASKER_ECONN, else "" */
+} tasker_error;
+
+/* The calling thread's last error. Owned by the library; valid until the thread's next tasker_* call. */
+TASKER_EXTERN const tasker_error *tasker_error_last(void);
+/* Forget the calling thread's last error. */
+TASKER_EXTERN void tasker_error_clear(void);
+/* Stable name of an error code, e.g. "TASKER_ECONFLICT". Static storage. */
+TASKER_EXTERN const char *tasker_error_name(int code);
+
+/* Frees memory the library returned as `char *` (JSON text, names). NULL is fine. */
+TASKER_EXTERN void tasker_free(void *ptr);
+
+/* ------------------------------------------------------------------ client */
+
+/* A client owns a small pool of PostgreSQL connections. It is thread-safe: any thread may call any
+ * function with the same client at the same time. */
+typedef struct tasker_client tasker_client;
+
+typedef struct tasker_client_options {
+	unsigned int version;       /* TASKER_CLIENT_OPTIONS_VERSION */
+	const char *database_url;   /* libpq URL or key=value string; NULL → $TASKER_DATABASE_URL, then libpq's PG* env */
+	unsigned int pool_size;     /* maximum open connections; 0 → 8 */
+	const char *application_name; /* shown in pg_stat_activity; NULL → "tasker-core" */
+	const struct tasker_config *config; /* engine configuration (copied); NULL → defaults. Its
+	                                       database.url/pool_size apply when the fields above are unset */
+} tasker_client_options;
+
+#define TASKER_CLIENT_OPTIONS_VERSION 1
+#define TASKER_CLIENT_OPTIONS_INIT {TASKER_CLIENT_OPTIONS_VERSION, NULL, 0, NULL, NULL}
+
+/* Opens a client and checks that one connection can be made. *out is freed with tasker_client_free. */
+TASKER_EXTERN int tasker_client_open(tasker_client **out, const tasker_client_options *opts);
+/* Closes every connection and frees the client. NULL is fine. No call may be in progress. */
+TASKER_EXTERN void tasker_client_free(tasker_client *client);
+
+/* ------------------------------------------------------------------ migrations */
+
+typedef struct tasker_migration_status {
+	int version;               /* e.g. 1 */
+	const char *name;          /* e.g. "0001_rails_schema"; static storage */
+	int applied;               /* 1 if recorded in the ledger */
+} tasker_migration_status;
+
+/* Applies every embedded migration not yet recorded in tasker_core_schema_migrations, in order, each in
+ * its own transaction, under a PostgreSQL advisory lock so concurrent callers apply each exactly once.
+ * If out_applied is non-NULL it receives how many migrations this call applied. On failure the message
+ * names the migration and carries the server's error; the failed migration leaves nothing behind. */
+TASKER_EXTERN int tasker_db_migrate(tasker_client *client, int *out_applied);
+
+/* Reports every embedded migration and whether it is applied. *out is an array of *out_count entries,
+ * freed with tasker_free. */
+TASKER_EXTERN int tasker_db_migration_status(tasker_migration_status **out, size_t *out_count,
+                                             tasker_client *client);
+
+
+/* ------------------------------------------------------------------ states */
+
+/* The six states shared by tasks and workflow steps (the Rails engine's names). */
+typedef enum tasker_state {
+	TASKER_STATE_PENDING = 0,
+	TASKER_STATE_IN_PROGRESS,
+	TASKER_STATE_COMPLETE,
+	TASKER_STATE_ERROR,
+	TASKER_STATE_CANCELLED,
+	TASKER_STATE_RESOLVED_MANUALLY,
+	TASKER_STATE_COUNT
+} tasker_state;
+
+/* "pending", "in_progress", ...; static storage; NULL for an out-of-range value. */
+TASKER_EXTERN const char *tasker_state_name(tasker_state state);
+/* Parses a state name; TASKER_EINVAL naming the text if unknown. */
+TASKER_EXTERN int tasker_state_parse(tasker_state *out, const char *name);
+
+/* The event a transition fires ("task.completed"), or NULL when the state machine forbids it.
+ * Static storage. A transition to the current state is never allowed. */
+TASKER_EXTERN const char *tasker_task_transition_event(tasker_state from, tasker_state to);
+TASKER_EXTERN const char *tasker_step_transition_event(tasker_state from, tasker_state to);
+
+/* Moves a task / workflow step from `expected_from` to `to` in one transaction: inserts the transition
+ * row (most_recent = true, sort_key = previous + 10, from_state filled, metadata stored), clears the
+ * previous most_recent. Compare-and-swap: if the current state is not `expected_from`, nothing is
+ * written and TASKER_ECONFLICT is returned ("state changed underneath you"). A transition the state
+ * machine forbids is TASKER_ETRANSITION naming "from → to". metadata_json may be NULL ("{}"); it must
+ * be a JSON object (TASKER_EJSON otherwise). TASKER_ENOTFOUND if the id does not exist. */
+TASKER_EXTERN int tasker_task_transition(tasker_client *client, int64_t task_id, tasker_state expected_from,
+                                         tasker_state to, const char *metadata_json);
+TASKER_EXTERN int tasker_step_transition(tasker_client *client, int64_t workflow_step_id,
+                                         tasker_state expected_from, tasker_state to,
+                                         const char *metadata_json);
+/* Current state of a task / step (pending when it has no transition row). */
+TASKER_EXTERN int tasker_task_state(tasker_state *out, tasker_client *client, int64_t task_id);
+TASKER_EXTERN int tasker_step_state(tasker_state *out, tasker_client *client, int64_t workflow_step_id);
+
+
+/* ------------------------------------------------------------------ templates */
+
+/* What identifies a template. */
+typedef struct tasker_template_info {
+	char namespace_name[65];
+	char name[65];
+	char version[17];
+	size_t step_count;
+} tasker_template_info;
+
+/* Loads a task template (.yaml/.yml/.json, the Rails engine's format), validates it wholly and
+ * registers it: find-or-create its namespace, named task (configuration = the template as JSON),
+ * dependent systems, named steps and their links, in one transaction. A template registered once is
+ * usable by every process and language sharing the database. TASKER_ETEMPLATE names file, step and
+ * problem. `environment` selects an `environments:` override (NULL → $TASKER_ENV, then $RAILS_ENV).
+ * `out` (may be NULL) receives the template's identity. */
+TASKER_EXTERN int tasker_template_register_file(tasker_template_info *out, tasker_client *client,
+                                                const char *path, const char *environment);
+/* The same from text; `source_name` is used in error messages. */
+TASKER_EXTERN int tasker_template_register_string(tasker_template_info *out, tasker_client *client,
+                                                  const char *text, int is_json, const char *source_name,
+                                                  const char *environment);
+/* Validates a template file without touching a database; `out` as above. */
+TASKER_EXTERN int tasker_template_validate_file(tasker_template_info *out, const char *path,
+                                                const char *environment);
+
+/* Health counts of the whole system (get_system_health_counts_v01) as a JSON object, malloc'd;
+ * free with tasker_free. */
+TASKER_EXTERN int tasker_health_counts(char **out_json, tasker_client *client);
+
+/* ------------------------------------------------------------------ tasks */
+
+typedef enum tasker_identity_strategy {
+	TASKER_IDENTITY_CLIENT_DEFAULT = 0, /* whatever the client's configuration says (default: unique) */
+	TASKER_IDENTITY_UNIQUE,             /* every request creates a task (random identity) */
+	TASKER_IDENTITY_HASH,               /* SHA-256 of the request: an identical request returns the same task */
+} tasker_identity_strategy;
+
+typedef struct tasker_task_request {
+	unsigned int version;          /* TASKER_TASK_REQUEST_VERSION */
+	const char *name;              /* template name (required) */
+	const char *namespace_name;    /* NULL → "default" */
+	const char *template_version;  /* NULL → "0.1.0" */
+	const char *context_json;      /* JSON object (required); validated against the template's schema */
+	const char *initiator;         /* NULL → "unknown" */
+	const char *source_system;     /* NULL → "unknown" */
+	const char *reason;            /* NULL → "unknown" */
+	const char *tags_json;         /* JSON array; NULL → [] */
+	const char *bypass_steps_json; /* JSON array of step names that must not run; NULL → [] */
+	const char *requested_at;      /* "YYYY-MM-DD HH:MM:SS" UTC; NULL → now */
+	tasker_identity_strategy identity_strategy;
+} tasker_task_request;
+
+#define TASKER_TASK_REQUEST_VERSION 1
+#define TASKER_TASK_REQUEST_INIT {TASKER_TASK_REQUEST_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
+                                  NULL, NULL, NULL, TASKER_IDENTITY_CLIENT_DEFAULT}
+
+/* Creates a task, its steps and their edges in one transaction; root steps become claimable at once.
+ * Returns TASKER_OK, or TASKER_EXISTS when an identical request (identity HASH) already created a task:
+ * *out_task_id is then that task. Errors write nothing: TASKER_ENOTFOUND (unknown template),
+ * TASKER_ECONTEXT (context fails the schema; message names the JSON path), TASKER_EJSON,
+ * TASKER_EINVAL (a field too long, an unknown or non-skippable bypass step...). */
+TASKER_EXTERN int tasker_task_create(int64_t *out_task_id, tasker_client *client,
+                                     const tasker_task_request *request);
+
+/* One step as seen by `tasker task show` and the bindings' task views. */
+typedef struct tasker_step_view {
+	int64_t workflow_step_id;
+	const char *name;
+	const char *handler_class;
+	tasker_state state;
+	int attempts;
+	int retry_limit;
+	int retryable;
+	int skippable;
+	int processed;
+	const char *results_json;      /* "null" when none */
+	const int64_t *parent_ids;     /* workflow_step_ids this step depends on */
+	size_t parent_count;
+} tasker_step_view;
+
+typedef struct tasker_task_view {
+	int64_t task_id;
+	const char *namespace_name, *name, *version;
+	tasker_state state;
+	int complete;
+	const char *context_json, *tags_json, *initiator, *source_system, *reason, *identity_hash;
+	const char *requested_at;      /* UTC, "YYYY-MM-DD HH:MM:SS[.ffffff]" */
+	tasker_step_view *steps;       /* in dependency (topological) order */
+	size_t step_count;
+} tasker_task_view;
+
+/* Reads a task with all its steps. Free with tasker_task_view_free. */
+TASKER_EXTERN int tasker_task_get(tasker_task_view **out, tasker_client *client, int64_t task_id);
+TASKER_EXTERN void tasker_task_view_free(tasker_task_view *view);
+/* Mermaid flowchart of the task's DAG, nodes coloured by state. malloc'd; free with tasker_free. */
+TASKER_EXTERN char *tasker_task_view_mermaid(const tasker_task_view *view);
+
+/* ------------------------------------------------------------------ readiness */
+
+#define TASKER_NULL_TIME INT64_MIN
+
+/* One row of the engine's readiness, column for column get_step_readiness_status (timestamps as
+ * microseconds since the Unix epoch, UTC; TASKER_NULL_TIME for SQL NULL; -1 for a NULL integer). */
+typedef struct tasker_step_readiness {
+	int64_t workflow_step_id;
+	int64_t task_id;
+	int32_t named_step_id;
+	const char *name;
+	tasker_state current_state;
+	int dependencies_satisfied;
+	int retry_eligible;
+	int ready_for_execution;
+	int64_t last_failure_at;
+	int64_t next_retry_at;
+	int total_parents;
+	int completed_parents;
+	int attempts;
+	int retry_limit;
+	int backoff_request_seconds;
+	int64_t last_attempted_at;
+} tasker_step_readiness;
+
+/* Readiness of every step of a task, decided in C (see README "Semantics" for where it differs from
+ * the SQL function on purpose). Rows ordered by workflow_step_id. Free with tasker_readiness_free. */
+TASKER_EXTERN int tasker_task_readiness(tasker_step_readiness **out, size_t *out_count,
+                                        tasker_client *client, int64_t task_id);
+TASKER_EXTERN void tasker_readiness_free(tasker_step_readiness *rows, size_t count);
+
+/* What a task needs now (get_task_execution_context, with the engine's corrections). */
+typedef struct tasker_task_context {
+	int64_t task_id;
+	int32_t named_task_id;
+	tasker_state status;
+	int64_t total_steps, pending_steps, in_progress_steps, completed_steps, failed_steps, ready_steps;
+	const char *execution_status;   /* has_ready_steps, processing, blocked_by_failures, all_complete,
+	                                   waiting_for_dependencies; static storage */
+	const char *recommended_action; /* execute_ready_steps, wait_for_completion, handle_failures,
+	                                   finalize_task, wait_for_dependencies */
+	double completion_percentage;
+	const char *health_status;      /* healthy, recovering, blocked, unknown */
+	int64_t next_ready_at;          /* earliest backoff end of a waiting step, or TASKER_NULL_TIME */
+} tasker_task_context;
+
+TASKER_EXTERN int tasker_task_execution_context(tasker_task_context *out, tasker_client *client,
+                                                int64_t task_id);
+
+/* ------------------------------------------------------------------ claim, execute, complete */
+
+/* One step of the task as the handler sees it (the "sequence"). */
+typedef struct tasker_sequence_step {
+	int64_t workflow_step_id;
+	const char *name;
+	tasker_state state;
+	int attempts;
+	const char *results_json;   /* "null" when none */
+} tasker_sequence_step;
+
+/* A claimed step: everything a handler needs, self-contained (no pointer into anything else), so it
+ * can be handed to another thread, event loop or job system and freed there. */
+typedef struct tasker_claimed_step {
+	int64_t workflow_step_id;
+	int64_t claim_id;            /* present it when completing: proves the claim is still yours */
+	int64_t task_id;
+	const char *name;
+	const char *handler_class;
+	const char *handler_config_json; /* "null" when the template gives none */
+	const char *inputs_json;
+	const char *results_json;    /* results so far ("null" when none) */
+	int attempts;                /* attempts finished before this one */
+	int retry_limit;
+	int retryable;
+	const char *namespace_name, *task_name, *task_version;
+	const char *context_json, *tags_json, *initiator, *source_system, *reason;
+	const tasker_sequence_step *sequence;
+	size_t sequence_count;
+	int64_t lease_expires_at;    /* microseconds since the epoch, UTC */
+} tasker_claimed_step;
+
+typedef struct tasker_claim_options {
+	unsigned int version;                 /* TASKER_CLAIM_OPTIONS_VERSION */
+	const char *const *handler_classes;   /* claim only these; NULL → any */
+	size_t handler_class_count;
+	unsigned int max_steps;               /* 0 → 1 */
+	const char *worker_id;                /* NULL → "<host>:<pid>" */
+	int lease_seconds;                    /* 0 → 30 */
+} tasker_claim_options;
+
+#define TASKER_CLAIM_OPTIONS_VERSION 1
+#define TASKER_CLAIM_OPTIONS_INIT {TASKER_CLAIM_OPTIONS_VERSION, NULL, 0, 1, NULL, 0}
+
+/* Claims up to max_steps ready steps in one transaction (FOR UPDATE SKIP LOCKED; each claimed step
+ * moves pending → in_progress, or error → pending → in_progress for a retry). *out is an array of
+ * *out_count pointers (possibly 0): free each with tasker_claimed_step_free and the array with
+ * tasker_free. Returns promptly; never waits for work. */
+TASKER_EXTERN int tasker_steps_claim(tasker_claimed_step ***out, size_t *out_count, tasker_client *client,
+                                     const tasker_claim_options *opts);
+/* Claims one specific step if it is ready (delegation: a job system's job runs exactly this step).
+ * TASKER_ENOTFOUND if the step is not claimable now (not ready, already claimed, finished). */
+TASKER_EXTERN int tasker_step_claim(tasker_claimed_step **out, tasker_client *client, int64_t workflow_step_id,
+                                    const tasker_claim_options *opts);
+TASKER_EXTERN void tasker_claimed_step_free(tasker_claimed_step *step);
+/* Extends the lease of a step you hold. TASKER_ECONFLICT if the claim is no longer yours. */
+TASKER_EXTERN int tasker_step_extend_lease(tasker_client *client, int64_t workflow_step_id, int64_t claim_id,
+                                           int lease_seconds);
+
+typedef enum tasker_outcome {
+	TASKER_OUTCOME_SUCCESS = 0,
+	TASKER_OUTCOME_RETRYABLE,    /* try again after a backoff, while attempts remain */
+	TASKER_OUTCOME_PERMANENT,    /* never retry this step; the task goes to error */
+} tasker_outcome;
+
+typedef struct tasker_step_result {
+	int64_t workflow_step_id;
+	int64_t claim_id;
+	tasker_outcome outcome;
+	const char *results_json;       /* SUCCESS: any JSON value (NULL → null) */
+	const char *error_message;      /* failures: what went wrong */
+	const char *error_class;        /* failures: e.g. the exception class; NULL → "StepError" */
+	const char *error_code;         /* failures: optional */
+	const char *error_context_json; /* failures: optional JSON object */
+	const char *backtrace_json;     /* failures: optional JSON array of strings */
+	int retry_after;                /* RETRYABLE: seconds the handler asks to wait, or -1 */
+	int status;                     /* out: TASKER_OK, or why this result was not recorded
+	                                   (TASKER_ECONFLICT: claim lost; TASKER_EJSON: bad JSON) */
+	tasker_state new_state;         /* out: the step's state after recording */
+} tasker_step_result;
+
+/* Records results in one transaction: step rows, transitions, attempts, backoff; the children of
+ * successful steps whose parents are now all done become claimable in the same transaction; tasks
+ * are finalized (complete / error). Returns TASKER_OK when the transaction committed — then look at
+ * each result's `status`; a negative code means nothing was written. */
+TASKER_EXTERN int tasker_steps_complete(tasker_client *client, tasker_step_result *results, size_t count);
+
+/* ------------------------------------------------------------------ operations */
+
+/* Cancels a task: pending/ready/error steps → cancelled, running steps → cancelled (their late result is
+ * discarded), task → cancelled. TASKER_ETRANSITION if the task is already finished or cancelled. */
+TASKER_EXTERN int tasker_task_cancel(tasker_client *client, int64_t task_id);
+/* Resolves a pending or failed step by hand (→ resolved_manually, optional results); its dependents
+ * proceed, and the task may finish. */
+TASKER_EXTERN int tasker_step_resolve(tasker_client *client, int64_t workflow_step_id, const char *results_json);
+/* Retries a task in error: its failed steps get a fresh set of attempts and become claimable. */
+TASKER_EXTERN int tasker_task_retry(tasker_client *client, int64_t task_id);
+
+
+/* ------------------------------------------------------------------ C step handlers and the worker */
+
+/* How a handler reports failure. Fill it with tasker_step_error_set; the library frees context_json. */
+typedef struct tasker_step_error {
+	tasker_outcome outcome;        /* TASKER_OUTCOME_RETRYABLE (default) or TASKER_OUTCOME_PERMANENT */
+	int retry_after;               /* seconds to wait before the retry, or -1 (default) */
+	char message[1024];
+	char error_class[128];         /* "" → "StepError" */
+	char error_code[128];          /* optional */
+	char *context_json;            /* optional JSON object, malloc'd by the handler */
+} tasker_step_error;
+
+/* Sets outcome, retry_after, code (may be NULL) and a printf-style message. */
+TASKER_EXTERN void tasker_step_error_set(tasker_step_error *error, tasker_outcome outcome, int retry_after,
+                                         const char *error_code, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+/* A step handler written in C. `process` returns 0 with *out_result_json set to malloc'd JSON text
+ * (NULL means null), or non-zero after describing the failure in *error. The optional
+ * `process_results` receives process's output and returns the results to store the same way.
+ * Handlers may run on several worker threads at once. */
+typedef struct tasker_step_handler {
+	unsigned int version;          /* TASKER_STEP_HANDLER_VERSION */
+	const char *handler_class;     /* the template's handler_class this handler runs */
+	int (*process)(char **out_result_json, const tasker_claimed_step *step, tasker_step_error *error,
+	               void *payload);
+	int (*process_results)(char **out_result_json, const tasker_claimed_step *step,
+	                       const char *process_output_json, tasker_step_error *error, void *payload);
+	void *payload;
+} tasker_step_handler;
+
+#define TASKER_STEP_HANDLER_VERSION 1
+
+typedef struct tasker_worker tasker_worker;
+
+typedef struct tasker_worker_options {
+	unsigned int version;          /* TASKER_WORKER_OPTIONS_VERSION */
+	unsigned int concurrency;      /* handler threads; 0 → the client's execution.concurrency */
+	unsigned int claim_batch;      /* steps per claim transaction; 0 → execution.claim_batch_size */
+	unsigned int completion_batch; /* results per completion transaction; 0 → execution.completion_batch_size;
+	                                  1 turns batching off */
+	int completion_flush_ms;       /* -1 → execution.completion_flush_ms */
+	int lease_seconds;             /* 0 → execution.lease_seconds */
+	int poll_interval_ms;          /* 0 → execution.poll_interval_ms */
+	const char *worker_id;         /* NULL → "<host>:<pid>:<random>" */
+} tasker_worker_options;
+
+#define TASKER_WORKER_OPTIONS_VERSION 1
+#define TASKER_WORKER_OPTIONS_INIT {TASKER_WORKER_OPTIONS_VERSION, 0, 0, 0, -1, 0, 0, NULL}
+
+/* Creates a worker on `client` (which must outlive it). Free with tasker_worker_free. */
+TASKER_EXTERN int tasker_worker_new(tasker_worker **out, tasker_client *client, const tasker_worker_options *opts);
+/* Registers a handler (copied) before running. TASKER_EINVAL for a missing name or process function,
+ * or a handler_class registered twice. */
+TASKER_EXTERN int tasker_worker_register(tasker_worker *worker, const tasker_step_handler *handler);
+/* Claims and runs steps until tasker_worker_stop. Idle workers sleep on LISTEN/NOTIFY, with a polling
+ * fallback, and wake for the earliest backoff end. Expired leases of other workers are recovered.
+ * On stop: no new claims, running handlers finish (up to execution.shutdown_timeout_seconds), their
+ * results are written, and the steps not finished are released for other workers. */
+TASKER_EXTERN int tasker_worker_run(tasker_worker *worker);
+/* Like tasker_worker_run, but returns once nothing this worker can run is queued (now or in a
+ * backoff) and nothing is in flight. For tests and batch jobs. */
+TASKER_EXTERN int tasker_worker_run_until_idle(tasker_worker *worker);
+/* Asks a running worker to stop. Thread-safe and async-signal-safe. */
+TASKER_EXTERN void tasker_worker_stop(tasker_worker *worker);
+TASKER_EXTERN void tasker_worker_free(tasker_worker *worker);
+/* Delegation: claims the given step and runs its handler on the calling thread, then records the
+ * result. TASKER_ENOTFOUND if the step is not claimable now or no handler is registered for it. */
+TASKER_EXTERN int tasker_worker_execute_step(tasker_worker *worker, int64_t workflow_step_id);
+
+/* Steps this worker processed so far (completed or failed and recorded). */
+TASKER_EXTERN uint64_t tasker_worker_processed(const tasker_worker *worker);
+
+/* Recovers steps whose lease expired (their worker died): each counts as a failed attempt and is
+ * retried after its backoff, or fails its task when no attempt is left. *out_recovered (may be NULL)
+ * receives how many. Workers call this on their own; it is public for operators and tests. */
+TASKER_EXTERN int tasker_recover_expired_claims(tasker_client *client, int *out_recovered);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TASKER_H */

@@ -1,0 +1,38 @@
+/*
+ * cli.h — shared pieces of the `tasker` command-line tool. Each cli_*.c file defines commands.
+ */
+#ifndef TASKER_CLI_H
+#define TASKER_CLI_H
+
+#include "tasker.h"
+
+typedef struct cli_args {
+	const char *database_url;
+	int argc;          /* arguments after the command words */
+	char **argv;
+} cli_args;
+
+typedef struct cli_command {
+	const char *name;     /* command words, e.g. "task show" */
+	size_t words;
+	const char *usage;
+	const char *summary;
+	int (*run)(const cli_args *a);
+} cli_command;
+
+/* Prints tasker_error_last() after `what`; returns exit status 1. */
+int cli_fail(const char *what);
+/* Opens a client for the command; prints the error and returns non-zero on failure. */
+int cli_open(tasker_client **out, const cli_args *a);
+
+/* "--name VALUE" among the arguments, or NULL; and whether "--name" is present. */
+const char *cli_option(const cli_args *a, const char *name);
+int cli_flag(const cli_args *a, const char *name);
+/* Registers the e-commerce demo handlers (demo_handlers.c). */
+int cli_register_demo_handlers(tasker_worker *w);
+
+extern const cli_command cli_cmd_migrate, cli_cmd_status, cli_cmd_template_validate, cli_cmd_template_register,
+	cli_cmd_task_create, cli_cmd_task_show, cli_cmd_task_cancel, cli_cmd_task_retry, cli_cmd_step_resolve,
+	cli_cmd_health, cli_cmd_worker;
+
+#endif

@@ -1,0 +1,224 @@
+/*
+ * cli_task.c — `tasker template validate|register`, `task create|show|cancel|retry`, `step resolve`,
+ * `health`: thin wrappers over the public API.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* Finds "--name VALUE" among the arguments; NULL when absent. */
+const char *cli_option(const cli_args *a, const char *name)
+{
+	for (int i = 0; i + 1 < a->argc; i++)
+		if (strcmp(a->argv[i], name) == 0)
+			return a->argv[i + 1];
+	return NULL;
+}
+
+int cli_flag(const cli_args *a, const char *name)
+{
+	for (int i = 0; i < a->argc; i++)
+		if (strcmp(a->argv[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+static int parse_id(int64_t *out, const cli_args *a, const char *what)
+{
+	char *end = NULL;
+	if (a->argc < 1 || (*out = strtoll(a->argv[0], &end, 10)) <= 0 || *end) {
+		fprintf(stderr, "tasker: expected a %s id, got \"%s\"\n", what, a->argc ? a->argv[0] : "");
+		return 2;
+	}
+	return 0;
+}
+
+static int run_validate(const cli_args *a)
+{
+	if (a->argc < 1) {
+		fprintf(stderr, "usage: tasker template validate FILE\n");
+		return 2;
+	}
+	tasker_template_info info;
+	if (tasker_template_validate_file(&info, a->argv[0], cli_option(a, "--environment")))
+		return cli_fail("invalid template");
+	printf("%s: valid (%s.%s@%s, %zu steps)\n", a->argv[0], info.namespace_name, info.name, info.version,
+	       info.step_count);
+	return 0;
+}
+
+static int run_register(const cli_args *a)
+{
+	if (a->argc < 1) {
+		fprintf(stderr, "usage: tasker template register FILE\n");
+		return 2;
+	}
+	tasker_client *c;
+	if (cli_open(&c, a))
+		return 1;
+	tasker_template_info info;
+	int rc = tasker_template_register_file(&info, c, a->argv[0], cli_option(a, "--environment"));
+	tasker_client_free(c);
+	if (rc)
+		return cli_fail("register");
+	printf("%s: registered %s.%s@%s\n", a->argv[0], info.namespace_name, info.name, info.version);
+	return 0;
+}
+
+/* TEMPLATE is a template file (registered first) or namespace.name@version. */
+static int run_create(const cli_args *a)
+{
+	if (a->argc < 1) {
+		fprintf(stderr, "usage: tasker task create TEMPLATE --context JSON [--initiator X] [--reason X]\n");
+		return 2;
+	}
+	tasker_client *c;
+	if (cli_open(&c, a))
+		return 1;
+	const char *tpl = a->argv[0];
+	char ns[65] = "default", name[65] = "", version[17] = "0.1.0";
+	int rc = 0;
+	if (strchr(tpl, '/') || strstr(tpl, ".yaml") || strstr(tpl, ".yml") || strstr(tpl, ".json")) {
+		tasker_template_info info;
+		rc = tasker_template_register_file(&info, c, tpl, cli_option(a, "--environment"));
+		if (!rc) {
+			snprintf(ns, sizeof ns, "%s", info.namespace_name);
+			snprintf(name, sizeof name, "%s", info.name);
+			snprintf(version, sizeof version, "%s", info.version);
+		}
+	} else if (sscanf(tpl, "%64[^.].%64[^@]@%16s", ns, name, version) < 2) {
+		fprintf(stderr, "tasker: TEMPLATE must be a template file or namespace.name@version, got \"%s\"\n", tpl);
+		tasker_client_free(c);
+		return 2;
+	}
+	tasker_task_request r = TASKER_TASK_REQUEST_INIT;
+	r.name = name;
+	r.namespace_name = ns;
+	r.template_version = version;
+	r.context_json = cli_option(a, "--context");
+	if (!r.context_json)
+		r.context_json = "{}";
+	r.initiator = cli_option(a, "--initiator");
+	r.reason = cli_option(a, "--reason");
+	r.source_system = "tasker-cli";
+	r.tags_json = cli_option(a, "--tags");
+	r.bypass_steps_json = cli_option(a, "--bypass");
+	if (cli_flag(a, "--idempotent"))
+		r.identity_strategy = TASKER_IDENTITY_HASH;
+	int64_t id = 0;
+	if (!rc)
+		rc = tasker_task_create(&id, c, &r);
+	tasker_client_free(c);
+	if (rc == TASKER_EXISTS) {
+		printf("%lld (an identical request already created this task)\n", (long long)id);
+		return 0;
+	}
+	if (rc)
+		return cli_fail("task create");
+	printf("%lld\n", (long long)id);
+	return 0;
+}
+
+static int run_show(const cli_args *a)
+{
+	int64_t id;
+	if (parse_id(&id, a, "task"))
+		return 2;
+	tasker_client *c;
+	if (cli_open(&c, a))
+		return 1;
+	tasker_task_view *v;
+	tasker_task_context ctx;
+	int rc = tasker_task_get(&v, c, id);
+	if (!rc)
+		rc = tasker_task_execution_context(&ctx, c, id);
+	tasker_client_free(c);
+	if (rc)
+		return cli_fail("task show");
+	if (cli_flag(a, "--mermaid")) {
+		char *m = tasker_task_view_mermaid(v);
+		printf("%s", m ? m : "");
+		tasker_free(m);
+		tasker_task_view_free(v);
+		return 0;
+	}
+	printf("task %lld  %s.%s@%s  %s%s\n", (long long)v->task_id, v->namespace_name, v->name, v->version,
+	       tasker_state_name(v->state), v->complete ? " (complete)" : "");
+	printf("  requested %s by %s  context %s\n", v->requested_at, v->initiator, v->context_json);
+	printf("  %s: %s, %.2f%% done, health %s\n", ctx.execution_status, ctx.recommended_action,
+	       ctx.completion_percentage, ctx.health_status);
+	printf("  %-8s %-28s %-18s %-9s %s\n", "step", "name", "state", "attempts", "results");
+	for (size_t i = 0; i < v->step_count; i++) {
+		const tasker_step_view *s = &v->steps[i];
+		printf("  %-8lld %-28s %-18s %d/%-7d %s\n", (long long)s->workflow_step_id, s->name,
+		       tasker_state_name(s->state), s->attempts, s->retry_limit, s->results_json);
+	}
+	tasker_task_view_free(v);
+	return 0;
+}
+
+static int simple_op(const cli_args *a, const char *what, int (*op)(tasker_client *, int64_t), const char *done)
+{
+	int64_t id;
+	if (parse_id(&id, a, what))
+		return 2;
+	tasker_client *c;
+	if (cli_open(&c, a))
+		return 1;
+	int rc = op(c, id);
+	tasker_client_free(c);
+	if (rc)
+		return cli_fail(done);
+	printf("%s %lld: %s\n", what, (long long)id, done);
+	return 0;
+}
+
+static int run_cancel(const cli_args *a) { return simple_op(a, "task", tasker_task_cancel, "cancelled"); }
+static int run_retry(const cli_args *a) { return simple_op(a, "task", tasker_task_retry, "retry requested"); }
+
+static int run_resolve(const cli_args *a)
+{
+	int64_t id;
+	if (parse_id(&id, a, "step"))
+		return 2;
+	tasker_client *c;
+	if (cli_open(&c, a))
+		return 1;
+	int rc = tasker_step_resolve(c, id, cli_option(a, "--results"));
+	tasker_client_free(c);
+	if (rc)
+		return cli_fail("step resolve");
+	printf("step %lld: resolved manually\n", (long long)id);
+	return 0;
+}
+
+static int run_health(const cli_args *a)
+{
+	tasker_client *c;
+	if (cli_open(&c, a))
+		return 1;
+	char *json = NULL;
+	int rc = tasker_health_counts(&json, c);
+	tasker_client_free(c);
+	if (rc)
+		return cli_fail("health");
+	printf("%s\n", json);
+	tasker_free(json);
+	return 0;
+}
+
+const cli_command cli_cmd_template_validate = {"template validate", 2, "template validate FILE",
+                                               "check a task template without a database", run_validate};
+const cli_command cli_cmd_template_register = {"template register", 2, "template register FILE",
+                                               "register a task template in the database", run_register};
+const cli_command cli_cmd_task_create = {"task create", 2, "task create TEMPLATE --context JSON",
+                                         "create a task (TEMPLATE: file or ns.name@version)", run_create};
+const cli_command cli_cmd_task_show = {"task show", 2, "task show ID [--mermaid]",
+                                       "show a task's steps, states, attempts and results", run_show};
+const cli_command cli_cmd_task_cancel = {"task cancel", 2, "task cancel ID", "cancel a task", run_cancel};
+const cli_command cli_cmd_task_retry = {"task retry", 2, "task retry ID", "retry a task in error", run_retry};
+const cli_command cli_cmd_step_resolve = {"step resolve", 2, "step resolve ID [--results JSON]",
+                                          "resolve a step by hand; its dependents proceed", run_resolve};
+const cli_command cli_cmd_health = {"health", 1, "health", "system health counts (JSON)", run_health};

@@ -1,0 +1,56 @@
+/*
+ * cli_worker.c — `tasker worker`: runs the demo handlers until SIGTERM/SIGINT (or, with --until-idle,
+ * until nothing is left to do).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static tasker_worker *running_worker;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	if (running_worker)
+		tasker_worker_stop(running_worker);
+}
+
+static int run_worker(const cli_args *a)
+{
+	tasker_client *c;
+	if (cli_open(&c, a))
+		return 1;
+	tasker_worker_options o = TASKER_WORKER_OPTIONS_INIT;
+	const char *conc = cli_option(a, "--concurrency");
+	if (conc)
+		o.concurrency = (unsigned)atoi(conc);
+	tasker_worker *w;
+	int rc = tasker_worker_new(&w, c, &o);
+	if (!rc)
+		rc = cli_register_demo_handlers(w);
+	if (rc) {
+		tasker_client_free(c);
+		return cli_fail("worker");
+	}
+	running_worker = w;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	rc = cli_flag(a, "--until-idle") ? tasker_worker_run_until_idle(w) : tasker_worker_run(w);
+	running_worker = NULL;
+	unsigned long long n = (unsigned long long)tasker_worker_processed(w);
+	tasker_worker_free(w);
+	tasker_client_free(c);
+	if (rc)
+		return cli_fail("worker");
+	fprintf(stderr, "worker: processed %llu step%s\n", n, n == 1 ? "" : "s");
+	return 0;
+}
+
+const cli_command cli_cmd_worker = {"worker", 1, "worker [--until-idle] [--concurrency N]",
+                                    "run the demo step handlers", run_worker};

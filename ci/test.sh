@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Runs every test of tasker-core against a private PostgreSQL it starts (and removes on exit):
+#   1. the C core: unit and integration tests (CMocka, through ctest)
+#   2. the same tests built with AddressSanitizer + UndefinedBehaviorSanitizer
+#   3. every C test program under valgrind (zero errors, no definite leaks)
+#   4. `cmake --install`, then the examples in examples/c built through pkg-config and run
+# Closes with one line "tests: N passed, N failed".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+bash ci/install-deps.sh
+# shellcheck source=ci/postgres.sh
+source ci/postgres.sh
+tasker_pg_start fast
+
+passed=0
+failed=0
+phase() { echo; echo "=== $*"; }
+record() { # name, exit status
+  if [ "$2" = 0 ]; then passed=$((passed + 1)); echo "--- ok: $1"; else failed=$((failed + 1)); echo "--- FAILED: $1"; fi
+}
+
+run_ctest() { # build dir, label
+  local out rc=0
+  out=$(ctest --test-dir "$1" --output-on-failure -j2 2>&1) || rc=$?
+  echo "$out" | grep -E "Test +#|tests passed|tests failed|Failed|\*\*\*" || true
+  [ $rc = 0 ] || echo "$out" | tail -200
+  local total
+  total=$(echo "$out" | sed -n 's/.* tests failed out of \([0-9]*\).*/\1/p' | tail -1)
+  local nfail
+  nfail=$(echo "$out" | sed -n 's/.* \([0-9]*\) tests failed out of.*/\1/p' | tail -1)
+  passed=$((passed + ${total:-0} - ${nfail:-0}))
+  failed=$((failed + ${nfail:-0}))
+  [ $rc = 0 ] || [ "${nfail:-0}" != 0 ] || failed=$((failed + 1))
+}
+
+phase "C core: build and test"
+bash ci/build.sh build
+run_ctest build
+
+phase "C core under AddressSanitizer + UndefinedBehaviorSanitizer"
+bash ci/build.sh build-asan -DTASKER_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 run_ctest build-asan
+
+phase "C core under valgrind"
+for t in build/tests/c/test_*; do
+  [ -x "$t" ] || continue
+  name=$(basename "$t")
+  rc=0
+  TASKER_RACE_ROUNDS=100 valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+    --suppressions="$root/ci/valgrind.supp" "$t" >"/tmp/valgrind-$name.log" 2>&1 || rc=$?
+  [ $rc = 0 ] || tail -60 "/tmp/valgrind-$name.log"
+  record "valgrind $name" $rc
+done
+
+phase "install, then build the C examples through pkg-config"
+prefix=$(mktemp -d /tmp/tasker-install.XXXXXX)
+cmake --install build --prefix "$prefix" >/dev/null
+pc=$(dirname "$(find "$prefix" -name tasker.pc | head -1)")
+rc=0
+( cd examples/c && make -s clean && PKG_CONFIG_PATH="$pc" make -s all \
+  && LD_LIBRARY_PATH="$prefix/lib:$(dirname "$pc")" ./schema_status && make -s clean ) || rc=$?
+record "examples/c against the installed library" $rc
+rm -rf "$prefix"
+
+echo
+echo "tests: $passed passed, $failed failed"
+[ "$failed" = 0 ]

@@ -1,0 +1,586 @@
+/*
+ * claim.c — claims ready steps for a worker: picks rows of the ready queue with FOR UPDATE SKIP
+ * LOCKED (with their task rows, also SKIP LOCKED, so a claimer never waits and never deadlocks),
+ * re-checks state under those locks, moves each step pending → in_progress (error → pending →
+ * in_progress for a retry) and its task pending → in_progress, records the claim (lease), and
+ * builds the self-contained payload a handler needs. Decides nothing about readiness.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "complete.h"
+#include "error.h"
+#include "registry.h"
+#include "transition.h"
+#include "util.h"
+
+#define NOW_UTC "timezone('UTC', now())"
+
+static const tdb_stmt Q_PICK = {
+	"claim_pick",
+	"SELECT r.workflow_step_id, r.task_id FROM tasker_ready_steps r "
+	"JOIN tasker_tasks t ON t.task_id = r.task_id "
+	"WHERE r.ready_at <= " NOW_UTC " AND ($1::text[] IS NULL OR r.handler_class = ANY($1::text[])) "
+	"ORDER BY r.ready_at, r.workflow_step_id LIMIT $2::int "
+	"FOR UPDATE OF r SKIP LOCKED FOR NO KEY UPDATE OF t SKIP LOCKED"};
+static const tdb_stmt Q_PICK_ONE = {
+	"claim_pick_one",
+	"SELECT r.workflow_step_id, r.task_id FROM tasker_ready_steps r "
+	"JOIN tasker_tasks t ON t.task_id = r.task_id "
+	"WHERE r.workflow_step_id = $1::bigint AND r.ready_at <= " NOW_UTC
+	" FOR UPDATE OF r SKIP LOCKED FOR NO KEY UPDATE OF t SKIP LOCKED"};
+static const tdb_stmt Q_TASKS = {
+	"claim_tasks",
+	"SELECT t.task_id, t.named_task_id, t.context::text, t.tags::text, t.initiator, t.source_system, "
+	"t.reason, tt.to_state, tt.sort_key FROM tasker_tasks t LEFT JOIN tasker_task_transitions tt "
+	"ON tt.task_id = t.task_id AND tt.most_recent WHERE t.task_id = ANY($1::bigint[]) ORDER BY t.task_id"};
+static const tdb_stmt Q_STEPS = {
+	"claim_steps",
+	"SELECT s.task_id, s.workflow_step_id, s.named_step_id, ns.name, tr.to_state, tr.sort_key, "
+	"s.attempts, s.retry_limit, s.retryable, s.processed, s.results::text, "
+	"CASE WHEN s.workflow_step_id = ANY($2::bigint[]) THEN s.inputs::text END "
+	"FROM tasker_workflow_steps s JOIN tasker_named_steps ns ON ns.named_step_id = s.named_step_id "
+	"LEFT JOIN tasker_workflow_step_transitions tr ON tr.workflow_step_id = s.workflow_step_id "
+	"AND tr.most_recent WHERE s.task_id = ANY($1::bigint[]) ORDER BY s.task_id, s.workflow_step_id"};
+static const tdb_stmt Q_DEQUEUE = {
+	"claim_dequeue", "DELETE FROM tasker_ready_steps WHERE workflow_step_id = ANY($1::bigint[])"};
+static const tdb_stmt Q_CLAIM_INSERT = {
+	"claim_insert",
+	"INSERT INTO tasker_step_claims (workflow_step_id, task_id, claim_id, worker_id, claimed_at, "
+	"lease_expires_at) SELECT s, t, c, $4, " NOW_UTC ", " NOW_UTC " + $5::int * interval '1 second' "
+	"FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u(s, t, c) "
+	"RETURNING workflow_step_id, lease_expires_at"};
+static const tdb_stmt Q_EXTEND = {
+	"claim_extend",
+	"UPDATE tasker_step_claims SET lease_expires_at = " NOW_UTC " + $3::int * interval '1 second' "
+	"WHERE workflow_step_id = $1::bigint AND claim_id = $2::bigint"};
+
+/* One task involved in a claim batch. */
+typedef struct {
+	int64_t task_id;
+	int32_t named_task_id;
+	const char *context, *tags, *initiator, *source_system, *reason;
+	tasker_state state;
+	int64_t sort_key;
+	const treg_entry *tpl;
+	size_t first_step, nsteps;    /* rows of the step result */
+} task_row;
+
+typedef struct {
+	PGresult *tasks_res, *steps_res;
+	task_row *tasks;
+	size_t ntasks;
+	int64_t *picked;              /* step ids picked from the queue */
+	size_t npicked;
+} batch;
+
+static void batch_free(batch *b)
+{
+	PQclear(b->tasks_res);
+	PQclear(b->steps_res);
+	free(b->tasks);
+	free(b->picked);
+}
+
+static char *id_array(const int64_t *ids, size_t n)
+{
+	tbuf b;
+	tbuf_init(&b);
+	tbuf_puts(&b, "{");
+	for (size_t i = 0; i < n; i++)
+		tbuf_printf(&b, "%s%lld", i ? "," : "", (long long)ids[i]);
+	tbuf_puts(&b, "}");
+	return tbuf_take(&b);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Reads the tasks and all their steps (after the locks were taken: a new statement sees the latest
+ * committed state). */
+static int read_batch(batch *b, tdb *db, treg *reg, const int64_t *task_ids, size_t ntask_ids)
+{
+	char *tasks = id_array(task_ids, ntask_ids), *steps = id_array(b->picked, b->npicked);
+	int rc = (tasks && steps) ? TASKER_OK : TASKER_ENOMEM;
+	const char *tp[] = {tasks};
+	const char *sp[] = {tasks, steps};
+	if (!rc)
+		rc = tdb_exec(&b->tasks_res, db, &Q_TASKS, 1, tp, "reading claimed tasks");
+	if (!rc)
+		rc = tdb_exec(&b->steps_res, db, &Q_STEPS, 2, sp, "reading claimed tasks' steps");
+	free(tasks);
+	free(steps);
+	if (rc)
+		return rc;
+	PGresult *t = b->tasks_res, *s = b->steps_res;
+	b->ntasks = (size_t)PQntuples(t);
+	if (!(b->tasks = calloc(b->ntasks + 1, sizeof *b->tasks)))
+		return tasker_set_oom();
+	int srow = 0, nsrows = PQntuples(s);
+	for (size_t i = 0; i < b->ntasks; i++) {
+		task_row *tr = &b->tasks[i];
+		int r = (int)i;
+		tr->task_id = tdb_get_i64(t, r, 0, 0);
+		tr->named_task_id = (int32_t)tdb_get_i64(t, r, 1, 0);
+		tr->context = tdb_get(t, r, 2);
+		tr->tags = tdb_get(t, r, 3);
+		tr->initiator = tdb_get(t, r, 4);
+		tr->source_system = tdb_get(t, r, 5);
+		tr->reason = tdb_get(t, r, 6);
+		tr->state = TASKER_STATE_PENDING;
+		if (tdb_get(t, r, 7))
+			tasker_state_parse(&tr->state, tdb_get(t, r, 7));
+		tr->sort_key = tdb_get_i64(t, r, 8, 0);
+		while (srow < nsrows && tdb_get_i64(s, srow, 0, 0) < tr->task_id)
+			srow++;
+		tr->first_step = (size_t)srow;
+		while (srow < nsrows && tdb_get_i64(s, srow, 0, 0) == tr->task_id)
+			srow++;
+		tr->nsteps = (size_t)srow - tr->first_step;
+		if ((rc = treg_lookup_id(&tr->tpl, reg, db, tr->named_task_id)))
+			return rc;
+	}
+	return TASKER_OK;
+}
+
+static task_row *find_task(batch *b, int64_t task_id)
+{
+	for (size_t i = 0; i < b->ntasks; i++)
+		if (b->tasks[i].task_id == task_id)
+			return &b->tasks[i];
+	return NULL;
+}
+
+static int find_step_row(const batch *b, const task_row *t, int64_t step_id)
+{
+	for (size_t k = 0; k < t->nsteps; k++) {
+		int r = (int)(t->first_step + k);
+		if (tdb_get_i64(b->steps_res, r, 1, 0) == step_id)
+			return r;
+	}
+	return -1;
+}
+
+static tasker_state row_state(PGresult *s, int r)
+{
+	tasker_state st = TASKER_STATE_PENDING;
+	if (tdb_get(s, r, 4))
+		tasker_state_parse(&st, tdb_get(s, r, 4));
+	return st;
+}
+
+void tasker_claimed_step_free(tasker_claimed_step *c)
+{
+	if (!c)
+		return;
+	const char *strs[] = {c->name, c->handler_class, c->handler_config_json, c->inputs_json, c->results_json,
+	                      c->namespace_name, c->task_name, c->task_version, c->context_json, c->tags_json,
+	                      c->initiator, c->source_system, c->reason};
+	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
+		free((void *)strs[i]);
+	for (size_t i = 0; i < c->sequence_count; i++) {
+		free((void *)c->sequence[i].name);
+		free((void *)c->sequence[i].results_json);
+	}
+	free((void *)c->sequence);
+	free(c);
+}
+
+static char *dup_or(const char *s, const char *dflt) { return tstrdup(s ? s : dflt); }
+
+/* Builds the payload of one claimed step. */
+static tasker_claimed_step *build_claimed(const batch *b, const task_row *t, int r, int64_t claim_id,
+                                          int64_t lease_expires)
+{
+	PGresult *s = b->steps_res;
+	tasker_claimed_step *c = calloc(1, sizeof *c);
+	if (!c)
+		return NULL;
+	const ttpl_template *tpl = t->tpl->tpl;
+	int idx = treg_step_index(t->tpl, (int32_t)tdb_get_i64(s, r, 2, 0));
+	const ttpl_step *st = idx >= 0 ? &tpl->steps[idx] : NULL;
+	c->workflow_step_id = tdb_get_i64(s, r, 1, 0);
+	c->claim_id = claim_id;
+	c->task_id = t->task_id;
+	c->attempts = (int)tdb_get_i64(s, r, 6, 0);
+	c->retry_limit = (int)tdb_get_i64(s, r, 7, 3);
+	c->retryable = tdb_get_bool(s, r, 8, 1);
+	c->lease_expires_at = lease_expires;
+	c->name = dup_or(tdb_get(s, r, 3), "");
+	c->handler_class = dup_or(st ? st->handler_class : NULL, "");
+	c->handler_config_json = st && st->handler_config ? tjson_print(st->handler_config) : tstrdup("null");
+	c->inputs_json = dup_or(tdb_get(s, r, 11), "null");
+	c->results_json = dup_or(tdb_get(s, r, 10), "null");
+	c->namespace_name = tstrdup(tpl->namespace_name);
+	c->task_name = tstrdup(tpl->name);
+	c->task_version = tstrdup(tpl->version);
+	c->context_json = dup_or(t->context, "{}");
+	c->tags_json = dup_or(t->tags, "[]");
+	c->initiator = dup_or(t->initiator, "unknown");
+	c->source_system = dup_or(t->source_system, "unknown");
+	c->reason = dup_or(t->reason, "unknown");
+	tasker_sequence_step *seq = calloc(t->nsteps + 1, sizeof *seq);
+	c->sequence = seq;
+	c->sequence_count = seq ? t->nsteps : 0;
+	int ok = seq && c->name && c->handler_class && c->handler_config_json && c->inputs_json &&
+	         c->results_json && c->namespace_name && c->task_name && c->task_version && c->context_json &&
+	         c->tags_json && c->initiator && c->source_system && c->reason;
+	for (size_t k = 0; ok && k < t->nsteps; k++) {
+		int sr = (int)(t->first_step + k);
+		seq[k].workflow_step_id = tdb_get_i64(s, sr, 1, 0);
+		seq[k].state = row_state(s, sr);
+		seq[k].attempts = (int)tdb_get_i64(s, sr, 6, 0);
+		seq[k].name = tstrdup(tdb_get(s, sr, 3));
+		seq[k].results_json = dup_or(tdb_get(s, sr, 10), "null");
+		ok = seq[k].name && seq[k].results_json;
+	}
+	if (!ok) {
+		tasker_claimed_step_free(c);
+		tasker_set_oom();
+		return NULL;
+	}
+	return c;
+}
+
+typedef struct {
+	int64_t *step_ids, *task_ids, *claim_ids;
+	int *rows;                    /* step result rows */
+	size_t n;
+	ttrans_row *step_trans;
+	size_t nstep_trans;
+	int64_t *cleared;             /* steps whose current transition row must be cleared */
+	size_t ncleared;
+} plan;
+
+static void plan_free(plan *p)
+{
+	free(p->step_ids);
+	free(p->task_ids);
+	free(p->claim_ids);
+	free(p->rows);
+	free(p->step_trans);
+	free(p->cleared);
+}
+
+/* Decides which picked steps are still claimable under the locks and what to write for them. */
+static int plan_claims(plan *p, batch *b)
+{
+	size_t n = b->npicked;
+	p->step_ids = calloc(n + 1, sizeof(int64_t));
+	p->task_ids = calloc(n + 1, sizeof(int64_t));
+	p->claim_ids = calloc(n + 1, sizeof(int64_t));
+	p->rows = calloc(n + 1, sizeof(int));
+	p->step_trans = calloc(2 * n + 1, sizeof(ttrans_row));
+	p->cleared = calloc(n + 1, sizeof(int64_t));
+	if (!p->step_ids || !p->task_ids || !p->claim_ids || !p->rows || !p->step_trans || !p->cleared)
+		return tasker_set_oom();
+	PGresult *s = b->steps_res;
+	for (size_t i = 0; i < n; i++) {
+		int64_t sid = b->picked[i];
+		task_row *t = NULL;
+		int r = -1;
+		for (size_t k = 0; k < b->ntasks && r < 0; k++) {
+			r = find_step_row(b, &b->tasks[k], sid);
+			t = &b->tasks[k];
+		}
+		if (r < 0 || !t)
+			continue;
+		tasker_state st = row_state(s, r);
+		int task_open = t->state == TASKER_STATE_PENDING || t->state == TASKER_STATE_IN_PROGRESS;
+		/* A stale queue row (state moved on, or the task is finished/cancelled/failed): drop it. */
+		if (!task_open || tdb_get_bool(s, r, 9, 0) ||
+		    (st != TASKER_STATE_PENDING && st != TASKER_STATE_ERROR))
+			continue;
+		int64_t sort_key = tdb_get_i64(s, r, 5, 0);
+		if (!tdb_is_null(s, r, 5))
+			p->cleared[p->ncleared++] = sid;
+		if (st == TASKER_STATE_ERROR) {
+			sort_key += 10;
+			p->step_trans[p->nstep_trans++] = (ttrans_row){sid, TASKER_STATE_ERROR, TASKER_STATE_PENDING,
+			                                              sort_key, 0, "{\"reason\": \"retry\"}"};
+		}
+		p->step_trans[p->nstep_trans++] = (ttrans_row){sid, TASKER_STATE_PENDING, TASKER_STATE_IN_PROGRESS,
+		                                              sort_key + 10, 1, NULL};
+		p->step_ids[p->n] = sid;
+		p->task_ids[p->n] = t->task_id;
+		p->claim_ids[p->n] = trand_i63();
+		p->rows[p->n] = r;
+		p->n++;
+	}
+	return TASKER_OK;
+}
+
+/* Moves pending tasks that got their first claim to in_progress. */
+static int start_tasks(tdb *db, batch *b, const plan *p)
+{
+	ttrans_row *rows = calloc(b->ntasks + 1, sizeof *rows);
+	int64_t *cleared = calloc(b->ntasks + 1, sizeof *cleared);
+	size_t n = 0, nc = 0;
+	int rc = (rows && cleared) ? TASKER_OK : tasker_set_oom();
+	for (size_t i = 0; !rc && i < b->ntasks; i++) {
+		task_row *t = &b->tasks[i];
+		if (t->state != TASKER_STATE_PENDING)
+			continue;
+		int claimed = 0;
+		for (size_t k = 0; k < p->n && !claimed; k++)
+			claimed = p->task_ids[k] == t->task_id;
+		if (!claimed)
+			continue;
+		if (t->sort_key)
+			cleared[nc++] = t->task_id;
+		rows[n++] = (ttrans_row){t->task_id, TASKER_STATE_PENDING, TASKER_STATE_IN_PROGRESS, t->sort_key + 10, 1,
+		                         NULL};
+		t->state = TASKER_STATE_IN_PROGRESS;
+	}
+	if (!rc)
+		rc = ttrans_bulk_clear(db, TTRANS_TASK, cleared, nc);
+	if (!rc)
+		rc = ttrans_bulk_insert(db, TTRANS_TASK, rows, n);
+	free(rows);
+	free(cleared);
+	return rc;
+}
+
+static int write_claims(tdb *db, const plan *p, const char *worker_id, int lease_seconds, PGresult **out)
+{
+	char *s = id_array(p->step_ids, p->n), *t = id_array(p->task_ids, p->n), *c = id_array(p->claim_ids, p->n);
+	char lease[24];
+	int rc = (s && t && c) ? TASKER_OK : TASKER_ENOMEM;
+	const char *cp[] = {s, t, c, worker_id, tdb_fmt_i64(lease, lease_seconds)};
+	if (!rc)
+		rc = tdb_exec(out, db, &Q_CLAIM_INSERT, 5, cp, "recording claims");
+	free(s);
+	free(t);
+	free(c);
+	return rc;
+}
+
+static void default_worker_id(char *buf, size_t len)
+{
+	char host[128] = "host";
+	gethostname(host, sizeof host - 1);
+	snprintf(buf, len, "%s:%d", host, (int)getpid());
+}
+
+/* The whole claim transaction on `db` after the pick: reads, decides, writes, builds payloads. */
+static int claim_picked(tasker_claimed_step ***out, size_t *out_count, tdb *db, treg *reg, batch *b,
+                        const int64_t *task_ids, size_t ntasks, const tasker_claim_options *o)
+{
+	plan p = {0};
+	PGresult *claims = NULL;
+	char wid[192];
+	const char *worker_id = o->worker_id;
+	if (!worker_id) {
+		default_worker_id(wid, sizeof wid);
+		worker_id = wid;
+	}
+	int lease = o->lease_seconds > 0 ? o->lease_seconds : 30;
+	char *picked = id_array(b->picked, b->npicked);
+	const char *dp[] = {picked};
+	int rc = picked ? TASKER_OK : TASKER_ENOMEM;
+	if (!rc)
+		rc = read_batch(b, db, reg, task_ids, ntasks);
+	if (!rc)
+		rc = plan_claims(&p, b);
+	if (!rc)
+		rc = tdb_exec(NULL, db, &Q_DEQUEUE, 1, dp, "taking steps off the ready queue");
+	if (!rc && p.n) {
+		rc = ttrans_bulk_clear(db, TTRANS_STEP, p.cleared, p.ncleared);
+		if (!rc)
+			rc = ttrans_bulk_insert(db, TTRANS_STEP, p.step_trans, p.nstep_trans);
+		if (!rc)
+			rc = start_tasks(db, b, &p);
+		if (!rc)
+			rc = write_claims(db, &p, worker_id, lease, &claims);
+	}
+	free(picked);
+	tasker_claimed_step **arr = NULL;
+	if (!rc && !(arr = calloc(p.n + 1, sizeof *arr)))
+		rc = tasker_set_oom();
+	for (size_t i = 0; !rc && i < p.n; i++) {
+		task_row *t = find_task(b, p.task_ids[i]);
+		int64_t lease_at = TASKER_NULL_TIME;
+		for (int r = 0; claims && r < PQntuples(claims); r++)
+			if (tdb_get_i64(claims, r, 0, 0) == p.step_ids[i])
+				lease_at = ttime_parse(tdb_get(claims, r, 1));
+		if (!(arr[i] = build_claimed(b, t, p.rows[i], p.claim_ids[i], lease_at)))
+			rc = tasker_error_last()->code ? tasker_error_last()->code : TASKER_ENOMEM;
+		else /* the payload shows the state this claim wrote */
+			for (size_t k = 0; k < arr[i]->sequence_count; k++)
+				if (arr[i]->sequence[k].workflow_step_id == p.step_ids[i])
+					((tasker_sequence_step *)arr[i]->sequence)[k].state = TASKER_STATE_IN_PROGRESS;
+	}
+	if (rc) {
+		for (size_t i = 0; arr && i < p.n; i++)
+			tasker_claimed_step_free(arr[i]);
+		free(arr);
+	} else {
+		*out = arr;
+		*out_count = p.n;
+	}
+	PQclear(claims);
+	plan_free(&p);
+	return rc;
+}
+
+static int check_options(const tasker_claim_options *o)
+{
+	if (!o || o->version != TASKER_CLAIM_OPTIONS_VERSION)
+		return tasker_set_error(TASKER_EINVAL, "tasker_claim_options.version must be TASKER_CLAIM_OPTIONS_VERSION");
+	if (o->worker_id && strlen(o->worker_id) > 255)
+		return tasker_set_error(TASKER_EINVAL, "worker_id is longer than 255 characters");
+	return TASKER_OK;
+}
+
+/* Runs a pick statement, then the claim, in one transaction. */
+static int claim_with(tasker_claimed_step ***out, size_t *out_count, tasker_client *client, const tdb_stmt *pick,
+                      int nparams, const char *const *params, const tasker_claim_options *o)
+{
+	*out = NULL;
+	*out_count = 0;
+	tdb *db;
+	int rc = tclient_acquire(client, &db);
+	if (rc)
+		return rc;
+	batch b = {0};
+	PGresult *res = NULL;
+	int64_t *task_ids = NULL;
+	size_t ntasks = 0;
+	rc = tdb_begin(db);
+	if (!rc)
+		rc = tdb_exec(&res, db, pick, nparams, params, "picking ready steps");
+	if (!rc && PQntuples(res) > 0) {
+		size_t n = (size_t)PQntuples(res);
+		b.picked = calloc(n, sizeof *b.picked);
+		task_ids = calloc(n, sizeof *task_ids);
+		if (!b.picked || !task_ids)
+			rc = tasker_set_oom();
+		for (size_t i = 0; !rc && i < n; i++) {
+			b.picked[b.npicked++] = tdb_get_i64(res, (int)i, 0, 0);
+			task_ids[i] = tdb_get_i64(res, (int)i, 1, 0);
+		}
+		if (!rc) {
+			qsort(task_ids, n, sizeof *task_ids, cmp_i64);
+			for (size_t i = 0; i < n; i++)
+				if (ntasks == 0 || task_ids[ntasks - 1] != task_ids[i])
+					task_ids[ntasks++] = task_ids[i];
+			rc = claim_picked(out, out_count, db, tclient_registry(client), &b, task_ids, ntasks, o);
+		}
+	}
+	PQclear(res);
+	if (!rc)
+		rc = tdb_commit(db);
+	if (rc && *out) {
+		for (size_t i = 0; i < *out_count; i++)
+			tasker_claimed_step_free((*out)[i]);
+		free(*out);
+		*out = NULL;
+		*out_count = 0;
+	}
+	free(task_ids);
+	batch_free(&b);
+	tclient_release(client, db);
+	return rc;
+}
+
+int tasker_steps_claim(tasker_claimed_step ***out, size_t *out_count, tasker_client *client,
+                       const tasker_claim_options *o)
+{
+	*out = NULL;
+	*out_count = 0;
+	int rc = check_options(o);
+	if (rc)
+		return rc;
+	tbuf h;
+	tbuf_init(&h);
+	if (o->handler_classes) {
+		tbuf_puts(&h, "{");
+		for (size_t i = 0; i < o->handler_class_count; i++) {
+			tbuf_puts(&h, i ? "," : "");
+			tbuf_array_elem(&h, o->handler_classes[i]);
+		}
+		tbuf_puts(&h, "}");
+	}
+	char *handlers = o->handler_classes ? tbuf_take(&h) : NULL;
+	if (o->handler_classes && !handlers)
+		return TASKER_ENOMEM;
+	char lim[24];
+	const char *p[] = {handlers, tdb_fmt_i64(lim, o->max_steps ? o->max_steps : 1)};
+	rc = claim_with(out, out_count, client, &Q_PICK, 2, p, o);
+	free(handlers);
+	return rc;
+}
+
+int tasker_step_claim(tasker_claimed_step **out, tasker_client *client, int64_t step_id,
+                      const tasker_claim_options *o)
+{
+	*out = NULL;
+	int rc = check_options(o);
+	if (rc)
+		return rc;
+	char b[24];
+	const char *p[] = {tdb_fmt_i64(b, step_id)};
+	tasker_claimed_step **arr = NULL;
+	size_t n = 0;
+	rc = claim_with(&arr, &n, client, &Q_PICK_ONE, 1, p, o);
+	if (!rc && n == 0)
+		rc = tasker_set_error(TASKER_ENOTFOUND, "step %lld is not claimable now (not ready yet, already "
+		                                        "claimed, or finished)", (long long)step_id);
+	if (!rc)
+		*out = arr[0];
+	free(arr);
+	return rc;
+}
+
+int tasker_step_extend_lease(tasker_client *client, int64_t step_id, int64_t claim_id, int lease_seconds)
+{
+	tdb *db;
+	int rc = tclient_acquire(client, &db);
+	if (rc)
+		return rc;
+	char a[24], b[24], c[24];
+	const char *p[] = {tdb_fmt_i64(a, step_id), tdb_fmt_i64(b, claim_id),
+	                   tdb_fmt_i64(c, lease_seconds > 0 ? lease_seconds : 30)};
+	PGresult *res;
+	rc = tdb_exec(&res, db, &Q_EXTEND, 3, p, "extending a lease");
+	if (!rc) {
+		if (strcmp(PQcmdTuples(res), "1") != 0)
+			rc = tasker_set_error(TASKER_ECONFLICT, "step %lld: the claim is no longer yours (its lease expired "
+			                                        "and the step was recovered, or the task was cancelled)",
+			                      (long long)step_id);
+		PQclear(res);
+	}
+	tclient_release(client, db);
+	return rc;
+}
+
+static const tdb_stmt Q_EXTEND_MANY = {
+	"claim_extend_many",
+	"UPDATE tasker_step_claims c SET lease_expires_at = " NOW_UTC " + $3::int * interval '1 second' "
+	"FROM unnest($1::bigint[], $2::bigint[]) AS u(s, k) WHERE c.workflow_step_id = u.s AND c.claim_id = u.k"};
+
+int tclaims_extend(tasker_client *client, const int64_t *step_ids, const int64_t *claim_ids, size_t n,
+                   int lease_seconds)
+{
+	if (n == 0)
+		return TASKER_OK;
+	char *s = id_array(step_ids, n), *c = id_array(claim_ids, n);
+	char l[24];
+	int rc = (s && c) ? TASKER_OK : TASKER_ENOMEM;
+	tdb *db = NULL;
+	if (!rc)
+		rc = tclient_acquire(client, &db);
+	const char *p[] = {s, c, tdb_fmt_i64(l, lease_seconds)};
+	if (!rc)
+		rc = tdb_exec(NULL, db, &Q_EXTEND_MANY, 3, p, "extending leases");
+	if (db)
+		tclient_release(client, db);
+	free(s);
+	free(c);
+	return rc;
+}

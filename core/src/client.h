@@ -1,0 +1,28 @@
+/*
+ * client.h — the connection pool behind tasker_client. Every core operation borrows one connection
+ * for the duration of one call and gives it back; no connection is held between calls, and a call
+ * never waits for a second connection while holding one (that deadlocks under load).
+ */
+#ifndef TASKER_CORE_CLIENT_H
+#define TASKER_CORE_CLIENT_H
+
+#include "db.h"
+#include "tasker.h"
+
+/* Borrows a connection, opening one if the pool is below its size, else waiting for one. A broken
+ * connection is replaced transparently. */
+int tclient_acquire(tasker_client *client, tdb **out);
+/* Gives a connection back; rolls back an open transaction; discards it if broken. */
+void tclient_release(tasker_client *client, tdb *db);
+struct treg;
+/* The client's template registry (see registry.h). */
+struct treg *tclient_registry(tasker_client *client);
+struct tasker_config;
+/* The client's configuration (defaults unless the options gave one). */
+const struct tasker_config *tclient_config(const tasker_client *client);
+/* The identity strategy requests use when they do not choose one. */
+tasker_identity_strategy tclient_identity_strategy(const tasker_client *client);
+/* The connection string the client was opened with (never NULL). */
+const char *tclient_conninfo(const tasker_client *client);
+
+#endif

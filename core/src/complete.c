@@ -1,0 +1,422 @@
+/*
+ * complete.c — records the outcome of claimed steps (tasker_steps_complete) in one transaction:
+ * task locks first (task_id order), the claim as compare-and-swap token, step rows and transitions,
+ * attempts and backoff for failures, then progress.c makes the children claimable and finalizes
+ * tasks in the same transaction. Results that are not valid JSON are refused before anything is
+ * written.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backoff.h"
+#include "client.h"
+#include "complete.h"
+#include "error.h"
+#include "progress.h"
+#include "transition.h"
+#include "util.h"
+
+#define NOW_UTC "timezone('UTC', now())"
+
+static const tdb_stmt Q_LOCK_TASKS = {
+	"complete_lock_tasks",
+	"SELECT t.task_id FROM tasker_tasks t WHERE t.task_id IN (SELECT task_id FROM tasker_step_claims "
+	"WHERE workflow_step_id = ANY($1::bigint[])) ORDER BY t.task_id FOR NO KEY UPDATE OF t"};
+static const tdb_stmt Q_RELEASE_CLAIMS = {
+	"complete_release_claims",
+	"DELETE FROM tasker_step_claims c USING unnest($1::bigint[], $2::bigint[]) AS u(s, k) "
+	"WHERE c.workflow_step_id = u.s AND c.claim_id = u.k RETURNING c.workflow_step_id"};
+static const tdb_stmt Q_READ = {
+	"complete_read",
+	"SELECT s.workflow_step_id, s.task_id, ns.name, tr.to_state, tr.sort_key, s.attempts, s.retry_limit, "
+	"s.retryable, tt.to_state, s.named_step_id, t.named_task_id FROM tasker_workflow_steps s "
+	"JOIN tasker_tasks t ON t.task_id = s.task_id "
+	"JOIN tasker_named_steps ns ON ns.named_step_id = s.named_step_id "
+	"LEFT JOIN tasker_workflow_step_transitions tr ON tr.workflow_step_id = s.workflow_step_id AND tr.most_recent "
+	"LEFT JOIN tasker_task_transitions tt ON tt.task_id = s.task_id AND tt.most_recent "
+	"WHERE s.workflow_step_id = ANY($1::bigint[])"};
+static const tdb_stmt Q_SUCCEED = {
+	"complete_succeed",
+	"UPDATE tasker_workflow_steps s SET processed = true, processed_at = " NOW_UTC ", in_process = false, "
+	"attempts = COALESCE(s.attempts, 0) + 1, last_attempted_at = " NOW_UTC ", backoff_request_seconds = NULL, "
+	"results = u.r, updated_at = " NOW_UTC " FROM unnest($1::bigint[], $2::jsonb[]) AS u(id, r) "
+	"WHERE s.workflow_step_id = u.id"};
+static const tdb_stmt Q_RELEASE = {
+	"complete_release",
+	"UPDATE tasker_workflow_steps SET in_process = false, updated_at = " NOW_UTC
+	" WHERE workflow_step_id = ANY($1::bigint[])"};
+static const tdb_stmt Q_FAIL = {
+	"complete_fail",
+	"UPDATE tasker_workflow_steps s SET processed = false, in_process = false, "
+	"attempts = COALESCE(s.attempts, 0) + 1, last_attempted_at = " NOW_UTC ", backoff_request_seconds = u.b, "
+	"retryable = s.retryable AND u.k, results = CASE WHEN jsonb_typeof(s.results) = 'object' "
+	"THEN s.results || u.e ELSE u.e END, updated_at = " NOW_UTC
+	" FROM unnest($1::bigint[], $2::jsonb[], $3::int[], $4::bool[]) AS u(id, e, b, k) "
+	"WHERE s.workflow_step_id = u.id"};
+
+/* Per result: what we know after the reads. */
+typedef struct {
+	tasker_step_result *res;
+	int64_t task_id;
+	const char *name;
+	tasker_state state;
+	int64_t sort_key;
+	int had_row;
+	int attempts, retry_limit, retryable;
+	int task_open;
+	int32_t named_step_id, named_task_id;
+	int valid;              /* claim confirmed and state in_progress */
+	int retry;              /* failure that will be retried */
+	int delay_seconds;
+	char *error_json;       /* failures: the object merged into results */
+	char *meta;             /* transition metadata */
+} item;
+
+static char *id_array_items(const item *it, size_t n, int (*keep)(const item *), int claim)
+{
+	tbuf b;
+	tbuf_init(&b);
+	tbuf_puts(&b, "{");
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!keep || keep(&it[i]))
+			tbuf_printf(&b, "%s%lld", k++ ? "," : "",
+			            (long long)(claim ? it[i].res->claim_id : it[i].res->workflow_step_id));
+	tbuf_puts(&b, "}");
+	return tbuf_take(&b);
+}
+
+static int status_ok(const item *i) { return i->res->status == TASKER_OK; }
+static int is_success(const item *i) { return i->valid && i->res->outcome == TASKER_OUTCOME_SUCCESS; }
+static int is_release(const item *i) { return i->valid && (int)i->res->outcome == TOUTCOME_RELEASE; }
+static int is_failure(const item *i)
+{
+	return i->valid && i->res->outcome != TASKER_OUTCOME_SUCCESS && !is_release(i);
+}
+
+/* Checks a result's JSON before any write; builds the error object of failures. */
+static int validate(item *it)
+{
+	tasker_step_result *r = it->res;
+	if (r->outcome == TASKER_OUTCOME_SUCCESS) {
+		cJSON *doc = r->results_json ? tjson_parse(r->results_json, "step result") : cJSON_CreateNull();
+		int ok = doc != NULL;
+		cJSON_Delete(doc);
+		return ok ? TASKER_OK : TASKER_EJSON;
+	}
+	if ((int)r->outcome == TOUTCOME_RELEASE)
+		return TASKER_OK;
+	if (r->outcome != TASKER_OUTCOME_RETRYABLE && r->outcome != TASKER_OUTCOME_PERMANENT &&
+	    (int)r->outcome != TOUTCOME_LEASE_EXPIRED)
+		return tasker_set_error(TASKER_EINVAL, "step %lld: unknown outcome %d", (long long)r->workflow_step_id,
+		                        (int)r->outcome);
+	cJSON *details = cJSON_CreateObject();
+	cJSON_AddStringToObject(details, "error_message", r->error_message ? r->error_message : "step failed");
+	cJSON_AddStringToObject(details, "error_class", r->error_class ? r->error_class : "StepError");
+	if (r->error_code)
+		cJSON_AddStringToObject(details, "error_code", r->error_code);
+	if (r->retry_after >= 0)
+		cJSON_AddNumberToObject(details, "retry_after", r->retry_after);
+	cJSON_AddBoolToObject(details, "permanent", r->outcome == TASKER_OUTCOME_PERMANENT);
+	const char *parts[2][2] = {{"error_context", r->error_context_json}, {"backtrace", r->backtrace_json}};
+	for (int k = 0; k < 2; k++) {
+		if (!parts[k][1])
+			continue;
+		cJSON *v = tjson_parse(parts[k][1], k ? "step failure backtrace" : "step failure context");
+		if (!v) {
+			cJSON_Delete(details);
+			return TASKER_EJSON;
+		}
+		cJSON_AddItemToObject(details, parts[k][0], v);
+	}
+	cJSON *err = cJSON_CreateObject();
+	cJSON_AddBoolToObject(err, "error", 1);
+	cJSON_AddItemToObject(err, "error_details", details);
+	it->error_json = tjson_print(err);
+	cJSON_Delete(err);
+	return it->error_json ? TASKER_OK : TASKER_ENOMEM;
+}
+
+static int read_items(tdb *db, item *items, size_t n)
+{
+	char *ids = id_array_items(items, n, status_ok, 0);
+	if (!ids)
+		return TASKER_ENOMEM;
+	const char *p[] = {ids};
+	PGresult *res;
+	int rc = tdb_exec(&res, db, &Q_READ, 1, p, "reading completed steps");
+	free(ids);
+	if (rc)
+		return rc;
+	for (int r = 0; r < PQntuples(res); r++) {
+		int64_t sid = tdb_get_i64(res, r, 0, 0);
+		for (size_t i = 0; i < n; i++) {
+			item *it = &items[i];
+			if (it->res->workflow_step_id != sid || it->res->status != TASKER_OK)
+				continue;
+			it->task_id = tdb_get_i64(res, r, 1, 0);
+			it->name = tdb_get(res, r, 2);
+			it->state = TASKER_STATE_PENDING;
+			if (tdb_get(res, r, 3))
+				tasker_state_parse(&it->state, tdb_get(res, r, 3));
+			it->had_row = !tdb_is_null(res, r, 4);
+			it->sort_key = tdb_get_i64(res, r, 4, 0);
+			it->attempts = (int)tdb_get_i64(res, r, 5, 0);
+			it->retry_limit = (int)tdb_get_i64(res, r, 6, 3);
+			it->retryable = tdb_get_bool(res, r, 7, 1);
+			const char *ts = tdb_get(res, r, 8);
+			it->task_open = !ts || !strcmp(ts, "pending") || !strcmp(ts, "in_progress");
+			it->named_step_id = (int32_t)tdb_get_i64(res, r, 9, 0);
+			it->named_task_id = (int32_t)tdb_get_i64(res, r, 10, 0);
+			it->name = tstrdup(it->name);
+		}
+	}
+	PQclear(res);
+	return TASKER_OK;
+}
+
+/* Decides retry or not for each failure and builds transition metadata. */
+static void plan_items(item *items, size_t n, const tasker_config *cfg, uint64_t *rng)
+{
+	for (size_t i = 0; i < n; i++) {
+		item *it = &items[i];
+		if (!it->valid)
+			continue;
+		tasker_step_result *r = it->res;
+		int attempt = it->attempts + 1;
+		cJSON *m = cJSON_CreateObject();
+		cJSON_AddNumberToObject(m, "attempt", attempt);
+		if (r->outcome == TASKER_OUTCOME_SUCCESS) {
+			r->new_state = TASKER_STATE_COMPLETE;
+		} else if ((int)r->outcome == TOUTCOME_RELEASE) {
+			r->new_state = TASKER_STATE_ERROR;
+			it->retry = 1;
+			it->delay_seconds = 0;
+			cJSON_ReplaceItemInObject(m, "attempt", cJSON_CreateNumber(it->attempts));
+			cJSON_AddStringToObject(m, "reason", "released by a stopping worker; no attempt counted");
+		} else {
+			r->new_state = TASKER_STATE_ERROR;
+			/* retry_limit counts total attempts; a permanent error or a non-retryable step never retries */
+			it->retry = r->outcome != TASKER_OUTCOME_PERMANENT && it->retryable && attempt < it->retry_limit;
+			if (it->retry)
+				it->delay_seconds = tbackoff_for_failure(cfg, attempt, r->retry_after, rng);
+			cJSON_AddStringToObject(m, "error_class", r->error_class ? r->error_class : "StepError");
+			cJSON_AddStringToObject(m, "error_message", r->error_message ? r->error_message : "step failed");
+			cJSON_AddBoolToObject(m, "will_retry", it->retry);
+			if (it->retry)
+				cJSON_AddNumberToObject(m, "backoff_seconds", it->delay_seconds);
+		}
+		it->meta = tjson_print(m);
+		cJSON_Delete(m);
+	}
+}
+
+static int write_steps(tdb *db, item *items, size_t n)
+{
+	tbuf sid, res, fid, err, bo, keep;
+	tbuf *all[] = {&sid, &res, &fid, &err, &bo, &keep};
+	for (int k = 0; k < 6; k++) {
+		tbuf_init(all[k]);
+		tbuf_puts(all[k], "{");
+	}
+	size_t ns = 0, nf = 0;
+	for (size_t i = 0; i < n; i++) {
+		item *it = &items[i];
+		if (is_success(it)) {
+			const char *sep = ns++ ? "," : "";
+			tbuf_printf(&sid, "%s%lld", sep, (long long)it->res->workflow_step_id);
+			tbuf_puts(&res, sep);
+			tbuf_array_elem(&res, it->res->results_json ? it->res->results_json : "null");
+		} else if (is_failure(it)) {
+			const char *sep = nf++ ? "," : "";
+			tbuf_printf(&fid, "%s%lld", sep, (long long)it->res->workflow_step_id);
+			tbuf_puts(&err, sep);
+			tbuf_array_elem(&err, it->error_json);
+			if (it->retry)
+				tbuf_printf(&bo, "%s%d", sep, it->delay_seconds);
+			else
+				tbuf_printf(&bo, "%sNULL", sep);
+			tbuf_printf(&keep, "%s%s", sep, it->res->outcome == TASKER_OUTCOME_PERMANENT ? "f" : "t");
+		}
+	}
+	int rc = TASKER_OK;
+	for (int k = 0; k < 6; k++) {
+		tbuf_puts(all[k], "}");
+		if (all[k]->oom)
+			rc = tasker_set_oom();
+	}
+	char *rel = id_array_items(items, n, is_release, 0);
+	if (!rc && !rel)
+		rc = TASKER_ENOMEM;
+	const char *rp[] = {rel};
+	if (!rc && strcmp(rel, "{}") != 0)
+		rc = tdb_exec(NULL, db, &Q_RELEASE, 1, rp, "releasing claimed steps");
+	free(rel);
+	const char *sp[] = {sid.data, res.data};
+	const char *fp[] = {fid.data, err.data, bo.data, keep.data};
+	if (!rc && ns)
+		rc = tdb_exec(NULL, db, &Q_SUCCEED, 2, sp, "recording step results");
+	if (!rc && nf)
+		rc = tdb_exec(NULL, db, &Q_FAIL, 4, fp, "recording step failures");
+	for (int k = 0; k < 6; k++)
+		tbuf_free(all[k]);
+	return rc;
+}
+
+static int write_transitions(tdb *db, item *items, size_t n)
+{
+	ttrans_row *rows = calloc(n + 1, sizeof *rows);
+	int64_t *cleared = calloc(n + 1, sizeof *cleared);
+	size_t nr = 0, nc = 0;
+	if (!rows || !cleared) {
+		free(rows);
+		free(cleared);
+		return tasker_set_oom();
+	}
+	for (size_t i = 0; i < n; i++) {
+		item *it = &items[i];
+		if (!it->valid)
+			continue;
+		if (it->had_row)
+			cleared[nc++] = it->res->workflow_step_id;
+		rows[nr++] = (ttrans_row){it->res->workflow_step_id, TASKER_STATE_IN_PROGRESS, it->res->new_state,
+		                          it->sort_key + 10, 1, it->meta};
+	}
+	int rc = ttrans_bulk_clear(db, TTRANS_STEP, cleared, nc);
+	if (!rc)
+		rc = ttrans_bulk_insert(db, TTRANS_STEP, rows, nr);
+	free(rows);
+	free(cleared);
+	return rc;
+}
+
+/* Children of successes, retries of failures, failed tasks, finished tasks. */
+static int progress(tdb *db, tasker_client *client, item *items, size_t n)
+{
+	tqueue_batch ready;
+	tqueue_batch_init(&ready);
+	int64_t *done = calloc(n + 1, sizeof *done), *tasks = calloc(n + 1, sizeof *tasks);
+	size_t nd = 0, nt = 0;
+	int rc = (done && tasks) ? TASKER_OK : tasker_set_oom();
+	for (size_t i = 0; !rc && i < n; i++) {
+		item *it = &items[i];
+		if (is_success(it) && it->task_open) {
+			done[nd++] = it->res->workflow_step_id;
+			tasks[nt++] = it->task_id;
+		} else if ((is_failure(it) || is_release(it)) && it->retry && it->task_open) {
+			const treg_entry *e;
+			rc = treg_lookup_id(&e, tclient_registry(client), db, it->named_task_id);
+			int idx = rc ? -1 : treg_step_index(e, it->named_step_id);
+			if (!rc && idx < 0)
+				rc = tasker_set_error(TASKER_ETEMPLATE, "step \"%s\" is not in template %s", it->name,
+				                      e->full_name);
+			if (!rc)
+				tqueue_batch_add(&ready, it->res->workflow_step_id, it->task_id, e->tpl->steps[idx].handler_class,
+				                 (int64_t)it->delay_seconds * 1000);
+		} else if (is_failure(it) && !it->retry) {
+			rc = tprogress_fail_task(db, it->task_id, it->name, "steps_in_error_state");
+		}
+	}
+	if (!rc)
+		rc = tprogress_children(db, tclient_registry(client), done, nd, &ready);
+	if (!rc)
+		rc = tqueue_batch_write(db, &ready);
+	if (!rc && ready.any_now)
+		rc = tqueue_notify(db);
+	if (!rc)
+		rc = tprogress_finalize(db, tasks, nt, NULL);
+	tqueue_batch_free(&ready);
+	free(done);
+	free(tasks);
+	return rc;
+}
+
+static int complete_in_txn(tdb *db, tasker_client *client, item *items, size_t n)
+{
+	char *ids = id_array_items(items, n, status_ok, 0), *claims = id_array_items(items, n, status_ok, 1);
+	int rc = (ids && claims) ? TASKER_OK : TASKER_ENOMEM;
+	const char *lp[] = {ids};
+	const char *cp[] = {ids, claims};
+	PGresult *res = NULL;
+	if (!rc)
+		rc = tdb_exec(NULL, db, &Q_LOCK_TASKS, 1, lp, "locking the steps' tasks");
+	if (!rc)
+		rc = tdb_exec(&res, db, &Q_RELEASE_CLAIMS, 2, cp, "releasing claims");
+	free(ids);
+	free(claims);
+	for (int r = 0; !rc && r < PQntuples(res); r++)
+		for (size_t i = 0; i < n; i++)
+			if (items[i].res->workflow_step_id == tdb_get_i64(res, r, 0, 0))
+				items[i].valid = 1;
+	PQclear(res);
+	if (!rc)
+		rc = read_items(db, items, n);
+	for (size_t i = 0; !rc && i < n; i++) {
+		item *it = &items[i];
+		if (it->res->status != TASKER_OK)
+			continue;
+		if (!it->valid || it->state != TASKER_STATE_IN_PROGRESS) {
+			it->valid = 0;
+			it->res->status = TASKER_ECONFLICT;
+		}
+	}
+	if (!rc) {
+		uint64_t rng = tbackoff_rng_seed();
+		plan_items(items, n, tclient_config(client), &rng);
+	}
+	if (!rc)
+		rc = write_steps(db, items, n);
+	if (!rc)
+		rc = write_transitions(db, items, n);
+	if (!rc)
+		rc = progress(db, client, items, n);
+	return rc;
+}
+
+static void items_free(item *items, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		free(items[i].error_json);
+		free(items[i].meta);
+		free((void *)items[i].name);
+	}
+	free(items);
+}
+
+int tcomplete_locked(tdb *db, tasker_client *client, tasker_step_result *results, size_t count)
+{
+	item *items = calloc(count + 1, sizeof *items);
+	if (!items)
+		return tasker_set_oom();
+	size_t nvalid = 0;
+	for (size_t i = 0; i < count; i++) {
+		items[i].res = &results[i];
+		results[i].status = validate(&items[i]);
+		results[i].new_state = TASKER_STATE_IN_PROGRESS;
+		nvalid += results[i].status == TASKER_OK;
+	}
+	int rc = nvalid ? complete_in_txn(db, client, items, count) : TASKER_OK;
+	items_free(items, count);
+	return rc;
+}
+
+int tasker_steps_complete(tasker_client *client, tasker_step_result *results, size_t count)
+{
+	tdb *db = NULL;
+	int rc = tclient_acquire(client, &db);
+	if (!rc)
+		rc = tdb_begin(db);
+	if (!rc)
+		rc = tcomplete_locked(db, client, results, count);
+	if (!rc)
+		rc = tdb_commit(db);
+	if (db)
+		tclient_release(client, db);
+	for (size_t i = 0; rc == TASKER_OK && i < count; i++)
+		if (results[i].status == TASKER_ECONFLICT)
+			tasker_set_error(TASKER_ECONFLICT,
+			                 "step %lld: the claim is no longer yours (its lease expired and the step was "
+			                 "recovered, or the task was cancelled); the result was discarded",
+			                 (long long)results[i].workflow_step_id);
+	return rc;
+}

@@ -1,0 +1,27 @@
+/*
+ * complete.h — recording step outcomes (see complete.c), for the worker and lease recovery.
+ */
+#ifndef TASKER_CORE_COMPLETE_H
+#define TASKER_CORE_COMPLETE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db.h"
+#include "tasker.h"
+
+/* Internal outcome: give a claimed step back without counting an attempt (worker shutdown); it
+ * becomes claimable again at once. */
+#define TOUTCOME_RELEASE 100
+/* Internal outcome: the worker holding the step vanished (lease expired); counts as a failed
+ * attempt and is retried under the normal rules. */
+#define TOUTCOME_LEASE_EXPIRED 101
+
+/* tasker_steps_complete inside the caller's open transaction (the caller commits). */
+int tcomplete_locked(tdb *db, tasker_client *client, tasker_step_result *results, size_t count);
+
+/* Extends the leases of claims still held (step id + claim id pairs). */
+int tclaims_extend(tasker_client *client, const int64_t *step_ids, const int64_t *claim_ids, size_t n,
+                   int lease_seconds);
+
+#endif

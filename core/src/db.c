@@ -1,0 +1,205 @@
+/*
+ * db.c — owns a single libpq connection: lazy per-connection statement preparation, transactions,
+ * and turning libpq failures into tasker errors. Knows nothing about tasks or steps.
+ */
+#include "db.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+struct tdb {
+	PGconn *conn;
+	int broken;
+	/* Statements prepared on this connection, keyed by the address of their static tdb_stmt. */
+	const tdb_stmt **prepared;
+	size_t nprepared, cap;
+};
+
+static void set_conn_error(tdb *db, const char *what)
+{
+	const char *msg = db->conn ? PQerrorMessage(db->conn) : "no connection";
+	db->broken = 1;
+	tasker_set_error_pg(NULL, msg, what);
+}
+
+int tdb_connect(tdb **out, const char *conninfo, const char *application_name)
+{
+	*out = NULL;
+	tdb *db = calloc(1, sizeof *db);
+	if (!db)
+		return tasker_set_oom();
+	const char *keys[] = {"dbname", "application_name", "fallback_application_name", NULL};
+	const char *vals[] = {conninfo ? conninfo : "", application_name, "tasker-core", NULL};
+	/* expand_dbname=1: `dbname` may hold a full URL or key=value string; empty → libpq PG* env. */
+	db->conn = PQconnectdbParams(keys, vals, 1);
+	if (!db->conn) {
+		free(db);
+		return tasker_set_oom();
+	}
+	if (PQstatus(db->conn) != CONNECTION_OK) {
+		const char *msg = PQerrorMessage(db->conn);
+		int rc = tasker_set_error(TASKER_ECONN, "connecting to PostgreSQL: %s", msg);
+		tdb_close(db);
+		return rc;
+	}
+	/* Timestamps are UTC in `timestamp without time zone` columns, as the Rails engine stores them;
+	 * NOW() comparisons in the engine's SQL functions assume a UTC session. */
+	int rc = tdb_exec_simple(db, "SET TIME ZONE 'UTC'", "configuring the session");
+	if (rc) {
+		tdb_close(db);
+		return rc;
+	}
+	*out = db;
+	return TASKER_OK;
+}
+
+void tdb_close(tdb *db)
+{
+	if (!db)
+		return;
+	if (db->conn)
+		PQfinish(db->conn);
+	free(db->prepared);
+	free(db);
+}
+
+PGconn *tdb_pg(tdb *db) { return db->conn; }
+int tdb_is_broken(const tdb *db) { return db->broken || PQstatus(db->conn) != CONNECTION_OK; }
+
+static int is_prepared(const tdb *db, const tdb_stmt *stmt)
+{
+	for (size_t i = 0; i < db->nprepared; i++)
+		if (db->prepared[i] == stmt)
+			return 1;
+	return 0;
+}
+
+static int remember_prepared(tdb *db, const tdb_stmt *stmt)
+{
+	if (db->nprepared == db->cap) {
+		size_t cap = db->cap ? db->cap * 2 : 32;
+		const tdb_stmt **p = realloc(db->prepared, cap * sizeof *p);
+		if (!p)
+			return tasker_set_oom();
+		db->prepared = p;
+		db->cap = cap;
+	}
+	db->prepared[db->nprepared++] = stmt;
+	return TASKER_OK;
+}
+
+/* Checks a result; on failure sets the error (and broken flag) and clears it. */
+static int check_result(tdb *db, PGresult *res, const char *what)
+{
+	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+		return TASKER_OK;
+	int rc;
+	if (!res || PQstatus(db->conn) != CONNECTION_OK) {
+		/* The connection is gone: report it as such whatever the result says. */
+		db->broken = 1;
+		rc = tasker_set_error_pg(NULL, PQerrorMessage(db->conn), what);
+	} else {
+		rc = tasker_set_error_pg(res, PQerrorMessage(db->conn), what);
+		if (rc == TASKER_ECONN)
+			db->broken = 1;
+	}
+	PQclear(res);
+	return rc;
+}
+
+int tdb_exec(PGresult **out, tdb *db, const tdb_stmt *stmt, int n, const char *const *params,
+             const char *what)
+{
+	if (out)
+		*out = NULL;
+	if (db->broken) {
+		set_conn_error(db, what);
+		return TASKER_ECONN;
+	}
+	if (!is_prepared(db, stmt)) {
+		PGresult *p = PQprepare(db->conn, stmt->name, stmt->sql, 0, NULL);
+		int rc = check_result(db, p, what);
+		if (rc)
+			return rc;
+		PQclear(p);
+		if ((rc = remember_prepared(db, stmt)))
+			return rc;
+	}
+	PGresult *res = PQexecPrepared(db->conn, stmt->name, n, params, NULL, NULL, 0);
+	int rc = check_result(db, res, what);
+	if (rc)
+		return rc;
+	if (out)
+		*out = res;
+	else
+		PQclear(res);
+	return TASKER_OK;
+}
+
+int tdb_exec_simple(tdb *db, const char *sql, const char *what)
+{
+	if (db->broken) {
+		set_conn_error(db, what);
+		return TASKER_ECONN;
+	}
+	PGresult *res = PQexec(db->conn, sql);
+	int rc = check_result(db, res, what);
+	if (rc == TASKER_OK)
+		PQclear(res);
+	return rc;
+}
+
+int tdb_begin(tdb *db) { return tdb_exec_simple(db, "BEGIN", "beginning a transaction"); }
+int tdb_commit(tdb *db) { return tdb_exec_simple(db, "COMMIT", "committing a transaction"); }
+
+int tdb_in_transaction(tdb *db)
+{
+	PGTransactionStatusType st = PQtransactionStatus(db->conn);
+	return st == PQTRANS_INTRANS || st == PQTRANS_INERROR || st == PQTRANS_ACTIVE;
+}
+
+void tdb_rollback(tdb *db)
+{
+	if (db->broken || !tdb_in_transaction(db))
+		return;
+	PGresult *res = PQexec(db->conn, "ROLLBACK");
+	if (!res || PQresultStatus(res) != PGRES_COMMAND_OK)
+		db->broken = 1;
+	PQclear(res);
+}
+
+const char *tdb_get(const PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return NULL;
+	return PQgetvalue(res, row, col);
+}
+
+int tdb_is_null(const PGresult *res, int row, int col) { return PQgetisnull(res, row, col); }
+
+int64_t tdb_get_i64(const PGresult *res, int row, int col, int64_t dflt)
+{
+	if (PQgetisnull(res, row, col))
+		return dflt;
+	return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+int tdb_get_bool(const PGresult *res, int row, int col, int dflt)
+{
+	if (PQgetisnull(res, row, col))
+		return dflt;
+	return PQgetvalue(res, row, col)[0] == 't';
+}
+
+const char *tdb_fmt_i64(char buf[24], int64_t v)
+{
+	snprintf(buf, 24, "%" PRId64, v);
+	return buf;
+}
+
+const char *tdb_fmt_bool(int v) { return v ? "t" : "f"; }

@@ -1,0 +1,56 @@
+/*
+ * db.h — one PostgreSQL connection and the only way core/ talks to it.
+ *
+ * Every statement that carries a value is a named, prepared statement (tdb_stmt) executed with text
+ * parameters: SQL text is never built from data. Statements are prepared lazily, once per connection.
+ * A failed call sets tasker_error_last() (SQLSTATE included) and marks a dead connection as broken so
+ * the pool replaces it; nothing here crashes on a lost connection.
+ */
+#ifndef TASKER_CORE_DB_H
+#define TASKER_CORE_DB_H
+
+#include <libpq-fe.h>
+#include <stdint.h>
+
+#include "tasker.h"
+
+typedef struct tdb tdb;
+
+/* A statement: its unique name and SQL text with $1..$n placeholders. Define them `static const`. */
+typedef struct tdb_stmt {
+	const char *name;
+	const char *sql;
+} tdb_stmt;
+
+int tdb_connect(tdb **out, const char *conninfo, const char *application_name);
+void tdb_close(tdb *db);
+PGconn *tdb_pg(tdb *db);
+/* 1 once a call found the connection dead; the pool then discards it. */
+int tdb_is_broken(const tdb *db);
+
+/* Runs `stmt` with `n` text parameters (NULL element = SQL NULL). On success *out is the result (free
+ * with PQclear; may be NULL if `out` is NULL, then the result is discarded). `what` names the action
+ * for the error message ("finding namespace"). */
+int tdb_exec(PGresult **out, tdb *db, const tdb_stmt *stmt, int n, const char *const *params,
+             const char *what);
+/* Runs parameterless SQL through the simple protocol (may hold several statements). */
+int tdb_exec_simple(tdb *db, const char *sql, const char *what);
+
+int tdb_begin(tdb *db);
+int tdb_commit(tdb *db);
+/* Rolls back if a transaction is open; keeps the current error message. Safe on a dead connection. */
+void tdb_rollback(tdb *db);
+/* 1 while a transaction block is open on this connection. */
+int tdb_in_transaction(tdb *db);
+
+/* Result helpers: NULL-safe text access; the int forms return `dflt` for SQL NULL. */
+const char *tdb_get(const PGresult *res, int row, int col);
+int tdb_is_null(const PGresult *res, int row, int col);
+int64_t tdb_get_i64(const PGresult *res, int row, int col, int64_t dflt);
+int tdb_get_bool(const PGresult *res, int row, int col, int dflt);
+
+/* Formats an integer / bool into a caller buffer for use as a text parameter. */
+const char *tdb_fmt_i64(char buf[24], int64_t v);
+const char *tdb_fmt_bool(int v);
+
+#endif

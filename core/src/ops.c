@@ -1,0 +1,350 @@
+/*
+ * ops.c — operator actions on tasks and steps: cancel a task, resolve a step by hand, retry a failed
+ * task. Each is one transaction that starts by locking the task row, like every state change.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "error.h"
+#include "progress.h"
+#include "transition.h"
+#include "util.h"
+
+#define NOW_UTC "timezone('UTC', now())"
+
+static const tdb_stmt Q_LOCK_TASK = {
+	"ops_lock_task",
+	"SELECT t.task_id FROM tasker_tasks t WHERE t.task_id = $1::bigint FOR NO KEY UPDATE"};
+static const tdb_stmt Q_TASK_STATE = {
+	"ops_task_state",
+	"SELECT tt.to_state, tt.sort_key FROM tasker_task_transitions tt WHERE tt.task_id = $1::bigint "
+	"AND tt.most_recent"};
+static const tdb_stmt Q_STEPS = {
+	"ops_steps",
+	"SELECT s.workflow_step_id, tr.to_state, tr.sort_key, s.attempts, s.retry_limit, s.retryable "
+	"FROM tasker_workflow_steps s LEFT JOIN tasker_workflow_step_transitions tr "
+	"ON tr.workflow_step_id = s.workflow_step_id AND tr.most_recent WHERE s.task_id = $1::bigint "
+	"ORDER BY s.workflow_step_id"};
+static const tdb_stmt Q_STEP_TASK = {
+	"ops_step_task", "SELECT task_id FROM tasker_workflow_steps WHERE workflow_step_id = $1::bigint"};
+static const tdb_stmt Q_DROP_QUEUE = {
+	"ops_drop_queue", "DELETE FROM tasker_ready_steps WHERE task_id = $1::bigint"};
+static const tdb_stmt Q_DROP_CLAIMS = {
+	"ops_drop_claims", "DELETE FROM tasker_step_claims WHERE task_id = $1::bigint"};
+static const tdb_stmt Q_DROP_STEP_QUEUE = {
+	"ops_drop_step_queue", "DELETE FROM tasker_ready_steps WHERE workflow_step_id = $1::bigint"};
+static const tdb_stmt Q_RESOLVE = {
+	"ops_resolve",
+	"UPDATE tasker_workflow_steps SET processed = true, processed_at = " NOW_UTC ", in_process = false, "
+	"results = COALESCE($2::jsonb, results), updated_at = " NOW_UTC " WHERE workflow_step_id = $1::bigint"};
+static const tdb_stmt Q_REARM = {
+	"ops_rearm",
+	"UPDATE tasker_workflow_steps s SET attempts = CASE WHEN $2::bool THEN 0 ELSE s.attempts END, "
+	"retryable = CASE WHEN $2::bool THEN COALESCE(l.default_retryable, true) ELSE s.retryable END, "
+	"backoff_request_seconds = NULL, updated_at = " NOW_UTC " FROM tasker_tasks t "
+	"LEFT JOIN tasker_named_tasks_named_steps l ON l.named_task_id = t.named_task_id "
+	"WHERE s.workflow_step_id = ANY($1::bigint[]) AND t.task_id = s.task_id "
+	"AND (l.named_step_id IS NULL OR l.named_step_id = s.named_step_id)"};
+
+typedef struct {
+	int64_t id;
+	tasker_state state;
+	int64_t sort_key;
+	int had_row;
+	int attempts, retry_limit, retryable;
+} step_row;
+
+typedef struct {
+	tasker_state state;
+	int64_t sort_key;
+	int had_row;
+	step_row *steps;
+	size_t nsteps;
+} task_snapshot;
+
+static int lock_and_read(task_snapshot *s, tdb *db, int64_t task_id)
+{
+	memset(s, 0, sizeof *s);
+	char b[24];
+	const char *p[] = {tdb_fmt_i64(b, task_id)};
+	PGresult *res;
+	int rc = tdb_exec(&res, db, &Q_LOCK_TASK, 1, p, "locking the task");
+	if (rc)
+		return rc;
+	int found = PQntuples(res) > 0;
+	PQclear(res);
+	if (!found)
+		return tasker_set_error(TASKER_ENOTFOUND, "task %lld does not exist", (long long)task_id);
+	if ((rc = tdb_exec(&res, db, &Q_TASK_STATE, 1, p, "reading the task's state")))
+		return rc;
+	s->state = TASKER_STATE_PENDING;
+	s->had_row = PQntuples(res) > 0;
+	if (s->had_row) {
+		tasker_state_parse(&s->state, tdb_get(res, 0, 0));
+		s->sort_key = tdb_get_i64(res, 0, 1, 0);
+	}
+	PQclear(res);
+	if ((rc = tdb_exec(&res, db, &Q_STEPS, 1, p, "reading the task's steps")))
+		return rc;
+	s->nsteps = (size_t)PQntuples(res);
+	s->steps = calloc(s->nsteps + 1, sizeof *s->steps);
+	if (!s->steps) {
+		PQclear(res);
+		return tasker_set_oom();
+	}
+	for (size_t i = 0; i < s->nsteps; i++) {
+		step_row *r = &s->steps[i];
+		int k = (int)i;
+		r->id = tdb_get_i64(res, k, 0, 0);
+		r->state = TASKER_STATE_PENDING;
+		if (tdb_get(res, k, 1))
+			tasker_state_parse(&r->state, tdb_get(res, k, 1));
+		r->had_row = !tdb_is_null(res, k, 2);
+		r->sort_key = tdb_get_i64(res, k, 2, 0);
+		r->attempts = (int)tdb_get_i64(res, k, 3, 0);
+		r->retry_limit = (int)tdb_get_i64(res, k, 4, 3);
+		r->retryable = tdb_get_bool(res, k, 5, 1);
+	}
+	PQclear(res);
+	return TASKER_OK;
+}
+
+/* Writes a one-row task transition from the snapshot's state. */
+static int move_task(tdb *db, int64_t task_id, task_snapshot *s, tasker_state to, const char *meta)
+{
+	ttrans_row row = {task_id, s->state, to, s->sort_key + 10, 1, meta};
+	int rc = s->had_row ? ttrans_bulk_clear(db, TTRANS_TASK, &task_id, 1) : TASKER_OK;
+	if (!rc)
+		rc = ttrans_bulk_insert(db, TTRANS_TASK, &row, 1);
+	if (!rc) {
+		s->state = to;
+		s->sort_key += 10;
+		s->had_row = 1;
+	}
+	return rc;
+}
+
+/* Runs `fn` in a transaction on a pooled connection. */
+static int in_txn(tasker_client *client, int (*fn)(tdb *, tasker_client *, void *), void *arg)
+{
+	tdb *db;
+	int rc = tclient_acquire(client, &db);
+	if (rc)
+		return rc;
+	rc = tdb_begin(db);
+	if (!rc)
+		rc = fn(db, client, arg);
+	if (!rc)
+		rc = tdb_commit(db);
+	tclient_release(client, db);
+	return rc;
+}
+
+/* ---- cancel */
+
+static int cancel_txn(tdb *db, tasker_client *client, void *arg)
+{
+	(void)client;
+	int64_t task_id = *(int64_t *)arg;
+	task_snapshot s;
+	int rc = lock_and_read(&s, db, task_id);
+	if (!rc && !tasker_task_transition_event(s.state, TASKER_STATE_CANCELLED))
+		rc = tasker_set_error(TASKER_ETRANSITION, "task %lld: transition %s → cancelled is not allowed",
+		                      (long long)task_id, tasker_state_name(s.state));
+	ttrans_row *rows = rc ? NULL : calloc(s.nsteps + 1, sizeof *rows);
+	int64_t *cleared = rc ? NULL : calloc(s.nsteps + 1, sizeof *cleared);
+	size_t n = 0, nc = 0;
+	if (!rc && (!rows || !cleared))
+		rc = tasker_set_oom();
+	for (size_t i = 0; !rc && i < s.nsteps; i++) {
+		step_row *r = &s.steps[i];
+		/* pending and running steps are cancelled; failed steps keep their error (error → cancelled
+		 * is not a transition of the step machine), finished ones their result */
+		if (r->state != TASKER_STATE_PENDING && r->state != TASKER_STATE_IN_PROGRESS)
+			continue;
+		if (r->had_row)
+			cleared[nc++] = r->id;
+		rows[n++] = (ttrans_row){r->id, r->state, TASKER_STATE_CANCELLED, r->sort_key + 10, 1,
+		                         "{\"reason\": \"task_cancelled\"}"};
+	}
+	char b[24];
+	const char *p[] = {tdb_fmt_i64(b, task_id)};
+	if (!rc)
+		rc = tdb_exec(NULL, db, &Q_DROP_QUEUE, 1, p, "removing queued steps");
+	if (!rc)
+		rc = tdb_exec(NULL, db, &Q_DROP_CLAIMS, 1, p, "revoking claims");
+	if (!rc)
+		rc = ttrans_bulk_clear(db, TTRANS_STEP, cleared, nc);
+	if (!rc)
+		rc = ttrans_bulk_insert(db, TTRANS_STEP, rows, n);
+	if (!rc)
+		rc = move_task(db, task_id, &s, TASKER_STATE_CANCELLED, "{\"reason\": \"cancelled\"}");
+	free(rows);
+	free(cleared);
+	free(s.steps);
+	return rc;
+}
+
+int tasker_task_cancel(tasker_client *client, int64_t task_id)
+{
+	return in_txn(client, cancel_txn, &task_id);
+}
+
+/* ---- re-opening a failed task (retry, or a manual resolution that removed the last blocker) */
+
+/* Failed steps go error → pending (attempts reset when `fresh`), the task error → pending, and every
+ * step whose parents are done becomes claimable. */
+static int reopen(tdb *db, treg *reg, int64_t task_id, task_snapshot *s, int fresh, const char *reason)
+{
+	ttrans_row *rows = calloc(s->nsteps + 1, sizeof *rows);
+	int64_t *ids = calloc(s->nsteps + 1, sizeof *ids);
+	size_t n = 0;
+	int rc = (rows && ids) ? TASKER_OK : tasker_set_oom();
+	tbuf arr;
+	tbuf_init(&arr);
+	tbuf_puts(&arr, "{");
+	for (size_t i = 0; !rc && i < s->nsteps; i++) {
+		step_row *r = &s->steps[i];
+		if (r->state != TASKER_STATE_ERROR)
+			continue;
+		if (!fresh && (!r->retryable || (r->attempts > 0 && r->attempts >= r->retry_limit)))
+			continue;
+		tbuf_printf(&arr, "%s%lld", n ? "," : "", (long long)r->id);
+		ids[n] = r->id;
+		rows[n++] = (ttrans_row){r->id, TASKER_STATE_ERROR, TASKER_STATE_PENDING, r->sort_key + 10, 1, reason};
+	}
+	tbuf_puts(&arr, "}");
+	char *a = rc ? NULL : tbuf_take(&arr);
+	const char *p[] = {a, fresh ? "t" : "f"};
+	if (!rc && !a)
+		rc = TASKER_ENOMEM;
+	if (!rc && n) {
+		rc = tdb_exec(NULL, db, &Q_REARM, 2, p, "re-arming failed steps");
+		if (!rc)
+			rc = ttrans_bulk_clear(db, TTRANS_STEP, ids, n);
+		if (!rc)
+			rc = ttrans_bulk_insert(db, TTRANS_STEP, rows, n);
+	}
+	if (!rc)
+		rc = move_task(db, task_id, s, TASKER_STATE_PENDING, reason);
+	tqueue_batch ready;
+	tqueue_batch_init(&ready);
+	if (!rc)
+		rc = tprogress_enqueue_task(db, reg, task_id, &ready);
+	if (!rc)
+		rc = tqueue_batch_write(db, &ready);
+	if (!rc && ready.any_now)
+		rc = tqueue_notify(db);
+	if (!rc)
+		rc = tprogress_finalize(db, &task_id, 1, NULL);
+	tqueue_batch_free(&ready);
+	tbuf_free(&arr);
+	free(a);
+	free(rows);
+	free(ids);
+	return rc;
+}
+
+static int retry_txn(tdb *db, tasker_client *client, void *arg)
+{
+	int64_t task_id = *(int64_t *)arg;
+	task_snapshot s;
+	int rc = lock_and_read(&s, db, task_id);
+	if (!rc && s.state != TASKER_STATE_ERROR)
+		rc = tasker_set_error(TASKER_ETRANSITION, "task %lld is %s; only a task in error can be retried "
+		                                          "(transition %s → pending is not allowed)",
+		                      (long long)task_id, tasker_state_name(s.state), tasker_state_name(s.state));
+	if (!rc)
+		rc = reopen(db, tclient_registry(client), task_id, &s, 1, "{\"reason\": \"retry_requested\"}");
+	free(s.steps);
+	return rc;
+}
+
+int tasker_task_retry(tasker_client *client, int64_t task_id)
+{
+	return in_txn(client, retry_txn, &task_id);
+}
+
+/* ---- manual resolution */
+
+typedef struct {
+	int64_t step_id;
+	const char *results_json;
+} resolve_arg;
+
+static int resolve_txn(tdb *db, tasker_client *client, void *arg)
+{
+	resolve_arg *a = arg;
+	char b[24];
+	const char *sp[] = {tdb_fmt_i64(b, a->step_id)};
+	PGresult *res;
+	int rc = tdb_exec(&res, db, &Q_STEP_TASK, 1, sp, "finding the step's task");
+	if (rc)
+		return rc;
+	int found = PQntuples(res) > 0;
+	int64_t task_id = found ? tdb_get_i64(res, 0, 0, 0) : 0;
+	PQclear(res);
+	if (!found)
+		return tasker_set_error(TASKER_ENOTFOUND, "workflow step %lld does not exist", (long long)a->step_id);
+	task_snapshot s;
+	rc = lock_and_read(&s, db, task_id);
+	step_row *r = NULL;
+	for (size_t i = 0; !rc && i < s.nsteps; i++)
+		if (s.steps[i].id == a->step_id)
+			r = &s.steps[i];
+	if (!rc && !r)
+		rc = tasker_set_error(TASKER_ENOTFOUND, "workflow step %lld does not exist", (long long)a->step_id);
+	if (!rc && !tasker_step_transition_event(r->state, TASKER_STATE_RESOLVED_MANUALLY))
+		rc = tasker_set_error(TASKER_ETRANSITION, "workflow step %lld: transition %s → resolved_manually is not "
+		                                          "allowed", (long long)a->step_id, tasker_state_name(r->state));
+	const char *rp[] = {sp[0], a->results_json};
+	if (!rc)
+		rc = tdb_exec(NULL, db, &Q_RESOLVE, 2, rp, "resolving the step");
+	if (!rc)
+		rc = tdb_exec(NULL, db, &Q_DROP_STEP_QUEUE, 1, sp, "removing the step from the queue");
+	ttrans_row row = {a->step_id, r ? r->state : TASKER_STATE_PENDING, TASKER_STATE_RESOLVED_MANUALLY,
+	                  r ? r->sort_key + 10 : 10, 1, "{\"reason\": \"resolved_manually\"}"};
+	if (!rc && r->had_row)
+		rc = ttrans_bulk_clear(db, TTRANS_STEP, &a->step_id, 1);
+	if (!rc)
+		rc = ttrans_bulk_insert(db, TTRANS_STEP, &row, 1);
+	if (!rc) {
+		r->state = TASKER_STATE_RESOLVED_MANUALLY;
+		int blocked = 0;
+		for (size_t i = 0; i < s.nsteps; i++) {
+			step_row *o = &s.steps[i];
+			blocked += o->state == TASKER_STATE_ERROR &&
+			           (!o->retryable || (o->attempts > 0 && o->attempts >= o->retry_limit));
+		}
+		treg *reg = tclient_registry(client);
+		if (s.state == TASKER_STATE_ERROR && !blocked) {
+			rc = reopen(db, reg, task_id, &s, 0, "{\"reason\": \"step_resolved_manually\"}");
+		} else if (s.state == TASKER_STATE_PENDING || s.state == TASKER_STATE_IN_PROGRESS) {
+			tqueue_batch ready;
+			tqueue_batch_init(&ready);
+			rc = tprogress_children(db, reg, &a->step_id, 1, &ready);
+			if (!rc)
+				rc = tqueue_batch_write(db, &ready);
+			if (!rc && ready.any_now)
+				rc = tqueue_notify(db);
+			if (!rc)
+				rc = tprogress_finalize(db, &task_id, 1, NULL);
+			tqueue_batch_free(&ready);
+		}
+	}
+	free(s.steps);
+	return rc;
+}
+
+int tasker_step_resolve(tasker_client *client, int64_t step_id, const char *results_json)
+{
+	if (results_json) {
+		cJSON *doc = tjson_parse(results_json, "resolution results");
+		if (!doc)
+			return TASKER_EJSON;
+		cJSON_Delete(doc);
+	}
+	resolve_arg a = {step_id, results_json};
+	return in_txn(client, resolve_txn, &a);
+}

@@ -1,0 +1,162 @@
+/*
+ * queue.c — writes rows into the ready queue and sends the wake-up hint. Never reads step state.
+ */
+#include "queue.h"
+
+#include <stdlib.h>
+
+#include "client.h"
+#include "error.h"
+#include "util.h"
+
+static const tdb_stmt Q_ENQUEUE = {
+	"queue_enqueue",
+	"INSERT INTO tasker_ready_steps (workflow_step_id, task_id, handler_class, ready_at, enqueued_at) "
+	"SELECT s, t, h, timezone('UTC', now()) + d * interval '1 millisecond', timezone('UTC', now()) "
+	"FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[]) AS u(s, t, h, d)"};
+static const tdb_stmt Q_NOTIFY = {"queue_notify", "SELECT pg_notify('" TQUEUE_CHANNEL "', '')"};
+
+void tqueue_batch_init(tqueue_batch *b) { *b = (tqueue_batch){0}; }
+
+void tqueue_batch_free(tqueue_batch *b)
+{
+	free(b->step_ids);
+	free(b->task_ids);
+	free(b->delay_ms);
+	free(b->handlers);
+	tqueue_batch_init(b);
+}
+
+void tqueue_batch_add(tqueue_batch *b, int64_t step_id, int64_t task_id, const char *handler_class,
+                      int64_t delay_ms)
+{
+	if (b->oom)
+		return;
+	if (b->count == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 16;
+		int64_t *s = realloc(b->step_ids, cap * sizeof *s);
+		if (s)
+			b->step_ids = s;
+		int64_t *t = realloc(b->task_ids, cap * sizeof *t);
+		if (t)
+			b->task_ids = t;
+		int64_t *r = realloc(b->delay_ms, cap * sizeof *r);
+		if (r)
+			b->delay_ms = r;
+		const char **h = realloc(b->handlers, cap * sizeof *h);
+		if (h)
+			b->handlers = h;
+		if (!s || !t || !r || !h) {
+			b->oom = 1;
+			return;
+		}
+		b->cap = cap;
+	}
+	b->step_ids[b->count] = step_id;
+	b->task_ids[b->count] = task_id;
+	b->handlers[b->count] = handler_class;
+	b->delay_ms[b->count] = delay_ms;
+	if (delay_ms <= 0)
+		b->any_now = 1;
+	b->count++;
+}
+
+int tqueue_batch_write(tdb *db, tqueue_batch *b)
+{
+	if (b->oom)
+		return tasker_set_oom();
+	if (b->count == 0)
+		return TASKER_OK;
+	tbuf s, t, h, r;
+	tbuf *all[] = {&s, &t, &h, &r};
+	for (int i = 0; i < 4; i++) {
+		tbuf_init(all[i]);
+		tbuf_puts(all[i], "{");
+	}
+	for (size_t i = 0; i < b->count; i++) {
+		const char *sep = i ? "," : "";
+		tbuf_printf(&s, "%s%lld", sep, (long long)b->step_ids[i]);
+		tbuf_printf(&t, "%s%lld", sep, (long long)b->task_ids[i]);
+		tbuf_puts(&h, sep);
+		tbuf_array_elem(&h, b->handlers[i]);
+		tbuf_printf(&r, "%s%lld", sep, (long long)(b->delay_ms[i] > 0 ? b->delay_ms[i] : 0));
+	}
+	int rc = TASKER_OK;
+	for (int i = 0; i < 4; i++) {
+		tbuf_puts(all[i], "}");
+		if (all[i]->oom)
+			rc = tasker_set_oom();
+	}
+	const char *p[] = {s.data, t.data, h.data, r.data};
+	if (!rc)
+		rc = tdb_exec(NULL, db, &Q_ENQUEUE, 4, p, "making steps claimable");
+	for (int i = 0; i < 4; i++)
+		tbuf_free(all[i]);
+	return rc;
+}
+
+int tqueue_notify(tdb *db) { return tdb_exec(NULL, db, &Q_NOTIFY, 0, NULL, "waking idle workers"); }
+
+static const tdb_stmt Q_NEXT_READY = {
+	"queue_next_ready",
+	/* No GREATEST here: it ignores NULL, and NULL (an empty queue) must stay NULL. */
+	"SELECT CEIL(EXTRACT(EPOCH FROM (min(ready_at) - timezone('UTC', now()))) * 1000)::bigint "
+	"FROM tasker_ready_steps WHERE $1::text[] IS NULL OR handler_class = ANY($1::text[])"};
+static const tdb_stmt Q_HANDLER_OF = {
+	"queue_handler_of", "SELECT handler_class FROM tasker_ready_steps WHERE workflow_step_id = $1::bigint"};
+
+int tqueue_next_ready_ms(int64_t *out, tasker_client *client, const char *const *handlers, size_t n)
+{
+	*out = -1;
+	char *arr = NULL;
+	if (handlers) {
+		tbuf b;
+		tbuf_init(&b);
+		tbuf_puts(&b, "{");
+		for (size_t i = 0; i < n; i++) {
+			tbuf_puts(&b, i ? "," : "");
+			tbuf_array_elem(&b, handlers[i]);
+		}
+		tbuf_puts(&b, "}");
+		if (!(arr = tbuf_take(&b)))
+			return TASKER_ENOMEM;
+	}
+	tdb *db = NULL;
+	int rc = tclient_acquire(client, &db);
+	PGresult *res = NULL;
+	const char *p[] = {arr};
+	if (!rc)
+		rc = tdb_exec(&res, db, &Q_NEXT_READY, 1, p, "looking for the next ready step");
+	if (!rc)
+		*out = tdb_get_i64(res, 0, 0, -1);
+	if (!rc && *out < 0 && !PQgetisnull(res, 0, 0))
+		*out = 0; /* already due */
+	PQclear(res);
+	if (db)
+		tclient_release(client, db);
+	free(arr);
+	return rc;
+}
+
+int tqueue_handler_of(char **out, tasker_client *client, int64_t step_id)
+{
+	*out = NULL;
+	tdb *db;
+	int rc = tclient_acquire(client, &db);
+	if (rc)
+		return rc;
+	char b[24];
+	const char *p[] = {tdb_fmt_i64(b, step_id)};
+	PGresult *res;
+	rc = tdb_exec(&res, db, &Q_HANDLER_OF, 1, p, "finding the step's handler");
+	tclient_release(client, db);
+	if (rc)
+		return rc;
+	if (PQntuples(res) == 0)
+		rc = tasker_set_error(TASKER_ENOTFOUND, "step %lld is not claimable now (not ready yet, already claimed, "
+		                                        "or finished)", (long long)step_id);
+	else if (!(*out = tstrdup(tdb_get(res, 0, 0))))
+		rc = TASKER_ENOMEM;
+	PQclear(res);
+	return rc;
+}

@@ -1,0 +1,41 @@
+/*
+ * queue.h — the ready queue (tasker_ready_steps): adding claimable steps and waking idle workers.
+ * Deciding *whether* a step is ready is not done here (readiness.c / complete.c decide).
+ */
+#ifndef TASKER_CORE_QUEUE_H
+#define TASKER_CORE_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db.h"
+#include "tasker.h"
+
+/* The NOTIFY channel idle workers LISTEN on. The payload is empty: it is only a hint. */
+#define TQUEUE_CHANNEL "tasker_steps_ready"
+
+typedef struct tqueue_batch {
+	int64_t *step_ids, *task_ids, *delay_ms;  /* claimable delay_ms after the transaction's now() */
+	const char **handlers;                    /* borrowed */
+	size_t count, cap;
+	int oom;
+	int any_now;                              /* some step is claimable immediately */
+} tqueue_batch;
+
+void tqueue_batch_init(tqueue_batch *b);
+void tqueue_batch_free(tqueue_batch *b);
+/* Delays are relative to the database's clock, so hosts with skewed clocks agree on ready_at. */
+void tqueue_batch_add(tqueue_batch *b, int64_t step_id, int64_t task_id, const char *handler_class,
+                      int64_t delay_ms);
+/* Inserts the batch's rows (nothing when empty). */
+int tqueue_batch_write(tdb *db, tqueue_batch *b);
+/* Sends one NOTIFY on TQUEUE_CHANNEL (delivered at commit; call at most once per transaction). */
+int tqueue_notify(tdb *db);
+
+/* Milliseconds until the earliest queued step for these handlers is claimable (0 if one is now),
+ * or -1 in *out when none is queued. */
+int tqueue_next_ready_ms(int64_t *out, tasker_client *client, const char *const *handlers, size_t n);
+/* The handler_class of a queued step (malloc'd). TASKER_ENOTFOUND when the step is not queued. */
+int tqueue_handler_of(char **out, tasker_client *client, int64_t step_id);
+
+#endif

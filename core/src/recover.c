@@ -1,0 +1,72 @@
+/*
+ * recover.c — lease recovery: a claim whose lease expired belongs to a worker that died or hung.
+ * Any live worker takes such claims (FOR UPDATE SKIP LOCKED, with their task rows, so recoverers
+ * never wait on each other) and records a failed attempt through the normal completion path, so the
+ * step is retried after its backoff or fails its task when no attempt is left. A late result from
+ * the original worker then finds no claim and is rejected.
+ */
+#include <stdlib.h>
+
+#include "client.h"
+#include "complete.h"
+#include "error.h"
+
+static const tdb_stmt Q_EXPIRED = {
+	"recover_expired",
+	"SELECT c.workflow_step_id, c.claim_id, c.worker_id FROM tasker_step_claims c "
+	"JOIN tasker_tasks t ON t.task_id = c.task_id "
+	"WHERE c.lease_expires_at < timezone('UTC', now()) ORDER BY c.lease_expires_at LIMIT 100 "
+	"FOR UPDATE OF c SKIP LOCKED FOR NO KEY UPDATE OF t SKIP LOCKED"};
+
+int tasker_recover_expired_claims(tasker_client *client, int *out_recovered)
+{
+	if (out_recovered)
+		*out_recovered = 0;
+	tdb *db;
+	int rc = tclient_acquire(client, &db);
+	if (rc)
+		return rc;
+	PGresult *res = NULL;
+	tasker_step_result *rs = NULL;
+	char **msgs = NULL;
+	int n = 0;
+	rc = tdb_begin(db);
+	if (!rc)
+		rc = tdb_exec(&res, db, &Q_EXPIRED, 0, NULL, "finding expired leases");
+	if (!rc && (n = PQntuples(res)) > 0) {
+		rs = calloc((size_t)n, sizeof *rs);
+		msgs = calloc((size_t)n, sizeof *msgs);
+		if (!rs || !msgs)
+			rc = tasker_set_oom();
+		for (int i = 0; !rc && i < n; i++) {
+			const char *who = tdb_get(res, i, 2);
+			if (asprintf(&msgs[i], "worker %s stopped renewing its lease (it died, hung, or lost the "
+			                       "database); the attempt counts as failed", who ? who : "?") < 0) {
+				msgs[i] = NULL;
+				rc = tasker_set_oom();
+				break;
+			}
+			rs[i].workflow_step_id = tdb_get_i64(res, i, 0, 0);
+			rs[i].claim_id = tdb_get_i64(res, i, 1, 0);
+			rs[i].outcome = (tasker_outcome)TOUTCOME_LEASE_EXPIRED;
+			rs[i].error_message = msgs[i];
+			rs[i].error_class = "LeaseExpired";
+			rs[i].error_code = "LEASE_EXPIRED";
+			rs[i].retry_after = -1;
+		}
+		if (!rc)
+			rc = tcomplete_locked(db, client, rs, (size_t)n);
+	}
+	if (!rc)
+		rc = tdb_commit(db);
+	if (!rc && out_recovered)
+		for (int i = 0; i < n; i++)
+			*out_recovered += rs[i].status == TASKER_OK;
+	for (int i = 0; msgs && i < n; i++)
+		free(msgs[i]);
+	free(msgs);
+	free(rs);
+	PQclear(res);
+	tclient_release(client, db);
+	return rc;
+}

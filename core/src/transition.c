@@ -1,0 +1,275 @@
+/*
+ * transition.c — writes state transitions with compare-and-swap; decides nothing about *when* a
+ * transition should happen (that is the engine's job), only whether it is allowed and still valid.
+ */
+#include "transition.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "error.h"
+#include "util.h"
+
+typedef struct {
+	const char *noun;
+	tdb_stmt lock;     /* $1 id → one row if the owner exists, locked */
+	tdb_stmt current;  /* $1 id → current to_state, sort_key (no row when no transition row) */
+	tdb_stmt clear;    /* $1 id → clears most_recent */
+	tdb_stmt insert;   /* $1 id, $2 from, $3 to, $4 metadata, $5 sort_key */
+} trans_sql;
+
+static const trans_sql TASK_SQL = {
+	"task",
+	{"trans_task_lock", "SELECT 1 FROM tasker_tasks WHERE task_id = $1::bigint FOR NO KEY UPDATE"},
+	{"trans_task_current",
+	 "SELECT to_state, sort_key FROM tasker_task_transitions WHERE task_id = $1::bigint AND most_recent"},
+	{"trans_task_clear",
+	 "UPDATE tasker_task_transitions SET most_recent = false, updated_at = timezone('UTC', now()) "
+	 "WHERE task_id = $1::bigint AND most_recent"},
+	{"trans_task_insert",
+	 "INSERT INTO tasker_task_transitions (task_id, from_state, to_state, metadata, sort_key, "
+	 "most_recent, created_at, updated_at) VALUES ($1::bigint, $2, $3, $4::jsonb, $5::int, true, "
+	 "timezone('UTC', now()), timezone('UTC', now()))"},
+};
+
+static const trans_sql STEP_SQL = {
+	"workflow step",
+	{"trans_step_lock",
+	 "SELECT 1 FROM tasker_workflow_steps WHERE workflow_step_id = $1::bigint FOR NO KEY UPDATE"},
+	{"trans_step_current",
+	 "SELECT to_state, sort_key FROM tasker_workflow_step_transitions "
+	 "WHERE workflow_step_id = $1::bigint AND most_recent"},
+	{"trans_step_clear",
+	 "UPDATE tasker_workflow_step_transitions SET most_recent = false, "
+	 "updated_at = timezone('UTC', now()) WHERE workflow_step_id = $1::bigint AND most_recent"},
+	{"trans_step_insert",
+	 "INSERT INTO tasker_workflow_step_transitions (workflow_step_id, from_state, to_state, metadata, "
+	 "sort_key, most_recent, created_at, updated_at) VALUES ($1::bigint, $2, $3, $4::jsonb, $5::int, "
+	 "true, timezone('UTC', now()), timezone('UTC', now()))"},
+};
+
+static const tdb_stmt Q_TASK_STATE = {
+	"trans_task_state",
+	"SELECT tr.to_state FROM tasker_tasks t LEFT JOIN tasker_task_transitions tr "
+	"ON tr.task_id = t.task_id AND tr.most_recent WHERE t.task_id = $1::bigint"};
+static const tdb_stmt Q_STEP_STATE = {
+	"trans_step_state",
+	"SELECT tr.to_state FROM tasker_workflow_steps s LEFT JOIN tasker_workflow_step_transitions tr "
+	"ON tr.workflow_step_id = s.workflow_step_id AND tr.most_recent "
+	"WHERE s.workflow_step_id = $1::bigint"};
+
+static int check_metadata(const char *json)
+{
+	if (!json)
+		return TASKER_OK;
+	cJSON *doc = cJSON_ParseWithOpts(json, NULL, 1);
+	int ok = doc && cJSON_IsObject(doc);
+	cJSON_Delete(doc);
+	if (!ok)
+		return tasker_set_error(TASKER_EJSON, "transition metadata must be a JSON object, got: %.200s",
+		                        json);
+	return TASKER_OK;
+}
+
+/* Reads the state column of a lock/state query. */
+static int state_from_result(tasker_state *out, const PGresult *res, const char *noun, int64_t id)
+{
+	if (PQntuples(res) == 0)
+		return tasker_set_error(TASKER_ENOTFOUND, "%s %lld does not exist", noun, (long long)id);
+	const char *s = tdb_get(res, 0, 0);
+	if (!s) {
+		*out = TASKER_STATE_PENDING;
+		return TASKER_OK;
+	}
+	return tasker_state_parse(out, s);
+}
+
+int ttrans_apply(tdb *db, ttrans_kind kind, int64_t id, tasker_state expected, tasker_state to,
+                 const char *metadata_json, const char **out_event)
+{
+	const trans_sql *q = kind == TTRANS_TASK ? &TASK_SQL : &STEP_SQL;
+	const char *event = kind == TTRANS_TASK ? tasker_task_transition_event(expected, to)
+	                                        : tasker_step_transition_event(expected, to);
+	if (!event)
+		return tasker_set_error(TASKER_ETRANSITION, "%s %lld: transition %s → %s is not allowed",
+		                        q->noun, (long long)id, tasker_state_name(expected) ? tasker_state_name(expected) : "?",
+		                        tasker_state_name(to) ? tasker_state_name(to) : "?");
+	int rc = check_metadata(metadata_json);
+	if (rc)
+		return rc;
+
+	char idbuf[24], sortbuf[24];
+	const char *idp[] = {tdb_fmt_i64(idbuf, id)};
+	PGresult *res;
+	/* Lock the owner first, then read its state in a new statement: in READ COMMITTED a statement
+	 * that waited for the lock would otherwise still see the state from before the winner's commit. */
+	if ((rc = tdb_exec(&res, db, &q->lock, 1, idp, "locking for a state transition")))
+		return rc;
+	int exists = PQntuples(res) > 0;
+	PQclear(res);
+	if (!exists)
+		return tasker_set_error(TASKER_ENOTFOUND, "%s %lld does not exist", q->noun, (long long)id);
+	if ((rc = tdb_exec(&res, db, &q->current, 1, idp, "reading the current state")))
+		return rc;
+	tasker_state current = TASKER_STATE_PENDING;
+	int had_row = PQntuples(res) > 0;
+	int64_t sort_key = had_row ? tdb_get_i64(res, 0, 1, 0) : 0;
+	rc = had_row ? tasker_state_parse(&current, tdb_get(res, 0, 0)) : TASKER_OK;
+	PQclear(res);
+	if (rc)
+		return rc;
+	if (current != expected)
+		return tasker_set_error(TASKER_ECONFLICT,
+		                        "%s %lld: state changed underneath you (expected %s, found %s; "
+		                        "wanted %s)",
+		                        q->noun, (long long)id, tasker_state_name(expected),
+		                        tasker_state_name(current), tasker_state_name(to));
+	if (had_row && (rc = tdb_exec(NULL, db, &q->clear, 1, idp, "clearing most_recent")))
+		return rc;
+	const char *ins[] = {idp[0], tasker_state_name(expected), tasker_state_name(to),
+	                     metadata_json ? metadata_json : "{}", tdb_fmt_i64(sortbuf, sort_key + 10)};
+	if ((rc = tdb_exec(NULL, db, &q->insert, 5, ins, "recording a state transition")))
+		return rc;
+	if (out_event)
+		*out_event = event;
+	return TASKER_OK;
+}
+
+int ttrans_current(tasker_state *out, tdb *db, ttrans_kind kind, int64_t id)
+{
+	char idbuf[24];
+	const char *idp[] = {tdb_fmt_i64(idbuf, id)};
+	PGresult *res;
+	int rc = tdb_exec(&res, db, kind == TTRANS_TASK ? &Q_TASK_STATE : &Q_STEP_STATE, 1, idp,
+	                  "reading the current state");
+	if (rc)
+		return rc;
+	rc = state_from_result(out, res, kind == TTRANS_TASK ? "task" : "workflow step", id);
+	PQclear(res);
+	return rc;
+}
+
+static int transition(tasker_client *client, ttrans_kind kind, int64_t id, tasker_state from,
+                      tasker_state to, const char *metadata_json)
+{
+	tdb *db;
+	int rc = tclient_acquire(client, &db);
+	if (rc)
+		return rc;
+	rc = tdb_begin(db);
+	if (!rc)
+		rc = ttrans_apply(db, kind, id, from, to, metadata_json, NULL);
+	if (!rc)
+		rc = tdb_commit(db);
+	tclient_release(client, db); /* rolls back on failure */
+	return rc;
+}
+
+int tasker_task_transition(tasker_client *client, int64_t task_id, tasker_state expected_from,
+                           tasker_state to, const char *metadata_json)
+{
+	return transition(client, TTRANS_TASK, task_id, expected_from, to, metadata_json);
+}
+
+int tasker_step_transition(tasker_client *client, int64_t step_id, tasker_state expected_from,
+                           tasker_state to, const char *metadata_json)
+{
+	return transition(client, TTRANS_STEP, step_id, expected_from, to, metadata_json);
+}
+
+static int current(tasker_state *out, tasker_client *client, ttrans_kind kind, int64_t id)
+{
+	tdb *db;
+	int rc = tclient_acquire(client, &db);
+	if (rc)
+		return rc;
+	rc = ttrans_current(out, db, kind, id);
+	tclient_release(client, db);
+	return rc;
+}
+
+int tasker_task_state(tasker_state *out, tasker_client *client, int64_t task_id)
+{
+	return current(out, client, TTRANS_TASK, task_id);
+}
+
+int tasker_step_state(tasker_state *out, tasker_client *client, int64_t step_id)
+{
+	return current(out, client, TTRANS_STEP, step_id);
+}
+
+static const tdb_stmt Q_BULK_CLEAR[2] = {
+	{"trans_bulk_clear_task",
+	 "UPDATE tasker_task_transitions SET most_recent = false, updated_at = timezone('UTC', now()) "
+	 "WHERE task_id = ANY($1::bigint[]) AND most_recent"},
+	{"trans_bulk_clear_step",
+	 "UPDATE tasker_workflow_step_transitions SET most_recent = false, updated_at = timezone('UTC', now()) "
+	 "WHERE workflow_step_id = ANY($1::bigint[]) AND most_recent"},
+};
+static const tdb_stmt Q_BULK_INSERT[2] = {
+	{"trans_bulk_insert_task",
+	 "INSERT INTO tasker_task_transitions (task_id, from_state, to_state, metadata, sort_key, most_recent, "
+	 "created_at, updated_at) SELECT o, f, t, m, k, r, timezone('UTC', now()), timezone('UTC', now()) "
+	 "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::jsonb[], $5::int[], $6::bool[]) "
+	 "AS u(o, f, t, m, k, r)"},
+	{"trans_bulk_insert_step",
+	 "INSERT INTO tasker_workflow_step_transitions (workflow_step_id, from_state, to_state, metadata, "
+	 "sort_key, most_recent, created_at, updated_at) SELECT o, f, t, m, k, r, timezone('UTC', now()), "
+	 "timezone('UTC', now()) FROM unnest($1::bigint[], $2::text[], $3::text[], $4::jsonb[], $5::int[], "
+	 "$6::bool[]) AS u(o, f, t, m, k, r)"},
+};
+
+int ttrans_bulk_clear(tdb *db, ttrans_kind kind, const int64_t *owner_ids, size_t n)
+{
+	if (n == 0)
+		return TASKER_OK;
+	tbuf b;
+	tbuf_init(&b);
+	tbuf_puts(&b, "{");
+	for (size_t i = 0; i < n; i++)
+		tbuf_printf(&b, "%s%lld", i ? "," : "", (long long)owner_ids[i]);
+	tbuf_puts(&b, "}");
+	char *arr = tbuf_take(&b);
+	if (!arr)
+		return TASKER_ENOMEM;
+	const char *p[] = {arr};
+	int rc = tdb_exec(NULL, db, &Q_BULK_CLEAR[kind == TTRANS_STEP], 1, p, "clearing most_recent");
+	free(arr);
+	return rc;
+}
+
+int ttrans_bulk_insert(tdb *db, ttrans_kind kind, const ttrans_row *rows, size_t n)
+{
+	if (n == 0)
+		return TASKER_OK;
+	tbuf o, f, t, m, k, r;
+	tbuf *all[] = {&o, &f, &t, &m, &k, &r};
+	for (int i = 0; i < 6; i++) {
+		tbuf_init(all[i]);
+		tbuf_puts(all[i], "{");
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *sep = i ? "," : "";
+		tbuf_printf(&o, "%s%lld", sep, (long long)rows[i].owner_id);
+		tbuf_printf(&f, "%s%s", sep, tasker_state_name(rows[i].from));
+		tbuf_printf(&t, "%s%s", sep, tasker_state_name(rows[i].to));
+		tbuf_puts(&m, sep);
+		tbuf_array_elem(&m, rows[i].metadata_json ? rows[i].metadata_json : "{}");
+		tbuf_printf(&k, "%s%lld", sep, (long long)rows[i].sort_key);
+		tbuf_printf(&r, "%s%s", sep, rows[i].most_recent ? "t" : "f");
+	}
+	int rc = TASKER_OK;
+	for (int i = 0; i < 6; i++) {
+		tbuf_puts(all[i], "}");
+		if (all[i]->oom)
+			rc = tasker_set_oom();
+	}
+	const char *p[] = {o.data, f.data, t.data, m.data, k.data, r.data};
+	if (!rc)
+		rc = tdb_exec(NULL, db, &Q_BULK_INSERT[kind == TTRANS_STEP], 6, p, "recording state transitions");
+	for (int i = 0; i < 6; i++)
+		tbuf_free(all[i]);
+	return rc;
+}

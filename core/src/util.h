@@ -1,0 +1,45 @@
+/*
+ * util.h — small shared helpers: a growable string, UTC timestamps as microseconds, random ids,
+ * JSON checks and PostgreSQL array literals. No database access, no engine rules.
+ */
+#ifndef TASKER_CORE_UTIL_H
+#define TASKER_CORE_UTIL_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct tbuf {
+	char *data;
+	size_t len, cap;
+	int oom;           /* set once an allocation failed; further appends are ignored */
+} tbuf;
+
+void tbuf_init(tbuf *b);
+void tbuf_free(tbuf *b);
+void tbuf_append(tbuf *b, const char *s, size_t n);
+void tbuf_puts(tbuf *b, const char *s);
+void tbuf_printf(tbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends `s` as one element of a PostgreSQL array literal ("..." quoted, or NULL). */
+void tbuf_array_elem(tbuf *b, const char *s);
+/* Returns the string (caller frees) and resets the buffer; NULL (with TASKER_ENOMEM set) on OOM. */
+char *tbuf_take(tbuf *b);
+
+/* PostgreSQL `timestamp` text ("2026-11-23 08:56:16.123456") ↔ microseconds since the epoch (UTC). */
+int64_t ttime_parse(const char *text);         /* TASKER_NULL_TIME if NULL or unparsable */
+void ttime_format(char out[32], int64_t us);   /* "YYYY-MM-DD HH:MM:SS.ffffff" */
+int64_t ttime_now(void);                       /* wall clock, µs since the epoch */
+
+/* 63 random bits from OpenSSL (claim ids, worker ids). */
+int64_t trand_i63(void);
+/* Random RFC 4122 version-4 UUID text (37 bytes with NUL). 0 on success. */
+int trand_uuid(char out[37]);
+
+/* Parses JSON text strictly (whole input, nothing trailing). NULL + TASKER_EJSON naming `what`. */
+cJSON *tjson_parse(const char *text, const char *what);
+/* Compact JSON text of `item` (malloc'd); NULL + TASKER_ENOMEM on failure. */
+char *tjson_print(const cJSON *item);
+/* strdup that sets TASKER_ENOMEM on failure. NULL input gives NULL. */
+char *tstrdup(const char *s);
+
+#endif

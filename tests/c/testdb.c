@@ -1,0 +1,148 @@
+/* testdb.c — see testdb.h. Test support only; never linked into the library. */
+#include "testdb.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "testdb: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+	exit(2);
+}
+
+static const char *server_url(void)
+{
+	const char *url = getenv("TASKER_DATABASE_URL");
+	if (!url || !*url)
+		die("TASKER_DATABASE_URL is not set; run the tests through ci/test.sh, which starts PostgreSQL");
+	return url;
+}
+
+/* Appends key='value' with libpq quoting. */
+static void append_kv(char **buf, size_t *len, const char *k, const char *v)
+{
+	size_t need = strlen(k) + 2 * strlen(v) + 8;
+	*buf = realloc(*buf, *len + need);
+	char *p = *buf + *len;
+	p += sprintf(p, "%s%s='", *len ? " " : "", k);
+	for (const char *s = v; *s; s++) {
+		if (*s == '\'' || *s == '\\')
+			*p++ = '\\';
+		*p++ = *s;
+	}
+	*p++ = '\'';
+	*p = '\0';
+	*len = (size_t)(p - *buf);
+}
+
+char *testdb_conninfo_for(const char *dbname)
+{
+	char *err = NULL;
+	PQconninfoOption *opts = PQconninfoParse(server_url(), &err);
+	if (!opts)
+		die("cannot parse TASKER_DATABASE_URL: %s", err ? err : "?");
+	char *buf = NULL;
+	size_t len = 0;
+	for (PQconninfoOption *o = opts; o->keyword; o++)
+		if (o->val && *o->val && strcmp(o->keyword, "dbname") != 0)
+			append_kv(&buf, &len, o->keyword, o->val);
+	append_kv(&buf, &len, "dbname", dbname);
+	PQconninfoFree(opts);
+	return buf;
+}
+
+static PGconn *connect_or_die(const char *conninfo)
+{
+	PGconn *pg = PQconnectdb(conninfo);
+	if (PQstatus(pg) != CONNECTION_OK)
+		die("cannot connect (%s): %s", conninfo, PQerrorMessage(pg));
+	PGresult *r = PQexec(pg, "SET TIME ZONE 'UTC'; SET client_min_messages = warning");
+	PQclear(r);
+	return pg;
+}
+
+static PGresult *vsql(PGconn *pg, const char *fmt, va_list ap)
+{
+	char *sql = NULL;
+	if (vasprintf(&sql, fmt, ap) < 0)
+		die("out of memory");
+	PGresult *r = PQexec(pg, sql);
+	ExecStatusType st = PQresultStatus(r);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+		die("SQL failed: %s\n  in: %s", PQerrorMessage(pg), sql);
+	free(sql);
+	return r;
+}
+
+PGresult *testdb_sqlf(PGconn *pg, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	PGresult *r = vsql(pg, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+PGresult *testdb_sql(PGconn *pg, const char *sql) { return testdb_sqlf(pg, "%s", sql); }
+
+char *testdb_value(PGconn *pg, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	PGresult *r = vsql(pg, fmt, ap);
+	va_end(ap);
+	if (PQntuples(r) < 1)
+		die("query returned no rows");
+	char *v = strdup(PQgetisnull(r, 0, 0) ? "NULL" : PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return v;
+}
+
+long long testdb_count(PGconn *pg, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	PGresult *r = vsql(pg, fmt, ap);
+	va_end(ap);
+	long long n = PQntuples(r) ? atoll(PQgetvalue(r, 0, 0)) : -1;
+	PQclear(r);
+	return n;
+}
+
+void testdb_open(testdb *t, const char *label, int migrate)
+{
+	memset(t, 0, sizeof *t);
+	snprintf(t->name, sizeof t->name, "tasker_test_%s_%d", label, (int)getpid());
+	PGconn *admin = connect_or_die(server_url());
+	PQclear(testdb_sqlf(admin, "DROP DATABASE IF EXISTS %s", t->name));
+	PQclear(testdb_sqlf(admin, "CREATE DATABASE %s", t->name));
+	PQfinish(admin);
+	t->conninfo = testdb_conninfo_for(t->name);
+	tasker_client_options o = TASKER_CLIENT_OPTIONS_INIT;
+	o.database_url = t->conninfo;
+	if (tasker_client_open(&t->client, &o) != 0)
+		die("tasker_client_open: %s", tasker_error_last()->message);
+	if (migrate && tasker_db_migrate(t->client, NULL) != 0)
+		die("tasker_db_migrate: %s", tasker_error_last()->message);
+	t->pg = connect_or_die(t->conninfo);
+}
+
+void testdb_close(testdb *t)
+{
+	if (t->pg)
+		PQfinish(t->pg);
+	tasker_client_free(t->client);
+	PGconn *admin = connect_or_die(server_url());
+	PQclear(testdb_sqlf(admin, "DROP DATABASE IF EXISTS %s WITH (FORCE)", t->name));
+	PQfinish(admin);
+	free(t->conninfo);
+	memset(t, 0, sizeof *t);
+}

@@ -1,0 +1,36 @@
+/*
+ * testdb.h — test support: a fresh, migrated database per test program on the server named by
+ * $TASKER_DATABASE_URL (started by ci/postgres.sh). Integration tests fail, loudly, without it.
+ */
+#ifndef TASKER_TESTDB_H
+#define TASKER_TESTDB_H
+
+#include <libpq-fe.h>
+
+#include "tasker.h"
+
+typedef struct testdb {
+	char name[64];      /* database name, e.g. tasker_test_schema_1234 */
+	char *conninfo;     /* key=value connection string for that database (owned) */
+	tasker_client *client;
+	PGconn *pg;         /* a plain libpq connection for fixtures and assertions */
+} testdb;
+
+/* Creates database tasker_test_<label>_<pid>, migrates it (unless migrate == 0) and opens a client
+ * and a libpq connection. Aborts the test program with a clear message when anything fails. */
+void testdb_open(testdb *t, const char *label, int migrate);
+/* Closes everything and drops the database. */
+void testdb_close(testdb *t);
+
+/* Connection string for another database on the same server (malloc'd). */
+char *testdb_conninfo_for(const char *dbname);
+
+/* Runs SQL (no parameters) and aborts on error; returns the result (PQclear it) . */
+PGresult *testdb_sql(PGconn *pg, const char *sql);
+/* Runs SQL with printf-style formatting of *trusted test literals* and aborts on error. */
+PGresult *testdb_sqlf(PGconn *pg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* First column of first row as a malloc'd string ("NULL" for SQL NULL). */
+char *testdb_value(PGconn *pg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+long long testdb_count(PGconn *pg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif
