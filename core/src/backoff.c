@@ -88,7 +88,9 @@ int tbackoff_for_failure(const tasker_config *c, int attempts_so_far, int retry_
 	double d = tbackoff_seconds(c, attempts_so_far, rng_state);
 	if (floor_delay > d)
 		d = ceil(floor_delay);
-	return d < 1 ? 1 : (int)d;
+	/* No floor of our own: a table of zeros (and no jitter) means "retry at once", as in the
+	 * Rails engine; with jitter on, tbackoff_seconds already keeps the delay at 1 s or more. */
+	return (int)d;
 }
 
 /* ------------------------------------------------------------------ Retry-After */

@@ -143,13 +143,15 @@ static void test_for_failure(void **state)
 	assert_int_equal(tbackoff_for_failure(&c, 3, -1, NULL), 4);
 	assert_int_equal(tbackoff_for_failure(&c, 7, -1, NULL), 49);
 	assert_int_equal(tbackoff_for_failure(&c, 40, -1, NULL), 300);
-	/* at least half the first table entry, rounded up, and at least 1 */
+	/* at least half the first table entry, rounded up */
 	c.backoff.default_backoff_seconds[0] = 5;
 	c.backoff.default_backoff_seconds[1] = 1;
 	assert_int_equal(tbackoff_for_failure(&c, 2, -1, NULL), 3); /* max(1, 2.5) → 3 */
 	assert_int_equal(tbackoff_for_failure(&c, 0, -1, NULL), 3);
+	/* a table of zeros without jitter retries at once, as the Rails engine does */
 	c.backoff.default_backoff_seconds[0] = 0;
-	assert_int_equal(tbackoff_for_failure(&c, 0, -1, NULL), 1);
+	assert_int_equal(tbackoff_for_failure(&c, 0, -1, NULL), 0);
+	assert_int_equal(tbackoff_for_failure(&c, 1, -1, NULL), 0);
 	/* with jitter: within the jittered range, seeded */
 	tasker_config_init(&c);
 	uint64_t rng = 5;

@@ -122,7 +122,7 @@ void testdb_open(testdb *t, const char *label, int migrate)
 	memset(t, 0, sizeof *t);
 	snprintf(t->name, sizeof t->name, "tasker_test_%s_%d", label, (int)getpid());
 	PGconn *admin = connect_or_die(server_url());
-	PQclear(testdb_sqlf(admin, "DROP DATABASE IF EXISTS %s", t->name));
+	PQclear(testdb_sqlf(admin, "DROP DATABASE IF EXISTS %s WITH (FORCE)", t->name));
 	PQclear(testdb_sqlf(admin, "CREATE DATABASE %s", t->name));
 	PQfinish(admin);
 	t->conninfo = testdb_conninfo_for(t->name);
