@@ -174,6 +174,13 @@ int trand_uuid(char out[37])
 	return TASKER_OK;
 }
 
+int tjson_valid(const char *text)
+{
+	cJSON *doc = text ? cJSON_ParseWithOpts(text, NULL, 1) : NULL;
+	cJSON_Delete(doc);
+	return doc != NULL;
+}
+
 cJSON *tjson_parse(const char *text, const char *what)
 {
 	if (!text) {

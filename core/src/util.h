@@ -37,6 +37,8 @@ int trand_uuid(char out[37]);
 
 /* Parses JSON text strictly (whole input, nothing trailing). NULL + TASKER_EJSON naming `what`. */
 cJSON *tjson_parse(const char *text, const char *what);
+/* 1 if `text` is one complete JSON value (nothing trailing); sets no error. */
+int tjson_valid(const char *text);
 /* Compact JSON text of `item` (malloc'd); NULL + TASKER_ENOMEM on failure. */
 char *tjson_print(const cJSON *item);
 /* strdup that sets TASKER_ENOMEM on failure. NULL input gives NULL. */

@@ -235,6 +235,14 @@ static void run_handler(const tasker_worker *w, const tasker_claimed_step *s, pe
 			out = final;
 		}
 	}
+	if (rc == 0 && out && !tjson_valid(out)) {
+		/* A handler bug, not a transient failure: recorded as a permanent failure that names it,
+		 * rather than refused (which would leave the step claimed until its lease expired). */
+		rc = -1;
+		tasker_step_error_set(&err, TASKER_OUTCOME_PERMANENT, -1, "INVALID_RESULT",
+		                      "the handler for %s returned a result that is not valid JSON", s->handler_class);
+		snprintf(err.error_class, sizeof err.error_class, "%s", "InvalidResultError");
+	}
 	if (rc == 0) {
 		p->r.outcome = TASKER_OUTCOME_SUCCESS;
 		p->results = out;

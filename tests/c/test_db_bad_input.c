@@ -1,0 +1,303 @@
+/*
+ * test_db_bad_input.c — bad input gets a clear error and writes nothing: every invalid template
+ * fixture, an invalid context, an unknown template, a result that is not JSON, a step whose handler
+ * nobody registered.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testdb.h"
+
+#define FIXTURES TASKER_SOURCE_DIR "/tests/fixtures/templates"
+
+static const char *GOOD_TEMPLATE =
+	"name: order\n"
+	"namespace_name: shop\n"
+	"version: 1.0.0\n"
+	"schema:\n"
+	"  type: object\n"
+	"  required: [order_id, items]\n"
+	"  properties:\n"
+	"    order_id: {type: integer, minimum: 1}\n"
+	"    items: {type: array, minItems: 1, items: {type: object, required: [sku], properties: {sku: {type: string}}}}\n"
+	"step_templates:\n"
+	"  - name: charge\n"
+	"    handler_class: Shop::Charge\n"
+	"  - name: ship\n"
+	"    handler_class: Shop::Ship\n"
+	"    depends_on_step: charge\n";
+
+static long long rows_written(PGconn *pg)
+{
+	return testdb_count(pg, "SELECT (SELECT count(*) FROM tasker_task_namespaces) + (SELECT count(*) FROM "
+	                        "tasker_named_tasks) + (SELECT count(*) FROM tasker_named_steps) + (SELECT count(*) "
+	                        "FROM tasker_dependent_systems) + (SELECT count(*) FROM tasker_named_tasks_named_steps) + "
+	                        "(SELECT count(*) FROM tasker_tasks) + (SELECT count(*) FROM tasker_workflow_steps)");
+}
+
+/* Every file in fixtures/templates/invalid: TASKER_ETEMPLATE naming the file, and no row written. */
+static void test_invalid_templates_write_nothing(void **state)
+{
+	testdb *t = *state;
+	DIR *d = opendir(FIXTURES "/invalid");
+	assert_non_null(d);
+	struct dirent *de;
+	int n = 0;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char path[512];
+		snprintf(path, sizeof path, "%s/invalid/%s", FIXTURES, de->d_name);
+		int rc = tasker_template_register_file(NULL, t->client, path, NULL);
+		if (rc != TASKER_ETEMPLATE)
+			fail_msg("%s: expected TASKER_ETEMPLATE, got %s", de->d_name, tasker_error_name(rc));
+		if (!strstr(tasker_error_last()->message, de->d_name))
+			fail_msg("%s: the message does not name the file: %s", de->d_name, tasker_error_last()->message);
+		assert_int_equal(rows_written(t->pg), 0);
+		n++;
+	}
+	closedir(d);
+	assert_true(n >= 20);
+}
+
+typedef struct expected_message {
+	const char *file;
+	const char *parts[3]; /* each must appear in the message */
+} expected_message;
+
+/* The error classes the orchestration issue names, each with the words a reader needs. */
+static void test_template_messages(void **state)
+{
+	(void)state;
+	static const expected_message cases[] = {
+		{"unknown_dependency.yaml", {"step \"charge\"", "unknown step \"paymnt\"", NULL}},
+		{"dependency_cycle.yaml", {"dependency cycle", "b → c → a → b", NULL}},
+		{"duplicate_step.yaml", {"step \"fetch\"", "duplicate step name", NULL}},
+		{"malformed_version.yaml", {"version \"1.0.beta\"", "malformed", NULL}},
+		{"missing_handler_class.yaml", {"step \"broken\"", "handler_class", NULL}},
+		{"syntax_error.yaml", {"YAML syntax error", "line 5", "column 4"}},
+		{"syntax_error.json", {"JSON syntax error", "line 5", "column 5"}},
+		{"unsupported_schema_keyword.yaml", {"unsupported JSON Schema keyword", "oneOf", NULL}},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char path[512];
+		snprintf(path, sizeof path, "%s/invalid/%s", FIXTURES, cases[i].file);
+		assert_int_equal(tasker_template_validate_file(NULL, path, NULL), TASKER_ETEMPLATE);
+		const char *msg = tasker_error_last()->message;
+		for (int k = 0; k < 3 && cases[i].parts[k]; k++)
+			if (!strstr(msg, cases[i].parts[k]))
+				fail_msg("%s: message lacks \"%s\": %s", cases[i].file, cases[i].parts[k], msg);
+	}
+}
+
+static int create(int64_t *id, testdb *t, const char *name, const char *context)
+{
+	tasker_task_request r = TASKER_TASK_REQUEST_INIT;
+	r.name = name;
+	r.namespace_name = "shop";
+	r.template_version = "1.0.0";
+	r.context_json = context;
+	return tasker_task_create(id, t->client, &r);
+}
+
+static void test_bad_requests_write_nothing(void **state)
+{
+	testdb *t = *state;
+	assert_int_equal(tasker_template_register_string(NULL, t->client, GOOD_TEMPLATE, 0, "order.yaml", NULL),
+	                 TASKER_OK);
+	long long before = rows_written(t->pg);
+	int64_t id = 0;
+	static const struct {
+		const char *name, *context;
+		int code;
+		const char *says;
+	} cases[] = {
+		{"order", "{\"order_id\": 0, \"items\": [{\"sku\": \"a\"}]}", TASKER_ECONTEXT, "$.order_id"},
+		{"order", "{\"order_id\": 3, \"items\": [{\"sku\": 7}]}", TASKER_ECONTEXT, "$.items[0].sku"},
+		{"order", "{\"order_id\": 3}", TASKER_ECONTEXT, "\"items\""},
+		{"order", "{\"order_id\": 3, ", TASKER_EJSON, "not valid JSON"},
+		{"order", "[1, 2]", TASKER_ECONTEXT, "object"},
+		{"no_such_template", "{}", TASKER_ENOTFOUND, "no_such_template"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int rc = create(&id, t, cases[i].name, cases[i].context);
+		if (rc != cases[i].code)
+			fail_msg("case %zu: expected %s, got %s (%s)", i, tasker_error_name(cases[i].code),
+			         tasker_error_name(rc), tasker_error_last()->message);
+		if (!strstr(tasker_error_last()->message, cases[i].says))
+			fail_msg("case %zu: message lacks \"%s\": %s", i, cases[i].says, tasker_error_last()->message);
+		assert_int_equal(rows_written(t->pg), before);
+	}
+	/* a bypass step that is not skippable, and one that does not exist */
+	tasker_task_request r = TASKER_TASK_REQUEST_INIT;
+	r.name = "order";
+	r.namespace_name = "shop";
+	r.template_version = "1.0.0";
+	r.context_json = "{\"order_id\": 3, \"items\": [{\"sku\": \"a\"}]}";
+	r.bypass_steps_json = "[\"charge\"]";
+	assert_int_equal(tasker_task_create(&id, t->client, &r), TASKER_EINVAL);
+	assert_non_null(strstr(tasker_error_last()->message, "charge"));
+	r.bypass_steps_json = "[\"refund\"]";
+	assert_int_equal(tasker_task_create(&id, t->client, &r), TASKER_EINVAL);
+	assert_non_null(strstr(tasker_error_last()->message, "refund"));
+	assert_int_equal(rows_written(t->pg), before);
+}
+
+static int64_t claim_one(testdb *t, tasker_claimed_step **out)
+{
+	tasker_claimed_step **steps = NULL;
+	size_t n = 0;
+	tasker_claim_options o = TASKER_CLAIM_OPTIONS_INIT;
+	assert_int_equal(tasker_steps_claim(&steps, &n, t->client, &o), TASKER_OK);
+	assert_int_equal(n, 1);
+	*out = steps[0];
+	tasker_free(steps);
+	return (*out)->workflow_step_id;
+}
+
+/* A result that is not JSON is refused (TASKER_EJSON) and nothing is recorded: the claim stays valid,
+ * so the caller may send a correct result. */
+static void test_invalid_result_json(void **state)
+{
+	testdb *t = *state;
+	int64_t task = 0;
+	assert_int_equal(create(&task, t, "order", "{\"order_id\": 9, \"items\": [{\"sku\": \"a\"}]}"), TASKER_OK);
+	tasker_claimed_step *s = NULL;
+	int64_t step = claim_one(t, &s);
+	tasker_step_result r = {step, s->claim_id, TASKER_OUTCOME_SUCCESS, "{\"paid\": tru", NULL, NULL, NULL, NULL,
+	                        NULL, -1, 0, TASKER_STATE_PENDING};
+	assert_int_equal(tasker_steps_complete(t->client, &r, 1), TASKER_OK);
+	assert_int_equal(r.status, TASKER_EJSON);
+	assert_int_equal(r.new_state, TASKER_STATE_IN_PROGRESS);
+	tasker_state st;
+	assert_int_equal(tasker_step_state(&st, t->client, step), TASKER_OK);
+	assert_int_equal(st, TASKER_STATE_IN_PROGRESS);
+	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM tasker_step_claims WHERE workflow_step_id = %lld",
+	                              (long long)step), 1);
+	assert_int_equal(testdb_count(t->pg, "SELECT attempts FROM tasker_workflow_steps WHERE workflow_step_id = %lld",
+	                              (long long)step), 0);
+	/* the same claim with a valid result is recorded */
+	r.results_json = "{\"paid\": true}";
+	assert_int_equal(tasker_steps_complete(t->client, &r, 1), TASKER_OK);
+	assert_int_equal(r.status, TASKER_OK);
+	assert_int_equal(r.new_state, TASKER_STATE_COMPLETE);
+	tasker_claimed_step_free(s);
+	/* a failure whose context is not JSON is refused the same way */
+	step = claim_one(t, &s);
+	tasker_step_result f = {step, s->claim_id, TASKER_OUTCOME_RETRYABLE, NULL, "boom", NULL, NULL, "{oops", NULL,
+	                        -1, 0, TASKER_STATE_PENDING};
+	assert_int_equal(tasker_steps_complete(t->client, &f, 1), TASKER_OK);
+	assert_int_equal(f.status, TASKER_EJSON);
+	assert_int_equal(tasker_step_state(&st, t->client, step), TASKER_OK);
+	assert_int_equal(st, TASKER_STATE_IN_PROGRESS);
+	tasker_claimed_step_free(s);
+	assert_int_equal(tasker_task_cancel(t->client, task), TASKER_OK);
+}
+
+static int bad_json_handler(char **out, const tasker_claimed_step *step, tasker_step_error *err, void *payload)
+{
+	(void)step, (void)err, (void)payload;
+	*out = strdup("{not json");
+	return 0;
+}
+
+static int ok_handler(char **out, const tasker_claimed_step *step, tasker_step_error *err, void *payload)
+{
+	(void)step, (void)err, (void)payload;
+	*out = strdup("{}");
+	return 0;
+}
+
+/* A C handler returning text that is not JSON fails its step permanently, naming the problem. */
+static void test_handler_returning_invalid_json(void **state)
+{
+	testdb *t = *state;
+	int64_t task = 0;
+	assert_int_equal(create(&task, t, "order", "{\"order_id\": 10, \"items\": [{\"sku\": \"a\"}]}"), TASKER_OK);
+	tasker_worker *w = NULL;
+	tasker_worker_options o = TASKER_WORKER_OPTIONS_INIT;
+	assert_int_equal(tasker_worker_new(&w, t->client, &o), TASKER_OK);
+	tasker_step_handler h = {TASKER_STEP_HANDLER_VERSION, "Shop::Charge", bad_json_handler, NULL, NULL};
+	assert_int_equal(tasker_worker_register(w, &h), TASKER_OK);
+	assert_int_equal(tasker_worker_run_until_idle(w), TASKER_OK);
+	tasker_worker_free(w);
+	tasker_state st;
+	assert_int_equal(tasker_task_state(&st, t->client, task), TASKER_OK);
+	assert_int_equal(st, TASKER_STATE_ERROR);
+	char *msg = testdb_value(t->pg, "SELECT results->'error_details'->>'error_code' FROM tasker_workflow_steps "
+	                                "WHERE task_id = %lld ORDER BY workflow_step_id LIMIT 1", (long long)task);
+	assert_string_equal(msg, "INVALID_RESULT");
+	free(msg);
+}
+
+/* Registering a handler without a name or a process function, or twice, is refused; running a step
+ * whose handler nobody registered is TASKER_ENOTFOUND and leaves the step claimable. */
+static void test_missing_handlers(void **state)
+{
+	testdb *t = *state;
+	tasker_worker *w = NULL;
+	tasker_worker_options o = TASKER_WORKER_OPTIONS_INIT;
+	assert_int_equal(tasker_worker_new(&w, t->client, &o), TASKER_OK);
+	assert_int_equal(tasker_worker_run_until_idle(w), TASKER_EINVAL); /* no handlers at all */
+	tasker_step_handler nameless = {TASKER_STEP_HANDLER_VERSION, NULL, ok_handler, NULL, NULL};
+	assert_int_equal(tasker_worker_register(w, &nameless), TASKER_EINVAL);
+	tasker_step_handler noproc = {TASKER_STEP_HANDLER_VERSION, "Shop::Charge", NULL, NULL, NULL};
+	assert_int_equal(tasker_worker_register(w, &noproc), TASKER_EINVAL);
+	tasker_step_handler ship = {TASKER_STEP_HANDLER_VERSION, "Shop::Ship", ok_handler, NULL, NULL};
+	assert_int_equal(tasker_worker_register(w, &ship), TASKER_OK);
+	assert_int_equal(tasker_worker_register(w, &ship), TASKER_EINVAL);
+	assert_non_null(strstr(tasker_error_last()->message, "Shop::Ship"));
+
+	int64_t task = 0;
+	assert_int_equal(create(&task, t, "order", "{\"order_id\": 11, \"items\": [{\"sku\": \"a\"}]}"), TASKER_OK);
+	long long step = testdb_count(t->pg, "SELECT min(workflow_step_id) FROM tasker_workflow_steps WHERE task_id = %lld",
+	                              (long long)task);
+	assert_int_equal(tasker_worker_execute_step(w, step), TASKER_ENOTFOUND);
+	assert_non_null(strstr(tasker_error_last()->message, "Shop::Charge"));
+	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM tasker_ready_steps WHERE workflow_step_id = %lld", step),
+	                 1);
+	tasker_state st;
+	assert_int_equal(tasker_step_state(&st, t->client, step), TASKER_OK);
+	assert_int_equal(st, TASKER_STATE_PENDING);
+	/* a worker without the handler does not claim the step either */
+	assert_int_equal(tasker_worker_run_until_idle(w), TASKER_OK);
+	assert_int_equal(tasker_worker_processed(w), 0);
+	assert_int_equal(tasker_step_state(&st, t->client, step), TASKER_OK);
+	assert_int_equal(st, TASKER_STATE_PENDING);
+	tasker_worker_free(w);
+	assert_int_equal(tasker_task_cancel(t->client, task), TASKER_OK);
+}
+
+static int setup(void **state)
+{
+	static testdb t;
+	testdb_open(&t, "badinput", 1);
+	*state = &t;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	testdb_close(*state);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_invalid_templates_write_nothing),
+		cmocka_unit_test(test_template_messages),
+		cmocka_unit_test(test_bad_requests_write_nothing),
+		cmocka_unit_test(test_invalid_result_json),
+		cmocka_unit_test(test_handler_returning_invalid_json),
+		cmocka_unit_test(test_missing_handlers),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
