@@ -48,7 +48,10 @@ int tdb_connect(tdb **out, const char *conninfo, const char *application_name)
 	}
 	/* Timestamps are UTC in `timestamp without time zone` columns, as the Rails engine stores them;
 	 * NOW() comparisons in the engine's SQL functions assume a UTC session. */
-	int rc = tdb_exec_simple(db, "SET TIME ZONE 'UTC'", "configuring the session");
+	/* Server NOTICEs (e.g. "relation already exists, skipping") are not the host's business: a
+	 * library must not write to stderr behind its caller's back. Warnings and errors still come. */
+	int rc = tdb_exec_simple(db, "SET TIME ZONE 'UTC'; SET client_min_messages = warning",
+	                         "configuring the session");
 	if (rc) {
 		tdb_close(db);
 		return rc;
