@@ -147,6 +147,21 @@ static void test_bad_requests_write_nothing(void **state)
 	r.bypass_steps_json = "[\"refund\"]";
 	assert_int_equal(tasker_task_create(&id, t->client, &r), TASKER_EINVAL);
 	assert_non_null(strstr(tasker_error_last()->message, "refund"));
+	/* a field longer than its column: an error naming it, never a silent truncation */
+	char initiator[130];
+	memset(initiator, 'x', 129);
+	initiator[129] = 0;
+	r.bypass_steps_json = NULL;
+	r.initiator = initiator;
+	assert_int_equal(tasker_task_create(&id, t->client, &r), TASKER_EINVAL);
+	assert_non_null(strstr(tasker_error_last()->message, "initiator is 129 characters"));
+	r.initiator = NULL;
+	char ns[66];
+	memset(ns, 'n', 65);
+	ns[65] = 0;
+	r.namespace_name = ns;
+	assert_int_equal(tasker_task_create(&id, t->client, &r), TASKER_EINVAL);
+	assert_non_null(strstr(tasker_error_last()->message, "namespace is 65 characters"));
 	assert_int_equal(rows_written(t->pg), before);
 }
 
