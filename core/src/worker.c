@@ -350,14 +350,16 @@ static void *completer(void *arg)
 			pthread_cond_wait(&w->result_cv, &w->mu);
 		if (w->nresults == 0)
 			break;
-		/* A partial batch waits up to flush_ms for more results, unless threads are leaving. */
-		if (w->nresults < w->completion_batch && w->flush_ms > 0 && !w->exiting) {
+		/* A partial batch waits up to flush_ms for more results, but only while other claimed steps
+		 * are still running (so more results are coming): a lone result, e.g. a stage of a chain,
+		 * is written at once, so batching never adds latency to a sequential workflow. */
+		if (w->nresults < w->completion_batch && w->flush_ms > 0 && !w->exiting && w->nclaims > w->nresults) {
 			struct timespec until;
 			clock_gettime(CLOCK_REALTIME, &until);
 			until.tv_nsec += (long)w->flush_ms * 1000000L;
 			until.tv_sec += until.tv_nsec / 1000000000L;
 			until.tv_nsec %= 1000000000L;
-			while (w->nresults < w->completion_batch && !w->exiting &&
+			while (w->nresults < w->completion_batch && !w->exiting && w->nclaims > w->nresults &&
 			       pthread_cond_timedwait(&w->result_cv, &w->mu, &until) != ETIMEDOUT)
 				;
 		}

@@ -1,0 +1,570 @@
+/*
+ * bench.c — tasker-core's benchmarks (issue targets), run by bench/run.sh against a PostgreSQL with
+ * durable settings. Every handler does nothing, so what is measured is the engine and the database.
+ *
+ *   bench resolution   incremental dependency resolution vs get_step_readiness_status (10/100/1000)
+ *   bench latency      stage latency in a 20-step chain (handler return → next handler start)
+ *   bench throughput   20,000 single-step tasks and 2,000 ten-step DAGs, 2 worker processes,
+ *                      batched and unbatched: steps/s, transactions/step, CPU µs/step
+ *   bench create       10-step task creation p50/p99
+ *   bench transition   one state transition p50/p99
+ *   bench memory       worker peak RSS after 10,000 and 100,000 steps
+ *   bench all          every one of the above, then the table
+ * Each prints markdown table rows: | benchmark | measured | target | met / NOT MET |.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <dirent.h>
+#include <libpq-fe.h>
+
+#include "client.h"
+#include "progress.h"
+#include "queue.h"
+#include "tasker.h"
+
+static const char *url(void)
+{
+	const char *u = getenv("TASKER_DATABASE_URL");
+	if (!u) {
+		fprintf(stderr, "bench: set TASKER_DATABASE_URL (bench/run.sh does)\n");
+		exit(2);
+	}
+	return u;
+}
+
+static void die(const char *what)
+{
+	fprintf(stderr, "bench: %s: %s\n", what, tasker_error_last()->message);
+	exit(1);
+}
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+static double pct(int64_t *v, size_t n, double p)
+{
+	qsort(v, n, sizeof *v, cmp_i64);
+	size_t i = (size_t)(p * (double)(n - 1) + 0.5);
+	return (double)v[i];
+}
+
+static void row(const char *name, const char *measured, const char *target, int met)
+{
+	printf("| %s | %s | %s | %s |\n", name, measured, target, met < 0 ? "—" : met ? "met" : "NOT MET");
+	fflush(stdout);
+}
+
+static PGconn *pg_open(void)
+{
+	PGconn *c = PQconnectdb(url());
+	if (PQstatus(c) != CONNECTION_OK) {
+		fprintf(stderr, "bench: %s", PQerrorMessage(c));
+		exit(1);
+	}
+	return c;
+}
+
+static void pg_exec(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "bench: %s: %s", sql, PQerrorMessage(c));
+		exit(1);
+	}
+	PQclear(r);
+}
+
+static long long pg_count(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "bench: %s: %s", sql, PQerrorMessage(c));
+		exit(1);
+	}
+	long long v = atoll(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return v;
+}
+
+static tasker_client *open_client(unsigned pool)
+{
+	tasker_client *c = NULL;
+	tasker_client_options o = TASKER_CLIENT_OPTIONS_INIT;
+	o.pool_size = pool;
+	if (tasker_client_open(&c, &o) || tasker_db_migrate(c, NULL))
+		die("connecting");
+	return c;
+}
+
+/* Empties every table the engine writes, so each benchmark starts from the same state. */
+static void reset_data(void)
+{
+	PGconn *c = pg_open();
+	pg_exec(c, "TRUNCATE tasker_workflow_step_transitions, tasker_task_transitions, tasker_workflow_step_edges, "
+	           "tasker_workflow_steps, tasker_task_annotations, tasker_tasks, tasker_ready_steps, "
+	           "tasker_step_claims");
+	pg_exec(c, "VACUUM ANALYZE");
+	PQfinish(c);
+}
+
+/* ------------------------------------------------------------------ templates */
+
+/* A template as YAML text: shape "chain" (each step depends on the one before), "tree" (step i on
+ * step (i-1)/2) or "fan" (one root, n-2 in parallel, one join). */
+static char *template_text(const char *name, const char *shape, int n)
+{
+	size_t cap = 256 + (size_t)n * 200 + (strcmp(shape, "fan") == 0 ? (size_t)n * 16 : 0);
+	char *t = malloc(cap);
+	size_t len = (size_t)snprintf(t, cap, "name: %s\nnamespace_name: bench\nversion: 1.0.0\nstep_templates:\n", name);
+	for (int i = 0; i < n; i++) {
+		len += (size_t)snprintf(t + len, cap - len, "  - name: s%04d\n    handler_class: Bench::Noop\n", i);
+		if (i == 0)
+			continue;
+		if (strcmp(shape, "chain") == 0) {
+			len += (size_t)snprintf(t + len, cap - len, "    depends_on_step: s%04d\n", i - 1);
+		} else if (strcmp(shape, "tree") == 0) {
+			len += (size_t)snprintf(t + len, cap - len, "    depends_on_step: s%04d\n", (i - 1) / 2);
+		} else if (i < n - 1 || n == 2) {
+			len += (size_t)snprintf(t + len, cap - len, "    depends_on_step: s0000\n");
+		} else {
+			len += (size_t)snprintf(t + len, cap - len, "    depends_on_steps: [");
+			for (int k = 1; k < n - 1; k++)
+				len += (size_t)snprintf(t + len, cap - len, "%ss%04d", k > 1 ? ", " : "", k);
+			len += (size_t)snprintf(t + len, cap - len, "]\n");
+		}
+	}
+	return t;
+}
+
+static void register_template(tasker_client *c, const char *name, const char *shape, int n)
+{
+	char *text = template_text(name, shape, n);
+	if (tasker_template_register_string(NULL, c, text, 0, name, NULL))
+		die("registering a template");
+	free(text);
+}
+
+static int64_t create_task(tasker_client *c, const char *name)
+{
+	tasker_task_request r = TASKER_TASK_REQUEST_INIT;
+	r.name = name;
+	r.namespace_name = "bench";
+	r.template_version = "1.0.0";
+	r.context_json = "{\"bench\": true}";
+	int64_t id = 0;
+	if (tasker_task_create(&id, c, &r) < 0)
+		die("creating a task");
+	return id;
+}
+
+/* ------------------------------------------------------------------ handlers */
+
+static _Atomic int64_t last_return_us;  /* when the previous handler returned (latency) */
+static int64_t *stage_us;
+static atomic_size_t nstages;
+static size_t max_stages;
+
+static int noop(char **out, const tasker_claimed_step *step, tasker_step_error *err, void *payload)
+{
+	(void)step, (void)err, (void)payload;
+	*out = NULL;
+	return 0;
+}
+
+static int timed(char **out, const tasker_claimed_step *step, tasker_step_error *err, void *payload)
+{
+	(void)err, (void)payload;
+	int64_t start = now_us();
+	int64_t prev = atomic_load(&last_return_us);
+	if (strcmp(step->name, "s0000") != 0 && prev) {
+		size_t i = atomic_fetch_add(&nstages, 1);
+		if (i < max_stages)
+			stage_us[i] = start - prev;
+	}
+	*out = NULL;
+	atomic_store(&last_return_us, now_us());
+	return 0;
+}
+
+static tasker_worker *new_worker(tasker_client *c, unsigned claim_batch, unsigned completion_batch,
+                                 int (*fn)(char **, const tasker_claimed_step *, tasker_step_error *, void *))
+{
+	tasker_worker *w = NULL;
+	tasker_worker_options o = TASKER_WORKER_OPTIONS_INIT;
+	o.claim_batch = claim_batch;
+	o.completion_batch = completion_batch;
+	if (tasker_worker_new(&w, c, &o))
+		die("creating a worker");
+	tasker_step_handler h = {TASKER_STEP_HANDLER_VERSION, "Bench::Noop", fn, NULL, NULL};
+	if (tasker_worker_register(w, &h))
+		die("registering the handler");
+	return w;
+}
+
+/* ------------------------------------------------------------------ resolution */
+
+/* Incremental resolution (what the engine runs when a step completes: examine its children) vs the
+ * SQL function over the whole task, on the same task state: the root complete, the rest pending. */
+static void bench_resolution(void)
+{
+	static const int sizes[] = {10, 100, 1000};
+	static const double targets[] = {10, 0, 100};
+	tasker_client *c = open_client(2);
+	PGconn *pg = pg_open();
+	for (int k = 0; k < 3; k++) {
+		int n = sizes[k];
+		char name[32];
+		snprintf(name, sizeof name, "resolve_%d", n);
+		register_template(c, name, "tree", n);
+		int64_t task = create_task(c, name);
+		char sql[512];
+		snprintf(sql, sizeof sql,
+		         "WITH root AS (SELECT min(workflow_step_id) id FROM tasker_workflow_steps WHERE task_id = %lld) "
+		         "INSERT INTO tasker_workflow_step_transitions (workflow_step_id, to_state, sort_key, most_recent, "
+		         "created_at, updated_at) SELECT id, 'complete', 10, true, now(), now() FROM root",
+		         (long long)task);
+		pg_exec(pg, sql);
+		snprintf(sql, sizeof sql, "SELECT min(workflow_step_id) FROM tasker_workflow_steps WHERE task_id = %lld",
+		         (long long)task);
+		int64_t root = pg_count(pg, sql);
+		snprintf(sql, sizeof sql, "DELETE FROM tasker_ready_steps WHERE task_id = %lld", (long long)task);
+		pg_exec(pg, sql);
+		pg_exec(pg, "ANALYZE");
+
+		int reps = n >= 1000 ? 200 : 1000;
+		tdb *db = NULL;
+		if (tclient_acquire(c, &db))
+			die("acquire");
+		int64_t inc = 0;
+		for (int i = 0; i < reps; i++) {
+			tdb_begin(db);
+			tqueue_batch b;
+			tqueue_batch_init(&b);
+			int64_t t0 = now_us();
+			if (tprogress_children(db, tclient_registry(c), &root, 1, &b))
+				die("resolving");
+			inc += now_us() - t0;
+			if (b.count != 2)
+				fprintf(stderr, "bench: expected 2 children ready, got %zu\n", b.count);
+			tqueue_batch_free(&b);
+			tdb_rollback(db);
+		}
+		tclient_release(c, db);
+		snprintf(sql, sizeof sql, "SELECT count(*) FROM get_step_readiness_status(%lld) WHERE ready_for_execution",
+		         (long long)task);
+		int64_t full = 0;
+		for (int i = 0; i < reps; i++) {
+			int64_t t0 = now_us();
+			long long ready = pg_count(pg, sql);
+			full += now_us() - t0;
+			if (ready != 2)
+				fprintf(stderr, "bench: SQL says %lld ready, expected 2\n", ready);
+		}
+		double a = (double)inc / reps, b = (double)full / reps, ratio = b / a;
+		char m[160], t[64];
+		snprintf(m, sizeof m, "incremental %.0f µs vs SQL %.0f µs: **%.1f×**", a, b, ratio);
+		if (targets[k] > 0)
+			snprintf(t, sizeof t, "≥ %.0f× faster", targets[k]);
+		else
+			snprintf(t, sizeof t, "(no target)");
+		char label[64];
+		snprintf(label, sizeof label, "dependency resolution, %d steps", n);
+		row(label, m, t, targets[k] > 0 ? ratio >= targets[k] : -1);
+	}
+	PQfinish(pg);
+	tasker_client_free(c);
+}
+
+/* ------------------------------------------------------------------ latency */
+
+static void bench_latency(void)
+{
+	tasker_client *c = open_client(4);
+	register_template(c, "chain_20", "chain", 20);
+	int chains = 30;
+	max_stages = (size_t)chains * 19;
+	stage_us = calloc(max_stages, sizeof *stage_us);
+	atomic_store(&nstages, 0);
+	tasker_worker *w = new_worker(c, 0, 0, timed);
+	for (int i = 0; i < chains; i++) {
+		atomic_store(&last_return_us, 0);
+		create_task(c, "chain_20");
+		if (tasker_worker_run_until_idle(w))
+			die("running");
+	}
+	tasker_worker_free(w);
+	size_t n = atomic_load(&nstages);
+	if (n > max_stages)
+		n = max_stages;
+	double p50 = pct(stage_us, n, 0.5) / 1000.0, p99 = pct(stage_us, n, 0.99) / 1000.0;
+	char m[160];
+	snprintf(m, sizeof m, "p50 **%.2f ms**, p99 **%.2f ms** (%zu stages)", p50, p99, n);
+	row("stage latency, 20-step chain (parent handler return → child handler start)", m, "p50 < 1 ms, p99 < 5 ms",
+	    p50 < 1.0 && p99 < 5.0);
+	free(stage_us);
+	tasker_client_free(c);
+}
+
+/* ------------------------------------------------------------------ throughput */
+
+static double proc_cpu_seconds_of_postgres(void)
+{
+	/* Sum of utime + stime of every postgres process (the server's backends, walwriter, …). */
+	double total = 0;
+	long hz = sysconf(_SC_CLK_TCK);
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		char path[300], buf[1024];
+		snprintf(path, sizeof path, "/proc/%s/stat", de->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		size_t len = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+		buf[len] = 0;
+		char *open = strchr(buf, '('), *close = strrchr(buf, ')');
+		if (!open || !close || strncmp(open + 1, "postgres", 8) != 0)
+			continue;
+		unsigned long ut = 0, st = 0;
+		/* fields after ')': state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
+		if (sscanf(close + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
+			total += (double)(ut + st) / (double)hz;
+	}
+	if (d)
+		closedir(d);
+	return total;
+}
+
+static long long commits(PGconn *pg)
+{
+	pg_exec(pg, "SELECT pg_stat_force_next_flush()");
+	pg_exec(pg, "SELECT pg_stat_clear_snapshot()");
+	return pg_count(pg, "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()");
+}
+
+/* A worker process: runs until no work is left, reports nothing (the parent measures). */
+static void worker_process(unsigned claim_batch, unsigned completion_batch)
+{
+	tasker_client *c = open_client(4);
+	tasker_worker *w = new_worker(c, claim_batch, completion_batch, noop);
+	if (tasker_worker_run_until_idle(w))
+		die("worker");
+	tasker_worker_free(w);
+	tasker_client_free(c);
+	_exit(0);
+}
+
+static void bench_throughput_one(const char *label, const char *tpl, int steps_per_task, int tasks, int batched)
+{
+	reset_data();
+	tasker_client *c = open_client(4);
+	register_template(c, tpl, steps_per_task == 1 ? "chain" : "tree", steps_per_task);
+	for (int i = 0; i < tasks; i++)
+		create_task(c, tpl);
+	PGconn *pg = pg_open();
+	pg_exec(pg, "CHECKPOINT");
+	long long x0 = commits(pg);
+	double pg0 = proc_cpu_seconds_of_postgres();
+	int64_t t0 = now_us();
+	pid_t kids[2];
+	for (int k = 0; k < 2; k++) {
+		kids[k] = fork();
+		if (kids[k] == 0)
+			worker_process(batched ? 0 : 1, batched ? 0 : 1);
+	}
+	double worker_cpu = 0;
+	for (int k = 0; k < 2; k++) {
+		int status;
+		struct rusage ru;
+		wait4(kids[k], &status, 0, &ru);
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+			fprintf(stderr, "bench: a worker process failed\n");
+			exit(1);
+		}
+		worker_cpu += (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+		              (double)ru.ru_stime.tv_usec / 1e6;
+	}
+	double secs = (double)(now_us() - t0) / 1e6;
+	usleep(300000); /* the workers' backends flush their statistics as they exit */
+	double pg_cpu = proc_cpu_seconds_of_postgres() - pg0;
+	long long xacts = commits(pg) - x0 - 2; /* the two stats queries themselves */
+	long long steps = (long long)tasks * steps_per_task;
+	long long done = pg_count(pg, "SELECT count(*) FROM tasker_tasks WHERE complete");
+	if (done != tasks)
+		fprintf(stderr, "bench: only %lld of %d tasks completed\n", done, tasks);
+	double rate = (double)steps / secs, tps = (double)xacts / (double)steps;
+	double cpu_us = (worker_cpu + pg_cpu) * 1e6 / (double)steps;
+	char m[512], name[512], t[160];
+	snprintf(name, sizeof name, "throughput, %s, %s", label, batched ? "batched" : "unbatched");
+	snprintf(m, sizeof m, "**%.0f steps/s** (%lld steps in %.2f s), %.2f transactions/step, CPU %.0f µs/step "
+	         "(worker %.0f + PostgreSQL %.0f)", rate, steps, secs, tps, cpu_us, worker_cpu * 1e6 / (double)steps,
+	         pg_cpu * 1e6 / (double)steps);
+	int met = batched ? rate >= 10000 && tps <= 2 && cpu_us <= 150 : rate >= 2000 && tps <= 2;
+	snprintf(t, sizeof t, batched ? "≥ 10,000 steps/s, ≤ 2 transactions/step, ≤ 150 µs CPU/step"
+	                              : "≥ 2,000 steps/s, ≤ 2 transactions/step");
+	row(name, m, t, met);
+	PQfinish(pg);
+	tasker_client_free(c);
+}
+
+static void bench_throughput(void)
+{
+	bench_throughput_one("20,000 single-step tasks, 2 workers", "single", 1, 20000, 1);
+	bench_throughput_one("20,000 single-step tasks, 2 workers", "single", 1, 20000, 0);
+	bench_throughput_one("2,000 ten-step DAGs, 2 workers", "dag10", 10, 2000, 1);
+	bench_throughput_one("2,000 ten-step DAGs, 2 workers", "dag10", 10, 2000, 0);
+}
+
+/* ------------------------------------------------------------------ create, transition */
+
+static void bench_create(void)
+{
+	reset_data();
+	tasker_client *c = open_client(2);
+	register_template(c, "create10", "tree", 10);
+	int n = 2000;
+	int64_t *t = calloc((size_t)n, sizeof *t);
+	for (int i = 0; i < 50; i++)
+		create_task(c, "create10"); /* warm the prepared statements and the cache */
+	for (int i = 0; i < n; i++) {
+		int64_t t0 = now_us();
+		create_task(c, "create10");
+		t[i] = now_us() - t0;
+	}
+	double p50 = pct(t, (size_t)n, 0.5) / 1000.0, p99 = pct(t, (size_t)n, 0.99) / 1000.0;
+	char m[128];
+	snprintf(m, sizeof m, "p50 **%.2f ms**, p99 %.2f ms (%d tasks)", p50, p99, n);
+	row("task creation, 10 steps", m, "p50 < 2 ms", p50 < 2.0);
+	free(t);
+	tasker_client_free(c);
+}
+
+static void bench_transition(void)
+{
+	reset_data();
+	tasker_client *c = open_client(2);
+	register_template(c, "single", "chain", 1);
+	int64_t task = create_task(c, "single");
+	PGconn *pg = pg_open();
+	char sql[160];
+	snprintf(sql, sizeof sql, "SELECT min(workflow_step_id) FROM tasker_workflow_steps WHERE task_id = %lld",
+	         (long long)task);
+	int64_t step = pg_count(pg, sql);
+	PQfinish(pg);
+	/* pending → in_progress → error → pending → … (every pair allowed by the state machine) */
+	static const tasker_state cycle[] = {TASKER_STATE_PENDING, TASKER_STATE_IN_PROGRESS, TASKER_STATE_ERROR};
+	int n = 3000;
+	int64_t *t = calloc((size_t)n, sizeof *t);
+	for (int i = 0; i < n + 30; i++) {
+		tasker_state from = cycle[i % 3], to = cycle[(i + 1) % 3];
+		int64_t t0 = now_us();
+		if (tasker_step_transition(c, step, from, to, NULL))
+			die("transition");
+		if (i >= 30)
+			t[i - 30] = now_us() - t0;
+	}
+	double p50 = pct(t, (size_t)n, 0.5) / 1000.0, p99 = pct(t, (size_t)n, 0.99) / 1000.0;
+	char m[128];
+	snprintf(m, sizeof m, "p50 %.3f ms, p99 **%.3f ms** (%d transitions)", p50, p99, n);
+	row("state transition (one transaction)", m, "p99 < 1 ms", p99 < 1.0);
+	free(t);
+	tasker_client_free(c);
+}
+
+/* ------------------------------------------------------------------ memory */
+
+static long vm_hwm_kb(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long kb = -1;
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "VmHWM: %ld kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+static long vm_rss_kb(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long kb = -1;
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+static void bench_memory(void)
+{
+	reset_data();
+	tasker_client *c = open_client(4);
+	register_template(c, "single", "chain", 1);
+	tasker_worker *w = new_worker(c, 0, 0, noop);
+	long at10k = 0;
+	for (int round = 1; round <= 10; round++) {
+		for (int i = 0; i < 10000; i++)
+			create_task(c, "single");
+		if (tasker_worker_run_until_idle(w))
+			die("running");
+		if (round == 1)
+			at10k = vm_rss_kb();
+	}
+	long at100k = vm_rss_kb();
+	unsigned long long processed = (unsigned long long)tasker_worker_processed(w);
+	tasker_worker_free(w);
+	tasker_client_free(c);
+	char m[200];
+	snprintf(m, sizeof m, "RSS %ld kB after 10,000 steps, %ld kB after %llu (peak %ld kB): growth %+ld kB", at10k,
+	         at100k, processed, vm_hwm_kb(), at100k - at10k);
+	row("worker memory, 10k → 100k steps", m, "no growth (< 1 MB)", at100k - at10k < 1024);
+}
+
+int main(int argc, char **argv)
+{
+	const char *what = argc > 1 ? argv[1] : "all";
+	int all = strcmp(what, "all") == 0;
+	tasker_client_free(open_client(1)); /* migrates */
+	printf("| benchmark | measured | target | |\n|---|---|---|---|\n");
+	if (all || strcmp(what, "resolution") == 0)
+		bench_resolution();
+	if (all || strcmp(what, "latency") == 0)
+		bench_latency();
+	if (all || strcmp(what, "create") == 0)
+		bench_create();
+	if (all || strcmp(what, "transition") == 0)
+		bench_transition();
+	if (all || strcmp(what, "throughput") == 0)
+		bench_throughput();
+	if (all || strcmp(what, "memory") == 0)
+		bench_memory();
+	return 0;
+}
