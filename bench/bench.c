@@ -69,6 +69,25 @@ static double pct(int64_t *v, size_t n, double p)
 	return (double)v[i];
 }
 
+/* Figures other tools compare against (bench/peer): written as JSON to $TASKER_BENCH_SUMMARY. */
+static struct {
+	double stage_p50_ms, stage_p99_ms;
+	double single_steps_per_s[2], single_cpu_us[2]; /* [0] unbatched, [1] batched */
+} summary;
+
+static void write_summary(void)
+{
+	const char *path = getenv("TASKER_BENCH_SUMMARY");
+	FILE *f = path ? fopen(path, "w") : NULL;
+	if (!f)
+		return;
+	fprintf(f, "{\"stage_p50_ms\": %.3f, \"stage_p99_ms\": %.3f, \"unbatched_steps_per_s\": %.1f, "
+	        "\"batched_steps_per_s\": %.1f, \"cpu_us_per_step_unbatched\": %.1f, \"cpu_us_per_step_batched\": %.1f}\n",
+	        summary.stage_p50_ms, summary.stage_p99_ms, summary.single_steps_per_s[0], summary.single_steps_per_s[1],
+	        summary.single_cpu_us[0], summary.single_cpu_us[1]);
+	fclose(f);
+}
+
 static void row(const char *name, const char *measured, const char *target, int met)
 {
 	printf("| %s | %s | %s | %s |\n", name, measured, target, met < 0 ? "—" : met ? "met" : "NOT MET");
@@ -318,6 +337,8 @@ static void bench_latency(void)
 	if (n > max_stages)
 		n = max_stages;
 	double p50 = pct(stage_us, n, 0.5) / 1000.0, p99 = pct(stage_us, n, 0.99) / 1000.0;
+	summary.stage_p50_ms = p50;
+	summary.stage_p99_ms = p99;
 	char m[160];
 	snprintf(m, sizeof m, "p50 **%.2f ms**, p99 **%.2f ms** (%zu stages)", p50, p99, n);
 	row("stage latency, 20-step chain (parent handler return → child handler start)", m, "p50 < 1 ms, p99 < 5 ms",
@@ -328,9 +349,28 @@ static void bench_latency(void)
 
 /* ------------------------------------------------------------------ throughput */
 
+static int postmaster_pid;
+
+/* The server's postmaster, from postmaster.pid in its data directory: only its processes count
+ * (other PostgreSQL servers on the machine must not). */
+static void find_postmaster(PGconn *pg)
+{
+	PGresult *r = PQexec(pg, "SHOW data_directory");
+	char path[1024];
+	snprintf(path, sizeof path, "%s/postmaster.pid", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	FILE *f = fopen(path, "r");
+	if (!f || fscanf(f, "%d", &postmaster_pid) != 1) {
+		fprintf(stderr, "bench: cannot read %s (run the benchmark on the database server's host)\n", path);
+		exit(1);
+	}
+	fclose(f);
+}
+
 static double proc_cpu_seconds_of_postgres(void)
 {
-	/* Sum of utime + stime of every postgres process (the server's backends, walwriter, …). */
+	/* utime + stime of the postmaster and its children (backends, walwriter, checkpointer, …),
+	 * including children that exited (cutime, cstime of the postmaster). */
 	double total = 0;
 	long hz = sysconf(_SC_CLK_TCK);
 	DIR *d = opendir("/proc");
@@ -346,12 +386,19 @@ static double proc_cpu_seconds_of_postgres(void)
 		size_t len = fread(buf, 1, sizeof buf - 1, f);
 		fclose(f);
 		buf[len] = 0;
-		char *open = strchr(buf, '('), *close = strrchr(buf, ')');
-		if (!open || !close || strncmp(open + 1, "postgres", 8) != 0)
+		char *close = strrchr(buf, ')');
+		if (!close)
 			continue;
+		int pid = atoi(buf), ppid = 0;
 		unsigned long ut = 0, st = 0;
-		/* fields after ')': state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
-		if (sscanf(close + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
+		long cut = 0, cst = 0;
+		/* after ')': state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime */
+		if (sscanf(close + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %ld %ld", &ppid, &ut, &st, &cut,
+		           &cst) != 5)
+			continue;
+		if (pid == postmaster_pid)
+			total += (double)(ut + st + (unsigned long)cut + (unsigned long)cst) / (double)hz;
+		else if (ppid == postmaster_pid)
 			total += (double)(ut + st) / (double)hz;
 	}
 	if (d)
@@ -386,6 +433,7 @@ static void bench_throughput_one(const char *label, const char *tpl, int steps_p
 	for (int i = 0; i < tasks; i++)
 		create_task(c, tpl);
 	PGconn *pg = pg_open();
+	find_postmaster(pg);
 	pg_exec(pg, "CHECKPOINT");
 	long long x0 = commits(pg);
 	double pg0 = proc_cpu_seconds_of_postgres();
@@ -409,7 +457,7 @@ static void bench_throughput_one(const char *label, const char *tpl, int steps_p
 		              (double)ru.ru_stime.tv_usec / 1e6;
 	}
 	double secs = (double)(now_us() - t0) / 1e6;
-	usleep(300000); /* the workers' backends flush their statistics as they exit */
+	usleep(1500000); /* the workers' backends flush their statistics as they exit */
 	double pg_cpu = proc_cpu_seconds_of_postgres() - pg0;
 	long long xacts = commits(pg) - x0 - 2; /* the two stats queries themselves */
 	long long steps = (long long)tasks * steps_per_task;
@@ -418,6 +466,10 @@ static void bench_throughput_one(const char *label, const char *tpl, int steps_p
 		fprintf(stderr, "bench: only %lld of %d tasks completed\n", done, tasks);
 	double rate = (double)steps / secs, tps = (double)xacts / (double)steps;
 	double cpu_us = (worker_cpu + pg_cpu) * 1e6 / (double)steps;
+	if (steps_per_task == 1) {
+		summary.single_steps_per_s[batched] = rate;
+		summary.single_cpu_us[batched] = cpu_us;
+	}
 	char m[512], name[512], t[160];
 	snprintf(name, sizeof name, "throughput, %s, %s", label, batched ? "batched" : "unbatched");
 	snprintf(m, sizeof m, "**%.0f steps/s** (%lld steps in %.2f s), %.2f transactions/step, CPU %.0f µs/step "
@@ -566,5 +618,6 @@ int main(int argc, char **argv)
 		bench_throughput();
 	if (all || strcmp(what, "memory") == 0)
 		bench_memory();
+	write_summary();
 	return 0;
 }

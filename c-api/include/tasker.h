@@ -491,6 +491,13 @@ typedef struct tasker_step_result {
  * are finalized (complete / error). Returns TASKER_OK when the transaction committed — then look at
  * each result's `status`; a negative code means nothing was written. */
 TASKER_EXTERN int tasker_steps_complete(tasker_client *client, tasker_step_result *results, size_t count);
+/* tasker_steps_complete, then tasker_steps_claim with `opts`, in the same transaction: a worker hands
+ * itself the next ready steps (often the children its results just released) without a second
+ * transaction. *out and *out_count as for tasker_steps_claim (max_steps 0 claims nothing). On a
+ * negative return nothing was written or claimed. */
+TASKER_EXTERN int tasker_steps_complete_and_claim(tasker_claimed_step ***out, size_t *out_count,
+                                                  tasker_client *client, tasker_step_result *results,
+                                                  size_t count, const tasker_claim_options *opts);
 
 /* ------------------------------------------------------------------ operations */
 

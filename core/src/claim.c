@@ -437,23 +437,17 @@ static int check_options(const tasker_claim_options *o)
 	return TASKER_OK;
 }
 
-/* Runs a pick statement, then the claim, in one transaction. */
-static int claim_with(tasker_claimed_step ***out, size_t *out_count, tasker_client *client, const tdb_stmt *pick,
-                      int nparams, const char *const *params, const tasker_claim_options *o)
+/* Runs a pick statement, then the claim, inside the caller's open transaction on `db`. */
+static int claim_in_txn(tasker_claimed_step ***out, size_t *out_count, tdb *db, tasker_client *client,
+                        const tdb_stmt *pick, int nparams, const char *const *params, const tasker_claim_options *o)
 {
 	*out = NULL;
 	*out_count = 0;
-	tdb *db;
-	int rc = tclient_acquire(client, &db);
-	if (rc)
-		return rc;
 	batch b = {0};
 	PGresult *res = NULL;
 	int64_t *task_ids = NULL;
 	size_t ntasks = 0;
-	rc = tdb_begin(db);
-	if (!rc)
-		rc = tdb_exec(&res, db, pick, nparams, params, "picking ready steps");
+	int rc = tdb_exec(&res, db, pick, nparams, params, "picking ready steps");
 	if (!rc && PQntuples(res) > 0) {
 		size_t n = (size_t)PQntuples(res);
 		b.picked = calloc(n, sizeof *b.picked);
@@ -473,19 +467,57 @@ static int claim_with(tasker_claimed_step ***out, size_t *out_count, tasker_clie
 		}
 	}
 	PQclear(res);
-	if (!rc)
-		rc = tdb_commit(db);
-	if (rc && *out) {
-		for (size_t i = 0; i < *out_count; i++)
-			tasker_claimed_step_free((*out)[i]);
-		free(*out);
-		*out = NULL;
-		*out_count = 0;
-	}
 	free(task_ids);
 	batch_free(&b);
+	return rc;
+}
+
+static void claimed_free_all(tasker_claimed_step ***out, size_t *out_count)
+{
+	for (size_t i = 0; *out && i < *out_count; i++)
+		tasker_claimed_step_free((*out)[i]);
+	free(*out);
+	*out = NULL;
+	*out_count = 0;
+}
+
+/* Runs a pick statement, then the claim, in one transaction. */
+static int claim_with(tasker_claimed_step ***out, size_t *out_count, tasker_client *client, const tdb_stmt *pick,
+                      int nparams, const char *const *params, const tasker_claim_options *o)
+{
+	*out = NULL;
+	*out_count = 0;
+	tdb *db;
+	int rc = tclient_acquire(client, &db);
+	if (rc)
+		return rc;
+	rc = tdb_begin(db);
+	if (!rc)
+		rc = claim_in_txn(out, out_count, db, client, pick, nparams, params, o);
+	if (!rc)
+		rc = tdb_commit(db);
+	if (rc)
+		claimed_free_all(out, out_count);
 	tclient_release(client, db);
 	return rc;
+}
+
+/* The handler-class array parameter of Q_PICK (NULL when any handler may be claimed). */
+static int handler_param(char **out, const tasker_claim_options *o)
+{
+	*out = NULL;
+	if (!o->handler_classes)
+		return TASKER_OK;
+	tbuf h;
+	tbuf_init(&h);
+	tbuf_puts(&h, "{");
+	for (size_t i = 0; i < o->handler_class_count; i++) {
+		tbuf_puts(&h, i ? "," : "");
+		tbuf_array_elem(&h, o->handler_classes[i]);
+	}
+	tbuf_puts(&h, "}");
+	*out = tbuf_take(&h);
+	return *out ? TASKER_OK : TASKER_ENOMEM;
 }
 
 int tasker_steps_claim(tasker_claimed_step ***out, size_t *out_count, tasker_client *client,
@@ -493,26 +525,50 @@ int tasker_steps_claim(tasker_claimed_step ***out, size_t *out_count, tasker_cli
 {
 	*out = NULL;
 	*out_count = 0;
+	char *handlers = NULL;
 	int rc = check_options(o);
+	if (!rc)
+		rc = handler_param(&handlers, o);
 	if (rc)
 		return rc;
-	tbuf h;
-	tbuf_init(&h);
-	if (o->handler_classes) {
-		tbuf_puts(&h, "{");
-		for (size_t i = 0; i < o->handler_class_count; i++) {
-			tbuf_puts(&h, i ? "," : "");
-			tbuf_array_elem(&h, o->handler_classes[i]);
-		}
-		tbuf_puts(&h, "}");
-	}
-	char *handlers = o->handler_classes ? tbuf_take(&h) : NULL;
-	if (o->handler_classes && !handlers)
-		return TASKER_ENOMEM;
 	char lim[24];
 	const char *p[] = {handlers, tdb_fmt_i64(lim, o->max_steps ? o->max_steps : 1)};
 	rc = claim_with(out, out_count, client, &Q_PICK, 2, p, o);
 	free(handlers);
+	return rc;
+}
+
+int tasker_steps_complete_and_claim(tasker_claimed_step ***out, size_t *out_count, tasker_client *client,
+                                    tasker_step_result *results, size_t count, const tasker_claim_options *o)
+{
+	*out = NULL;
+	*out_count = 0;
+	char *handlers = NULL;
+	int rc = check_options(o);
+	if (!rc)
+		rc = handler_param(&handlers, o);
+	if (rc)
+		return rc;
+	tdb *db = NULL;
+	rc = tclient_acquire(client, &db);
+	if (!rc)
+		rc = tdb_begin(db);
+	if (!rc)
+		rc = tcomplete_locked(db, client, results, count);
+	if (!rc && o->max_steps > 0) {
+		char lim[24];
+		const char *p[] = {handlers, tdb_fmt_i64(lim, o->max_steps)};
+		rc = claim_in_txn(out, out_count, db, client, &Q_PICK, 2, p, o);
+	}
+	if (!rc)
+		rc = tdb_commit(db);
+	if (rc)
+		claimed_free_all(out, out_count);
+	if (db)
+		tclient_release(client, db);
+	free(handlers);
+	if (!rc)
+		tcomplete_report_conflicts(results, count);
 	return rc;
 }
 

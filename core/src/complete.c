@@ -400,6 +400,16 @@ int tcomplete_locked(tdb *db, tasker_client *client, tasker_step_result *results
 	return rc;
 }
 
+void tcomplete_report_conflicts(const tasker_step_result *results, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		if (results[i].status == TASKER_ECONFLICT)
+			tasker_set_error(TASKER_ECONFLICT,
+			                 "step %lld: the claim is no longer yours (its lease expired and the step was "
+			                 "recovered, or the task was cancelled); the result was discarded",
+			                 (long long)results[i].workflow_step_id);
+}
+
 int tasker_steps_complete(tasker_client *client, tasker_step_result *results, size_t count)
 {
 	tdb *db = NULL;
@@ -412,11 +422,7 @@ int tasker_steps_complete(tasker_client *client, tasker_step_result *results, si
 		rc = tdb_commit(db);
 	if (db)
 		tclient_release(client, db);
-	for (size_t i = 0; rc == TASKER_OK && i < count; i++)
-		if (results[i].status == TASKER_ECONFLICT)
-			tasker_set_error(TASKER_ECONFLICT,
-			                 "step %lld: the claim is no longer yours (its lease expired and the step was "
-			                 "recovered, or the task was cancelled); the result was discarded",
-			                 (long long)results[i].workflow_step_id);
+	if (rc == TASKER_OK)
+		tcomplete_report_conflicts(results, count);
 	return rc;
 }

@@ -20,6 +20,8 @@
 /* tasker_steps_complete inside the caller's open transaction (the caller commits). */
 int tcomplete_locked(tdb *db, tasker_client *client, tasker_step_result *results, size_t count);
 
+/* After a committed completion: the calling thread's last error names a result whose claim was lost. */
+void tcomplete_report_conflicts(const tasker_step_result *results, size_t count);
 /* Extends the leases of claims still held (step id + claim id pairs). */
 int tclaims_extend(tasker_client *client, const int64_t *step_ids, const int64_t *claim_ids, size_t n,
                    int lease_seconds);

@@ -56,6 +56,7 @@ struct tasker_worker {
 	size_t nresults;
 	inflight_claim *claims;        /* every claim held (queued, running, or awaiting its write) */
 	size_t nclaims;
+	size_t reserved;               /* slots promised to a claim in flight (see reserve_slots) */
 	int exiting;                   /* threads should leave */
 	int running;
 
@@ -274,10 +275,53 @@ static void forget_claims(tasker_worker *w, const pending *done, size_t n)
 	atomic_fetch_add(&w->processed, n);
 }
 
-/* Writes results, retrying while the database is unreachable (the claims stay valid until their
- * leases expire, and the leases are extended meanwhile). */
-static void write_results(tasker_worker *w, pending *batch, size_t n)
+/* Reserves up to `max` executor slots for a claim about to be made, counting `finishing` claims
+ * (whose results are being written) as free. Reserving under the lock keeps the dispatcher and the
+ * writers of results, which claim concurrently, from overfilling the queue together. */
+static size_t reserve_slots(tasker_worker *w, size_t finishing, size_t max)
 {
+	pthread_mutex_lock(&w->mu);
+	size_t used = w->nclaims + w->reserved, want = 0;
+	if (!w->exiting && !atomic_load(&w->stop_requested) && used < w->capacity + finishing)
+		want = w->capacity + finishing - used;
+	if (want > max)
+		want = max;
+	w->reserved += want;
+	pthread_mutex_unlock(&w->mu);
+	return want;
+}
+
+/* Takes claimed steps into the queue and returns their reservation. Caller holds mu. */
+static void adopt_claims(tasker_worker *w, tasker_claimed_step **steps, size_t n, size_t reserved)
+{
+	for (size_t i = 0; i < n; i++) {
+		w->claims[w->nclaims++] = (inflight_claim){steps[i]->workflow_step_id, steps[i]->claim_id};
+		w->queue[(w->qhead + w->qlen++) % w->capacity] = steps[i];
+	}
+	w->reserved -= reserved;
+	if (n)
+		pthread_cond_broadcast(&w->work_cv);
+}
+
+static int claim_options(tasker_claim_options *o, const tasker_worker *w, size_t want)
+{
+	o->handler_classes = w->names;
+	o->handler_class_count = w->nhandlers;
+	o->max_steps = (unsigned)want;
+	o->worker_id = w->worker_id;
+	o->lease_seconds = w->lease_seconds;
+	return 0;
+}
+
+/* Writes results, retrying while the database is unreachable (the claims stay valid until their
+ * leases expire, and the leases are extended meanwhile). In the same transaction it claims up to
+ * `want` more steps for this worker (*claimed, *nclaimed): the next stage of a workflow starts
+ * without a claiming transaction of its own. */
+static void write_results(tasker_worker *w, pending *batch, size_t n, size_t want, tasker_claimed_step ***claimed,
+                          size_t *nclaimed)
+{
+	*claimed = NULL;
+	*nclaimed = 0;
 	tasker_step_result *rs = calloc(n, sizeof *rs);
 	if (!rs) {
 		wlog(w, "out of memory writing %zu results; their steps will be recovered when the leases expire", n);
@@ -287,7 +331,10 @@ static void write_results(tasker_worker *w, pending *batch, size_t n)
 		rs[i] = batch[i].r;
 	int delay_ms = 50;
 	for (;;) {
-		int rc = tasker_steps_complete(w->client, rs, n);
+		tasker_claim_options o = TASKER_CLAIM_OPTIONS_INIT;
+		claim_options(&o, w, want);
+		int rc = want ? tasker_steps_complete_and_claim(claimed, nclaimed, w->client, rs, n, &o)
+		              : tasker_steps_complete(w->client, rs, n);
 		if (rc == TASKER_OK)
 			break;
 		if (rc != TASKER_ECONN && rc != TASKER_EDB) {
@@ -325,9 +372,13 @@ static void *executor(void *arg)
 		run_handler(w, s, &p);
 		tasker_claimed_step_free(s);
 		if (w->completion_batch <= 1) {
-			write_results(w, &p, 1);
+			size_t want = reserve_slots(w, 1, w->claim_batch), nclaimed;
+			tasker_claimed_step **claimed;
+			write_results(w, &p, 1, want, &claimed, &nclaimed);
 			pthread_mutex_lock(&w->mu);
 			forget_claims(w, &p, 1);
+			adopt_claims(w, claimed, nclaimed, want);
+			free(claimed);
 			pending_free(&p);
 			poke(w);
 		} else {
@@ -368,10 +419,14 @@ static void *completer(void *arg)
 		memmove(w->results, w->results + n, (w->nresults - n) * sizeof *w->results);
 		w->nresults -= n;
 		pthread_mutex_unlock(&w->mu);
+		size_t want = reserve_slots(w, n, w->claim_batch), nclaimed = 0;
+		tasker_claimed_step **claimed = NULL;
 		if (batch)
-			write_results(w, batch, n);
+			write_results(w, batch, n, want, &claimed, &nclaimed);
 		pthread_mutex_lock(&w->mu);
 		forget_claims(w, batch, n);
+		adopt_claims(w, claimed, nclaimed, want);
+		free(claimed);
 		for (size_t i = 0; i < n; i++)
 			pending_free(&batch[i]);
 		poke(w);
@@ -449,32 +504,19 @@ static size_t inflight(tasker_worker *w)
 /* Claims up to the free capacity; returns how many were claimed (or a negative error). */
 static int claim_more(tasker_worker *w)
 {
-	size_t busy = inflight(w);
-	if (busy >= w->capacity)
+	size_t want = reserve_slots(w, 0, w->claim_batch);
+	if (want == 0)
 		return 0;
-	size_t want = w->capacity - busy;
-	if (want > w->claim_batch)
-		want = w->claim_batch;
 	tasker_claim_options o = TASKER_CLAIM_OPTIONS_INIT;
-	o.handler_classes = w->names;
-	o.handler_class_count = w->nhandlers;
-	o.max_steps = (unsigned)want;
-	o.worker_id = w->worker_id;
-	o.lease_seconds = w->lease_seconds;
-	tasker_claimed_step **steps;
-	size_t n;
+	claim_options(&o, w, want);
+	tasker_claimed_step **steps = NULL;
+	size_t n = 0;
 	int rc = tasker_steps_claim(&steps, &n, w->client, &o);
-	if (rc)
-		return rc;
 	pthread_mutex_lock(&w->mu);
-	for (size_t i = 0; i < n; i++) {
-		w->claims[w->nclaims++] = (inflight_claim){steps[i]->workflow_step_id, steps[i]->claim_id};
-		w->queue[(w->qhead + w->qlen++) % w->capacity] = steps[i];
-	}
-	pthread_cond_broadcast(&w->work_cv);
+	adopt_claims(w, steps, rc ? 0 : n, want);
 	pthread_mutex_unlock(&w->mu);
 	free(steps);
-	return (int)n;
+	return rc ? rc : (int)n;
 }
 
 static void extend_leases(tasker_worker *w)
@@ -518,7 +560,9 @@ static void release_queued(tasker_worker *w)
 	w->qlen = 0;
 	pthread_mutex_unlock(&w->mu);
 	if (rel && n) {
-		write_results(w, rel, n);
+		tasker_claimed_step **none;
+		size_t nnone;
+		write_results(w, rel, n, 0, &none, &nnone);
 		pthread_mutex_lock(&w->mu);
 		forget_claims(w, rel, n);
 		atomic_fetch_sub(&w->processed, n);
@@ -599,7 +643,9 @@ static int run(tasker_worker *w, int until_idle)
 	int have_comp = pthread_create(&comp, NULL, completer, w) == 0;
 	int rc = started ? dispatch(w, until_idle)
 	                 : tasker_set_error(TASKER_ERROR, "cannot start worker threads");
-	/* Stop: no more claims. Steps not started go back; running ones finish within the timeout. */
+	/* Stop: no more claims (writers of results stop handing themselves work too). Steps not
+	 * started go back; running ones finish within the timeout. */
+	atomic_store(&w->stop_requested, 1);
 	release_queued(w);
 	int64_t deadline = ttime_now() + (int64_t)w->shutdown_ms * 1000;
 	while (inflight(w) > 0 && ttime_now() < deadline)
