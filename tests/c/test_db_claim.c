@@ -1,0 +1,167 @@
+/*
+ * test_db_claim.c — claiming and completing as separate calls: what a claimed step carries, handler
+ * filters, the same step never claimed twice, and complete-and-claim in one transaction.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "testdb.h"
+
+static const char *CHAIN =
+	"name: chain\n"
+	"namespace_name: claims\n"
+	"version: 1.0.0\n"
+	"step_templates:\n"
+	"  - {name: first, handler_class: 'Claims::First', handler_config: {timeout: 5}}\n"
+	"  - {name: second, handler_class: 'Claims::Second', depends_on_step: first, default_retry_limit: 7}\n"
+	"  - {name: third, handler_class: 'Claims::Second', depends_on_step: second}\n";
+
+static int64_t new_task(testdb *t)
+{
+	tasker_task_request r = TASKER_TASK_REQUEST_INIT;
+	r.name = "chain";
+	r.namespace_name = "claims";
+	r.template_version = "1.0.0";
+	r.context_json = "{\"order\": 42}";
+	r.tags_json = "[\"vip\"]";
+	int64_t id = 0;
+	assert_int_equal(tasker_task_create(&id, t->client, &r), TASKER_OK);
+	return id;
+}
+
+static void free_claims(tasker_claimed_step **steps, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		tasker_claimed_step_free(steps[i]);
+	tasker_free(steps);
+}
+
+static void test_claim_payload_and_filter(void **state)
+{
+	testdb *t = *state;
+	int64_t task = new_task(t);
+	const char *only_second[] = {"Claims::Second"};
+	tasker_claim_options o = TASKER_CLAIM_OPTIONS_INIT;
+	o.handler_classes = only_second;
+	o.handler_class_count = 1;
+	o.max_steps = 10;
+	tasker_claimed_step **steps = NULL;
+	size_t n = 0;
+	/* nothing of Claims::Second is ready yet: the root is Claims::First */
+	assert_int_equal(tasker_steps_claim(&steps, &n, t->client, &o), TASKER_OK);
+	assert_int_equal(n, 0);
+	tasker_free(steps);
+	const char *only_first[] = {"Claims::First"};
+	o.handler_classes = only_first;
+	assert_int_equal(tasker_steps_claim(&steps, &n, t->client, &o), TASKER_OK);
+	assert_int_equal(n, 1);
+	const tasker_claimed_step *s = steps[0];
+	assert_string_equal(s->name, "first");
+	assert_int_equal(s->task_id, task);
+	assert_string_equal(s->handler_class, "Claims::First");
+	assert_string_equal(s->handler_config_json, "{\"timeout\":5}");
+	assert_string_equal(s->context_json, "{\"order\": 42}");
+	assert_string_equal(s->tags_json, "[\"vip\"]");
+	assert_string_equal(s->namespace_name, "claims");
+	assert_int_equal(s->attempts, 0);
+	assert_int_equal(s->retry_limit, 3);
+	assert_int_equal(s->sequence_count, 3);
+	assert_string_equal(s->sequence[0].name, "first");
+	assert_int_equal(s->sequence[0].state, TASKER_STATE_IN_PROGRESS);
+	assert_int_equal(s->sequence[1].state, TASKER_STATE_PENDING);
+	/* claimed in the claiming transaction: in_progress, task in_progress, nothing left to claim */
+	tasker_state st;
+	assert_int_equal(tasker_step_state(&st, t->client, s->workflow_step_id), TASKER_OK);
+	assert_int_equal(st, TASKER_STATE_IN_PROGRESS);
+	assert_int_equal(tasker_task_state(&st, t->client, task), TASKER_OK);
+	assert_int_equal(st, TASKER_STATE_IN_PROGRESS);
+	tasker_claimed_step **again = NULL;
+	size_t m = 0;
+	assert_int_equal(tasker_steps_claim(&again, &m, t->client, &o), TASKER_OK);
+	assert_int_equal(m, 0);
+	tasker_free(again);
+	tasker_claimed_step *one = NULL;
+	assert_int_equal(tasker_step_claim(&one, t->client, s->workflow_step_id, &o), TASKER_ENOTFOUND);
+	free_claims(steps, n);
+	assert_int_equal(tasker_task_cancel(t->client, task), TASKER_OK);
+}
+
+/* Recording a result and claiming the step it released, in one transaction. */
+static void test_complete_and_claim(void **state)
+{
+	testdb *t = *state;
+	int64_t task = new_task(t);
+	tasker_claim_options o = TASKER_CLAIM_OPTIONS_INIT;
+	tasker_claimed_step **steps = NULL;
+	size_t n = 0;
+	assert_int_equal(tasker_steps_claim(&steps, &n, t->client, &o), TASKER_OK);
+	assert_int_equal(n, 1);
+	long long xacts_before = testdb_count(t->pg, "SELECT txid_current()");
+	tasker_step_result r = {steps[0]->workflow_step_id, steps[0]->claim_id, TASKER_OUTCOME_SUCCESS, "{\"n\": 1}",
+	                        NULL, NULL, NULL, NULL, NULL, -1, 0, TASKER_STATE_PENDING};
+	tasker_claimed_step **next = NULL;
+	size_t nn = 0;
+	o.max_steps = 5;
+	assert_int_equal(tasker_steps_complete_and_claim(&next, &nn, t->client, &r, 1, &o), TASKER_OK);
+	assert_int_equal(r.status, TASKER_OK);
+	assert_int_equal(r.new_state, TASKER_STATE_COMPLETE);
+	assert_int_equal(nn, 1);
+	assert_string_equal(next[0]->name, "second");
+	assert_int_equal(next[0]->retry_limit, 7);
+	/* the payload shows the parent's result, recorded in the same transaction */
+	assert_string_equal(next[0]->sequence[0].results_json, "{\"n\": 1}");
+	assert_int_equal(next[0]->sequence[0].state, TASKER_STATE_COMPLETE);
+	/* one transaction for both (txid_current of the test connection moved by exactly the two reads) */
+	assert_int_equal(testdb_count(t->pg, "SELECT txid_current()") - xacts_before, 2);
+	/* max_steps 0 only completes */
+	tasker_step_result r2 = {next[0]->workflow_step_id, next[0]->claim_id, TASKER_OUTCOME_SUCCESS, NULL, NULL, NULL,
+	                         NULL, NULL, NULL, -1, 0, TASKER_STATE_PENDING};
+	tasker_claimed_step **none = NULL;
+	size_t nnone = 7;
+	o.max_steps = 0;
+	assert_int_equal(tasker_steps_complete_and_claim(&none, &nnone, t->client, &r2, 1, &o), TASKER_OK);
+	assert_int_equal(nnone, 0);
+	assert_null(none);
+	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM tasker_ready_steps WHERE task_id = %lld",
+	                              (long long)task), 1); /* third is ready, unclaimed */
+	/* a stale claim: its result is refused; the claim half still hands out the ready step */
+	o.max_steps = 5;
+	assert_int_equal(tasker_steps_complete_and_claim(&none, &nnone, t->client, &r2, 1, &o), TASKER_OK);
+	assert_int_equal(r2.status, TASKER_ECONFLICT);
+	assert_non_null(strstr(tasker_error_last()->message, "no longer yours"));
+	assert_int_equal(nnone, 1);
+	assert_string_equal(none[0]->name, "third");
+	free_claims(none, nnone);
+	free_claims(steps, n);
+	free_claims(next, nn);
+	assert_int_equal(tasker_task_cancel(t->client, task), TASKER_OK);
+}
+
+static int setup(void **state)
+{
+	static testdb t;
+	testdb_open(&t, "claim", 1);
+	assert_int_equal(tasker_template_register_string(NULL, t.client, CHAIN, 0, "chain.yaml", NULL), TASKER_OK);
+	*state = &t;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	testdb_close(*state);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_claim_payload_and_filter),
+		cmocka_unit_test(test_complete_and_claim),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
