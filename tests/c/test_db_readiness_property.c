@@ -122,8 +122,49 @@ static int int_or(PGresult *r, int row, int col, int dflt)
 }
 
 typedef struct diff_counts {
-	long rows, first_attempt, requested_backoff;
+	long rows, first_attempt, requested_backoff, contexts, status_differs;
 } diff_counts;
+
+/* The C execution context against get_task_execution_context: the counts agree exactly except
+ * ready_steps (the readiness corrections above); execution_status and health_status follow the
+ * engine's corrections (a step that can never run again blocks; blocked_by_failures comes first),
+ * checked here against the C rows themselves. */
+static void compare_context(testdb *t, long long task, const tasker_step_readiness *rows, size_t n,
+                            diff_counts *d)
+{
+	tasker_task_context c;
+	assert_int_equal(tasker_task_execution_context(&c, t->client, task), TASKER_OK);
+	PGresult *r = testdb_sqlf(t->pg,
+	    "SELECT total_steps, pending_steps, in_progress_steps, completed_steps, failed_steps, ready_steps, "
+	    "execution_status, completion_percentage::float8, status FROM get_task_execution_context(%lld)", task);
+	assert_int_equal(PQntuples(r), 1);
+	assert_int_equal(c.total_steps, atoll(PQgetvalue(r, 0, 0)));
+	assert_int_equal(c.pending_steps, atoll(PQgetvalue(r, 0, 1)));
+	assert_int_equal(c.in_progress_steps, atoll(PQgetvalue(r, 0, 2)));
+	assert_int_equal(c.completed_steps, atoll(PQgetvalue(r, 0, 3)));
+	assert_int_equal(c.failed_steps, atoll(PQgetvalue(r, 0, 4)));
+	assert_true(c.completion_percentage > atof(PQgetvalue(r, 0, 7)) - 0.001 &&
+	            c.completion_percentage < atof(PQgetvalue(r, 0, 7)) + 0.001);
+	assert_string_equal(tasker_state_name(c.status), PQgetvalue(r, 0, 8));
+	long ready = 0, blocked = 0;
+	for (size_t i = 0; i < n; i++) {
+		ready += rows[i].ready_for_execution;
+		int retryable = testdb_count(t->pg, "SELECT retryable::int FROM tasker_workflow_steps WHERE "
+		                                    "workflow_step_id = %lld", (long long)rows[i].workflow_step_id) == 1;
+		if (rows[i].current_state == TASKER_STATE_ERROR && (!rows[i].retry_eligible || !retryable))
+			blocked++;
+	}
+	assert_int_equal(c.ready_steps, ready);
+	const char *want = blocked ? "blocked_by_failures" : ready ? "has_ready_steps" : c.in_progress_steps ? "processing"
+	                 : c.total_steps && c.completed_steps == c.total_steps ? "all_complete"
+	                 : "waiting_for_dependencies";
+	assert_string_equal(c.execution_status, want);
+	const char *health = c.failed_steps == 0 ? "healthy" : blocked ? "blocked" : "recovering";
+	assert_string_equal(c.health_status, health);
+	d->contexts++;
+	d->status_differs += strcmp(c.execution_status, PQgetvalue(r, 0, 6)) != 0;
+	PQclear(r);
+}
 
 static void compare_task(testdb *t, long long task, diff_counts *d)
 {
@@ -178,6 +219,8 @@ static void compare_task(testdb *t, long long task, diff_counts *d)
 		}
 	}
 	PQclear(r);
+	if (n <= 40) /* the per-step retryable look-ups above are slow; small tasks cover every status */
+		compare_context(t, task, c, n, d);
 	tasker_readiness_free(c, n);
 }
 
@@ -196,7 +239,7 @@ static void test_random_dags(void **state)
 	                "SELECT 1, 'step_' || i, now(), now() FROM generate_series(1, 200) i;");
 	PQclear(testdb_sql(t.pg, sql.data));
 	tbuf_free(&sql);
-	diff_counts d = {0, 0, 0};
+	diff_counts d = {0, 0, 0, 0, 0};
 	long steps = 0;
 	for (int i = 0; i < DAGS; i++) {
 		int n = 1 + (int)rnd(MAX_STEPS);
@@ -204,10 +247,13 @@ static void test_random_dags(void **state)
 		compare_task(&t, random_task(t.pg, n), &d);
 	}
 	printf("readiness property: %d random DAGs, %ld steps, %ld rows compared; documented differences: "
-	       "first attempt %ld, requested backoff %ld\n", DAGS, steps, d.rows, d.first_attempt, d.requested_backoff);
+	       "first attempt %ld, requested backoff %ld; %ld execution contexts compared, %ld with a corrected "
+	       "execution_status\n", DAGS, steps, d.rows, d.first_attempt, d.requested_backoff, d.contexts,
+	       d.status_differs);
 	/* The random states must reach both corrections, or this test proves less than it says. */
 	assert_true(d.first_attempt > 0);
 	assert_true(d.requested_backoff > 0);
+	assert_true(d.contexts >= 30);
 	testdb_close(&t);
 }
 
