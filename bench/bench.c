@@ -9,6 +9,7 @@
  *   bench create       10-step task creation p50/p99
  *   bench transition   one state transition p50/p99
  *   bench memory       worker peak RSS after 10,000 and 100,000 steps
+ *   bench peer         latency and throughput only (the figures bench/peer/compare.py compares)
  *   bench all          every one of the above, then the table
  * Each prints markdown table rows: | benchmark | measured | target | met / NOT MET |.
  */
@@ -604,17 +605,18 @@ int main(int argc, char **argv)
 {
 	const char *what = argc > 1 ? argv[1] : "all";
 	int all = strcmp(what, "all") == 0;
+	int peer = strcmp(what, "peer") == 0; /* latency + throughput: what bench/peer/compare.py needs */
 	tasker_client_free(open_client(1)); /* migrates */
 	printf("| benchmark | measured | target | |\n|---|---|---|---|\n");
 	if (all || strcmp(what, "resolution") == 0)
 		bench_resolution();
-	if (all || strcmp(what, "latency") == 0)
+	if (all || peer || strcmp(what, "latency") == 0)
 		bench_latency();
 	if (all || strcmp(what, "create") == 0)
 		bench_create();
 	if (all || strcmp(what, "transition") == 0)
 		bench_transition();
-	if (all || strcmp(what, "throughput") == 0)
+	if (all || peer || strcmp(what, "throughput") == 0)
 		bench_throughput();
 	if (all || strcmp(what, "memory") == 0)
 		bench_memory();

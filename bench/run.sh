@@ -2,7 +2,8 @@
 # Runs the benchmarks and prints one markdown table (each row ends in "met" or "NOT MET").
 # Uses $TASKER_DATABASE_URL when set; otherwise starts a private PostgreSQL with durable settings
 # (fsync on: benchmarks never turn durability off). Usage: bash bench/run.sh [all|resolution|latency|
-# create|transition|throughput|memory]
+# create|transition|throughput|memory|peer]; `all` and `peer` also run graphile-worker (Node >= 18, npm)
+# side by side on the same server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ci/install-deps.sh
@@ -15,4 +16,17 @@ fi
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)," \
      "$(psql "$TASKER_DATABASE_URL" -Atc 'SHOW server_version' | cut -d' ' -f1) (fsync $(psql "$TASKER_DATABASE_URL" -Atc 'SHOW fsync'))"
 echo
-build-bench/bench/tasker_bench "${1:-all}"
+mode=${1:-all}
+summary=build-bench/bench-summary.json
+rm -f "$summary"
+TASKER_BENCH_SUMMARY=$summary build-bench/bench/tasker_bench "$mode"
+if [ "$mode" = all ] || [ "$mode" = peer ]; then
+  # graphile-worker on the same server in the same run; its rows are appended to the table
+  if ! command -v npm >/dev/null; then
+    echo "bench: the peer comparison needs Node.js >= 18 and npm (apt-get install nodejs npm)" >&2
+    exit 1
+  fi
+  bash bench/peer/run.sh >build-bench/peer.json 2>build-bench/peer.log \
+    || { cat build-bench/peer.log >&2; echo "bench: the graphile-worker peer run failed" >&2; exit 1; }
+  python3 bench/peer/compare.py "$summary" build-bench/peer.json
+fi
