@@ -309,11 +309,15 @@ typedef struct tasker_task_request {
 	const char *bypass_steps_json; /* JSON array of step names that must not run; NULL → [] */
 	const char *requested_at;      /* "YYYY-MM-DD HH:MM:SS" UTC; NULL → now */
 	tasker_identity_strategy identity_strategy;
+	const char *traceparent;       /* W3C trace context of the caller ("00-<trace-id>-<parent-id>-<flags>"),
+	                                  kept with the task; its trace-id becomes the correlation id of every
+	                                  event and log line of the task. NULL → the correlation id is the
+	                                  task's identity_hash (see docs/events.md) */
 } tasker_task_request;
 
 #define TASKER_TASK_REQUEST_VERSION 1
 #define TASKER_TASK_REQUEST_INIT {TASKER_TASK_REQUEST_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
-                                  NULL, NULL, NULL, TASKER_IDENTITY_CLIENT_DEFAULT}
+                                  NULL, NULL, NULL, TASKER_IDENTITY_CLIENT_DEFAULT, NULL}
 
 /* Creates a task, its steps and their edges in one transaction; root steps become claimable at once.
  * Returns TASKER_OK, or TASKER_EXISTS when an identical request (identity HASH) already created a task:
@@ -460,6 +464,9 @@ TASKER_EXTERN int tasker_steps_claim(tasker_claimed_step ***out, size_t *out_cou
 TASKER_EXTERN int tasker_step_claim(tasker_claimed_step **out, tasker_client *client, int64_t workflow_step_id,
                                     const tasker_claim_options *opts);
 TASKER_EXTERN void tasker_claimed_step_free(tasker_claimed_step *step);
+/* The handler_class of a step (malloc'd; free with tasker_free): what a job system needs to route a
+ * step it was told about to the right handler. TASKER_ENOTFOUND if the step does not exist. */
+TASKER_EXTERN int tasker_step_handler_class(char **out, tasker_client *client, int64_t workflow_step_id);
 /* Extends the lease of a step you hold. TASKER_ECONFLICT if the claim is no longer yours. */
 TASKER_EXTERN int tasker_step_extend_lease(tasker_client *client, int64_t workflow_step_id, int64_t claim_id,
                                            int lease_seconds);
@@ -513,7 +520,8 @@ TASKER_EXTERN int tasker_task_retry(tasker_client *client, int64_t task_id);
 
 /* ------------------------------------------------------------------ C step handlers and the worker */
 
-/* How a handler reports failure. Fill it with tasker_step_error_set; the library frees context_json. */
+/* How a handler reports failure. Fill it with tasker_step_error_set; the library frees context_json
+ * and backtrace_json. */
 typedef struct tasker_step_error {
 	tasker_outcome outcome;        /* TASKER_OUTCOME_RETRYABLE (default) or TASKER_OUTCOME_PERMANENT */
 	int retry_after;               /* seconds to wait before the retry, or -1 (default) */
@@ -521,6 +529,7 @@ typedef struct tasker_step_error {
 	char error_class[128];         /* "" → "StepError" */
 	char error_code[128];          /* optional */
 	char *context_json;            /* optional JSON object, malloc'd by the handler */
+	char *backtrace_json;          /* optional JSON array of strings, malloc'd by the handler */
 } tasker_step_error;
 
 /* Sets outcome, retry_after, code (may be NULL) and a printf-style message. */
@@ -588,6 +597,192 @@ TASKER_EXTERN uint64_t tasker_worker_processed(const tasker_worker *worker);
  * retried after its backoff, or fails its task when no attempt is left. *out_recovered (may be NULL)
  * receives how many. Workers call this on their own; it is public for operators and tests. */
 TASKER_EXTERN int tasker_recover_expired_claims(tasker_client *client, int *out_recovered);
+
+/* ================================================================== events, logs, metrics
+ * Lifecycle events, structured logs and metrics (docs/events.md). */
+
+/* ------------------------------------------------------------------ events: the catalog */
+
+/* The Rails engine's lifecycle events (task.*, step.*, workflow.*, observability.*, registry and
+ * telemetry names), with JSON payloads using the engine's keys (task_id, step_id, step_name, task_name,
+ * namespace, version, correlation_id, attempt, error details, durations, and always "timestamp").
+ * The engine collects the events of a transaction while it runs and publishes them after the commit,
+ * with no transaction, lock or pooled connection held; a rolled-back transaction publishes nothing.
+ * When nothing reads events (no subscription, no persistence, no log handler) publishing costs one
+ * check. */
+
+typedef struct tasker_event_info {
+	const char *name;          /* "task.completed" */
+	const char *group;         /* "task", "step", "workflow", "observability", "registry", "telemetry" */
+	const char *description;
+	const char *payload_keys;  /* the payload's keys besides "timestamp" */
+	int fired;                 /* 1 if tasker-core fires it; 0: kept so Rails subscribers find the name */
+	int level;                 /* the tasker_log_level of its log line */
+} tasker_event_info;
+
+/* The catalog: the 65 production event names, grouped. *out (may be NULL) points to static storage;
+ * returns the number of entries. */
+TASKER_EXTERN size_t tasker_events_catalog(const tasker_event_info **out);
+/* The catalog entry named `name`, or NULL. Static storage. */
+TASKER_EXTERN const tasker_event_info *tasker_event_lookup(const char *name);
+
+/* ------------------------------------------------------------------ events: subscribing */
+
+/* One event, as a subscriber sees it. Every pointer is valid only during the call. */
+typedef struct tasker_event {
+	const char *name;          /* "step.completed" */
+	const char *payload_json;  /* JSON object: the event's fields and "timestamp" */
+	int64_t task_id;           /* 0 when the event concerns no task */
+	int64_t workflow_step_id;  /* 0 when the event concerns no step */
+	int64_t id;                /* tasker_events.id when the event is persisted, else 0 */
+	int64_t timestamp;         /* microseconds since the Unix epoch, UTC */
+} tasker_event;
+
+/* A subscriber. Return 0. A non-zero return is counted and logged, and changes nothing else: a failing
+ * subscriber never breaks orchestration. */
+typedef int (*tasker_event_fn)(const tasker_event *event, void *payload);
+
+typedef enum tasker_event_delivery {
+	TASKER_EVENT_SYNC = 0, /* called on the publishing thread right after the commit: keep it short,
+	                          its run time is added to the engine call that published */
+	TASKER_EVENT_ASYNC,    /* called on the subscription's own thread, from a bounded queue: a slow
+	                          subscriber never stalls the engine; when the queue is full the oldest
+	                          queued event is dropped and counted (tasker_events_stats) */
+} tasker_event_delivery;
+
+typedef struct tasker_event_subscribe_options {
+	unsigned int version;           /* TASKER_EVENT_SUBSCRIBE_OPTIONS_VERSION */
+	tasker_event_delivery delivery; /* default TASKER_EVENT_SYNC */
+	unsigned int queue_capacity;    /* TASKER_EVENT_ASYNC: events the queue holds; 0 → 1024 */
+} tasker_event_subscribe_options;
+
+#define TASKER_EVENT_SUBSCRIBE_OPTIONS_VERSION 1
+#define TASKER_EVENT_SUBSCRIBE_OPTIONS_INIT {TASKER_EVENT_SUBSCRIBE_OPTIONS_VERSION, TASKER_EVENT_SYNC, 0}
+
+/* Subscribes `fn` (with `payload`) to the events of this client whose name matches `pattern`: an exact
+ * name ("step.failed"), or a pattern where `*` matches any run of characters, dots included ("step.*",
+ * "*.failed", "*"). opts may be NULL (synchronous). *out_id (may be NULL) identifies the subscription.
+ * TASKER_EINVAL for a bad pattern or options. A subscriber may subscribe, unsubscribe and call the
+ * engine from its callback. */
+TASKER_EXTERN int tasker_events_subscribe(uint64_t *out_id, tasker_client *client, const char *pattern,
+                                          tasker_event_fn fn, void *payload,
+                                          const tasker_event_subscribe_options *opts);
+/* After it returns the subscriber is not running and is never called again (from its own callback:
+ * after that call returns). An asynchronous subscription's queued events are dropped: call
+ * tasker_events_flush first to deliver them. TASKER_ENOTFOUND for an unknown id. */
+TASKER_EXTERN int tasker_events_unsubscribe(tasker_client *client, uint64_t subscription_id);
+/* Waits up to timeout_ms until every asynchronous subscription's queue is empty and idle. TASKER_ERROR
+ * naming the subscription when the time ran out. */
+TASKER_EXTERN int tasker_events_flush(tasker_client *client, int timeout_ms);
+
+typedef struct tasker_event_stats {
+	uint64_t published;  /* events published on this client */
+	uint64_t delivered;  /* subscriber calls made */
+	uint64_t failed;     /* subscriber calls that returned non-zero */
+	uint64_t dropped;    /* events dropped by full asynchronous queues */
+	uint64_t queued;     /* events waiting in asynchronous queues now */
+} tasker_event_stats;
+
+/* Counters of the whole client (subscription_id 0) or of one subscription. */
+TASKER_EXTERN int tasker_events_stats(tasker_event_stats *out, tasker_client *client, uint64_t subscription_id);
+
+/* ------------------------------------------------------------------ events: publishing */
+
+/* Publishes a catalog event from the host (bindings and applications that own part of the lifecycle).
+ * payload_json must be a JSON object (NULL → {}); "timestamp" is added when absent; numeric task_id and
+ * step_id members attach the event to that task and step. TASKER_EINVAL for a name not in the catalog,
+ * TASKER_EJSON for a payload that is not one JSON object (checked only when something reads the event:
+ * with nothing listening, publishing is one check). */
+TASKER_EXTERN int tasker_events_publish(tasker_client *client, const char *name, const char *payload_json);
+/* Publishes a custom event declared by a registered template (`custom_events: [{name, description}]` at
+ * the template or step level), e.g. from a step handler. TASKER_ENOTFOUND when no registered template
+ * declares `name`; TASKER_EINVAL for a catalog name or a malformed name; payload as above. */
+TASKER_EXTERN int tasker_event_publish_custom(tasker_client *client, const char *name, const char *payload_json);
+
+/* ------------------------------------------------------------------ events: across processes */
+
+/* The NOTIFY channel of persisted events; the payload is the highest new event id (a hint). */
+#define TASKER_EVENTS_CHANNEL "tasker_events"
+
+/* Opt-in: every event of this client is also written to tasker_events (migration 0004) in the same
+ * transaction as the change it reports, with one NOTIFY per transaction, so other processes can watch
+ * (tasker_event_watcher_*) and a task's history can be replayed (tasker_task_events). Handler events
+ * (step.before_handle, step.handle) are written with the transaction that records the step's outcome.
+ * TASKER_ENOTFOUND when the table does not exist. The CLI turns it on with TASKER_EVENTS_PERSIST=1. */
+TASKER_EXTERN int tasker_events_set_persist(tasker_client *client, int enabled);
+
+typedef struct tasker_event_watcher tasker_event_watcher;
+
+/* Resume points for tasker_event_watch_options.after_id: 0 reads every stored event, N > 0 every event
+ * after event N (at-least-once: a few events around N may come again), TASKER_EVENTS_FROM_NOW only
+ * events committed from now on. */
+#define TASKER_EVENTS_FROM_NOW (-1)
+
+typedef struct tasker_event_watch_options {
+	unsigned int version;      /* TASKER_EVENT_WATCH_OPTIONS_VERSION */
+	const char *pattern;       /* as for tasker_events_subscribe; NULL → "*" */
+	int64_t task_id;           /* 0 → every task's events */
+	int64_t after_id;          /* resume point (above); default TASKER_EVENTS_FROM_NOW */
+	unsigned int batch_size;   /* rows read at once; 0 → 500 */
+} tasker_event_watch_options;
+
+#define TASKER_EVENT_WATCH_OPTIONS_VERSION 1
+#define TASKER_EVENT_WATCH_OPTIONS_INIT {TASKER_EVENT_WATCH_OPTIONS_VERSION, NULL, 0, TASKER_EVENTS_FROM_NOW, 0}
+
+/* Opens a watcher of persisted events on its own connection (not from the pool; `client` only names the
+ * database and may be freed afterwards). Free with tasker_event_watcher_free. */
+TASKER_EXTERN int tasker_event_watcher_open(tasker_event_watcher **out, tasker_client *client,
+                                            const tasker_event_watch_options *opts);
+/* Waits up to timeout_ms (blocking the calling thread; LISTEN/NOTIFY, no busy polling) for events, and
+ * calls fn for each matching one, in order, on the calling thread; returns once it delivered some, or
+ * when the time is up. Every persisted event is delivered at least once, never skipped; events of one
+ * task come in the order they happened. A non-zero return from fn stops the poll and that event comes
+ * again on the next poll. *out_delivered (may be NULL) receives how many calls returned 0. */
+TASKER_EXTERN int tasker_event_watcher_poll(size_t *out_delivered, tasker_event_watcher *watcher, int timeout_ms,
+                                            tasker_event_fn fn, void *payload);
+/* The id of the last event the watcher processed: pass it as after_id to resume. */
+TASKER_EXTERN int64_t tasker_event_watcher_last_id(const tasker_event_watcher *watcher);
+TASKER_EXTERN void tasker_event_watcher_free(tasker_event_watcher *watcher);
+/* Replays a task's persisted events in order (the `tasker task events ID` history). A non-zero return
+ * from fn stops the replay. */
+TASKER_EXTERN int tasker_task_events(tasker_client *client, int64_t task_id, tasker_event_fn fn, void *payload);
+
+/* ------------------------------------------------------------------ structured logs */
+
+typedef enum tasker_log_level {
+	TASKER_LOG_DEBUG = 0,
+	TASKER_LOG_INFO,
+	TASKER_LOG_WARN,
+	TASKER_LOG_ERROR,
+	TASKER_LOG_OFF,
+} tasker_log_level;
+
+/* Receives one log line: a JSON object without a newline, with at least "level", "event" and
+ * "timestamp", and task_id, step_id and correlation_id when they apply. Called on the engine's threads,
+ * never while a transaction or lock is held; `line` is valid during the call. */
+typedef void (*tasker_log_fn)(tasker_log_level level, const char *line, void *payload);
+
+/* Routes the library's logs (process-wide) to `fn` for lines at `min_level` or above; fn NULL or
+ * TASKER_LOG_OFF turns logging off, the default: the library writes nothing anywhere unless told to.
+ * Must not be called from inside a log handler. */
+TASKER_EXTERN void tasker_log_set_handler(tasker_log_level min_level, tasker_log_fn fn, void *payload);
+/* A ready-made handler writing each line and a newline to stderr (what the CLI uses). */
+TASKER_EXTERN void tasker_log_stderr(tasker_log_level level, const char *line, void *payload);
+/* "debug", "info", "warn", "error", "off"; static storage; NULL when out of range. */
+TASKER_EXTERN const char *tasker_log_level_name(tasker_log_level level);
+/* Parses a level name ("warning" too); TASKER_EINVAL naming it otherwise. */
+TASKER_EXTERN int tasker_log_level_parse(tasker_log_level *out, const char *name);
+
+/* ------------------------------------------------------------------ metrics */
+
+/* This client's metrics in the Prometheus text format: handler runs started/completed/failed/retried and
+ * their duration histogram per handler_class, claim latency, event counters — kept in memory with
+ * atomics — and, when include_database is non-zero, queue gauges read now (ready and delayed steps and
+ * the oldest ready step's age per handler_class, steps in flight, expired leases). *out_text is malloc'd;
+ * free with tasker_free. */
+TASKER_EXTERN int tasker_metrics_snapshot(char **out_text, tasker_client *client, int include_database);
+
+/* ================================================================== end of events, logs, metrics */
 
 #ifdef __cplusplus
 }

@@ -12,6 +12,7 @@ static const cli_command *const commands[] = {
 	&cli_cmd_migrate,           &cli_cmd_status,      &cli_cmd_template_validate, &cli_cmd_template_register,
 	&cli_cmd_task_create,       &cli_cmd_task_show,   &cli_cmd_task_cancel,       &cli_cmd_task_retry,
 	&cli_cmd_step_resolve,      &cli_cmd_health,      &cli_cmd_worker,
+	&cli_cmd_task_events,       &cli_cmd_events_list, &cli_cmd_events_watch,     &cli_cmd_metrics,
 };
 
 static void usage(FILE *out)
@@ -20,6 +21,8 @@ static void usage(FILE *out)
 	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
 		fprintf(out, "  %-34s %s\n", commands[i]->usage, commands[i]->summary);
 	fprintf(out, "\nThe database is --database-url, else $TASKER_DATABASE_URL, else libpq's PG* variables.\n");
+	fprintf(out, "Logs go to stderr as JSON lines (TASKER_LOG_LEVEL=debug|info|warn|error|off, default info);\n"
+	             "TASKER_EVENTS_PERSIST=1 persists lifecycle events for `events watch` and `task events`.\n");
 }
 
 int cli_fail(const char *what)
@@ -36,6 +39,7 @@ int cli_open(tasker_client **out, const cli_args *a)
 	o.application_name = "tasker-cli";
 	if (tasker_client_open(out, &o) != TASKER_OK)
 		return cli_fail("cannot open the database");
+	cli_events_client(*out);
 	return 0;
 }
 
@@ -61,6 +65,7 @@ int main(int argc, char **argv)
 	}
 	a.argc = argc - i - 1;
 	a.argv = argv + i + 1;
+	cli_events_setup();
 	for (size_t c = 0; c < sizeof commands / sizeof *commands; c++) {
 		const cli_command *cmd = commands[c];
 		size_t words = cmd->words;

@@ -35,4 +35,10 @@ extern const cli_command cli_cmd_migrate, cli_cmd_status, cli_cmd_template_valid
 	cli_cmd_task_create, cli_cmd_task_show, cli_cmd_task_cancel, cli_cmd_task_retry, cli_cmd_step_resolve,
 	cli_cmd_health, cli_cmd_worker;
 
+/* Events, logs, metrics (cli_events.c): logs to stderr per TASKER_LOG_LEVEL (default info), and event
+ * persistence on every client when TASKER_EVENTS_PERSIST=1. */
+void cli_events_setup(void);
+void cli_events_client(tasker_client *client);
+extern const cli_command cli_cmd_events_list, cli_cmd_events_watch, cli_cmd_task_events, cli_cmd_metrics;
+
 #endif

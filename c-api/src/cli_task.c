@@ -105,6 +105,7 @@ static int run_create(const cli_args *a)
 	r.source_system = "tasker-cli";
 	r.tags_json = cli_option(a, "--tags");
 	r.bypass_steps_json = cli_option(a, "--bypass");
+	r.traceparent = cli_option(a, "--traceparent"); /* W3C trace context, kept with the task */
 	if (cli_flag(a, "--idempotent"))
 		r.identity_strategy = TASKER_IDENTITY_HASH;
 	int64_t id = 0;

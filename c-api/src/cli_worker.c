@@ -9,17 +9,25 @@
 
 #include "cli.h"
 
-static tasker_worker *running_worker;
+static tasker_worker *volatile running_worker;
+static volatile sig_atomic_t stop_early; /* a signal before the worker existed */
 
 static void on_signal(int sig)
 {
 	(void)sig;
+	stop_early = 1;
 	if (running_worker)
 		tasker_worker_stop(running_worker);
 }
 
 static int run_worker(const cli_args *a)
 {
+	/* Signals first: a SIGTERM while connecting still ends in a clean stop and exit status 0. */
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
 	tasker_client *c;
 	if (cli_open(&c, a))
 		return 1;
@@ -36,11 +44,8 @@ static int run_worker(const cli_args *a)
 		return cli_fail("worker");
 	}
 	running_worker = w;
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
+	if (stop_early)
+		tasker_worker_stop(w);
 	rc = cli_flag(a, "--until-idle") ? tasker_worker_run_until_idle(w) : tasker_worker_run(w);
 	running_worker = NULL;
 	unsigned long long n = (unsigned long long)tasker_worker_processed(w);

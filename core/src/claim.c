@@ -12,6 +12,7 @@
 #include "client.h"
 #include "complete.h"
 #include "error.h"
+#include "events.h"
 #include "registry.h"
 #include "transition.h"
 #include "util.h"
@@ -341,6 +342,8 @@ static int start_tasks(tdb *db, batch *b, const plan *p)
 		rc = ttrans_bulk_clear(db, TTRANS_TASK, cleared, nc);
 	if (!rc)
 		rc = ttrans_bulk_insert(db, TTRANS_TASK, rows, n);
+	if (!rc)
+		tevents_tasks_started(db, rows, n); /* workflow.task_started */
 	free(rows);
 	free(cleared);
 	return rc;
@@ -447,6 +450,7 @@ static int claim_in_txn(tasker_claimed_step ***out, size_t *out_count, tdb *db, 
 	PGresult *res = NULL;
 	int64_t *task_ids = NULL;
 	size_t ntasks = 0;
+	int64_t started = tevents_clock(); /* claim latency metric */
 	int rc = tdb_exec(&res, db, pick, nparams, params, "picking ready steps");
 	if (!rc && PQntuples(res) > 0) {
 		size_t n = (size_t)PQntuples(res);
@@ -469,6 +473,7 @@ static int claim_in_txn(tasker_claimed_step ***out, size_t *out_count, tdb *db, 
 	PQclear(res);
 	free(task_ids);
 	batch_free(&b);
+	tevents_claim_done(client, started, *out_count, rc);
 	return rc;
 }
 

@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "error.h"
+#include "events.h"
 #include "registry.h"
 
 struct tasker_client {
@@ -23,6 +24,7 @@ struct tasker_client {
 	size_t max;
 	tasker_config config;
 	treg *registry;
+	tevents_bus *events; /* subscriptions, event caches, metrics (events.c) */
 };
 
 void tasker_free(void *ptr) { free(ptr); }
@@ -60,7 +62,8 @@ int tasker_client_open(tasker_client **out, const tasker_client_options *opts)
 	c->conninfo = strdup(url ? url : "");
 	c->application_name = strdup(opts->application_name ? opts->application_name : "tasker-core");
 	c->idle = calloc(c->max, sizeof *c->idle);
-	if (!c->conninfo || !c->application_name || !c->idle || treg_new(&c->registry)) {
+	if (!c->conninfo || !c->application_name || !c->idle || treg_new(&c->registry) ||
+	    tevents_bus_new(&c->events, c, c->registry)) {
 		tasker_client_free(c);
 		return tasker_set_oom();
 	}
@@ -82,6 +85,7 @@ void tasker_client_free(tasker_client *c)
 {
 	if (!c)
 		return;
+	tevents_bus_free(c->events); /* first: asynchronous subscribers may still use the client */
 	for (size_t i = 0; i < c->nidle; i++)
 		tdb_close(c->idle[i]);
 	if (c->idle) {
@@ -104,6 +108,7 @@ tasker_identity_strategy tclient_identity_strategy(const tasker_client *c)
 }
 const tasker_config *tclient_config(const tasker_client *c) { return &c->config; }
 treg *tclient_registry(tasker_client *c) { return c->registry; }
+tevents_bus *tclient_events(tasker_client *c) { return c->events; }
 
 int tclient_acquire(tasker_client *c, tdb **out)
 {
@@ -127,6 +132,8 @@ int tclient_acquire(tasker_client *c, tdb **out)
 			c->open++;
 			pthread_mutex_unlock(&c->mu);
 			int rc = tdb_connect(out, c->conninfo, c->application_name);
+			if (!rc)
+				tevents_attach(*out, c->events);
 			if (rc) {
 				pthread_mutex_lock(&c->mu);
 				c->open--;
@@ -144,6 +151,9 @@ void tclient_release(tasker_client *c, tdb *db)
 	if (!db)
 		return;
 	tdb_rollback(db);
+	/* Committed events leave with the connection's release and are delivered once it is back in the
+	 * pool: subscribers never run while the engine holds a transaction, a lock or a connection. */
+	struct tevents_list *events = tevents_take_committed(db);
 	pthread_mutex_lock(&c->mu);
 	if (tdb_is_broken(db)) {
 		tdb_close(db);
@@ -153,4 +163,5 @@ void tclient_release(tasker_client *c, tdb *db)
 	}
 	pthread_cond_signal(&c->cv);
 	pthread_mutex_unlock(&c->mu);
+	tevents_deliver(c->events, events);
 }

@@ -12,6 +12,7 @@
 #include "client.h"
 #include "complete.h"
 #include "error.h"
+#include "events.h"
 #include "progress.h"
 #include "transition.h"
 #include "util.h"
@@ -189,7 +190,9 @@ static void plan_items(item *items, size_t n, const tasker_config *cfg, uint64_t
 		if (r->outcome == TASKER_OUTCOME_SUCCESS) {
 			r->new_state = TASKER_STATE_COMPLETE;
 		} else if ((int)r->outcome == TOUTCOME_RELEASE) {
-			r->new_state = TASKER_STATE_ERROR;
+			/* in_progress → error → pending: the step is waiting again, not failed (a step may not
+			 * go back to pending directly, and a Rails reader must not see a failure) */
+			r->new_state = TASKER_STATE_PENDING;
 			it->retry = 1;
 			it->delay_seconds = 0;
 			cJSON_ReplaceItemInObject(m, "attempt", cJSON_CreateNumber(it->attempts));
@@ -265,7 +268,7 @@ static int write_steps(tdb *db, item *items, size_t n)
 
 static int write_transitions(tdb *db, item *items, size_t n)
 {
-	ttrans_row *rows = calloc(n + 1, sizeof *rows);
+	ttrans_row *rows = calloc(2 * n + 1, sizeof *rows);
 	int64_t *cleared = calloc(n + 1, sizeof *cleared);
 	size_t nr = 0, nc = 0;
 	if (!rows || !cleared) {
@@ -279,6 +282,13 @@ static int write_transitions(tdb *db, item *items, size_t n)
 			continue;
 		if (it->had_row)
 			cleared[nc++] = it->res->workflow_step_id;
+		if (is_release(it)) {
+			rows[nr++] = (ttrans_row){it->res->workflow_step_id, TASKER_STATE_IN_PROGRESS, TASKER_STATE_ERROR,
+			                          it->sort_key + 10, 0, it->meta};
+			rows[nr++] = (ttrans_row){it->res->workflow_step_id, TASKER_STATE_ERROR, TASKER_STATE_PENDING,
+			                          it->sort_key + 20, 1, it->meta};
+			continue;
+		}
 		rows[nr++] = (ttrans_row){it->res->workflow_step_id, TASKER_STATE_IN_PROGRESS, it->res->new_state,
 		                          it->sort_key + 10, 1, it->meta};
 	}
@@ -313,7 +323,11 @@ static int progress(tdb *db, tasker_client *client, item *items, size_t n)
 			if (!rc)
 				tqueue_batch_add(&ready, it->res->workflow_step_id, it->task_id, e->tpl->steps[idx].handler_class,
 				                 (int64_t)it->delay_seconds * 1000);
+			if (!rc && is_failure(it))
+				tevents_step_backoff(db, it->task_id, it->res->workflow_step_id, it->attempts + 1, it->delay_seconds);
 		} else if (is_failure(it) && !it->retry) {
+			if (it->retryable && it->res->outcome != TASKER_OUTCOME_PERMANENT) /* attempts used up */
+				tevents_step_exhausted(db, it->task_id, it->res->workflow_step_id, it->attempts + 1, it->retry_limit);
 			rc = tprogress_fail_task(db, it->task_id, it->name, "steps_in_error_state");
 		}
 	}

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "events.h"
 
 struct tdb {
 	PGconn *conn;
@@ -17,6 +18,7 @@ struct tdb {
 	/* Statements prepared on this connection, keyed by the address of their static tdb_stmt. */
 	const tdb_stmt **prepared;
 	size_t nprepared, cap;
+	struct tevents_conn *events; /* lifecycle events of the open transaction (events_txn.c) */
 };
 
 static void set_conn_error(tdb *db, const char *what)
@@ -71,6 +73,7 @@ void tdb_close(tdb *db)
 	if (db->conn)
 		PQfinish(db->conn);
 	free(db->prepared);
+	tevents_conn_free(db->events);
 	free(db);
 }
 
@@ -162,7 +165,16 @@ int tdb_exec_simple(tdb *db, const char *sql, const char *what)
 }
 
 int tdb_begin(tdb *db) { return tdb_exec_simple(db, "BEGIN", "beginning a transaction"); }
-int tdb_commit(tdb *db) { return tdb_exec_simple(db, "COMMIT", "committing a transaction"); }
+int tdb_commit(tdb *db)
+{
+	int rc = tevents_before_commit(db); /* events persisted in this transaction, when enabled */
+	if (!rc)
+		rc = tdb_exec_simple(db, "COMMIT", "committing a transaction");
+	tevents_after_commit(db, rc);
+	return rc;
+}
+
+struct tevents_conn **tdb_events(tdb *db) { return &db->events; }
 
 int tdb_in_transaction(tdb *db)
 {
@@ -172,6 +184,7 @@ int tdb_in_transaction(tdb *db)
 
 void tdb_rollback(tdb *db)
 {
+	tevents_discard(db);
 	if (db->broken || !tdb_in_transaction(db))
 		return;
 	PGresult *res = PQexec(db->conn, "ROLLBACK");

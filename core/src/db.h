@@ -42,6 +42,9 @@ int tdb_commit(tdb *db);
 void tdb_rollback(tdb *db);
 /* 1 while a transaction block is open on this connection. */
 int tdb_in_transaction(tdb *db);
+/* The lifecycle events collected on this connection (owned by events_txn.c; freed with the connection). */
+struct tevents_conn;
+struct tevents_conn **tdb_events(tdb *db);
 
 /* Result helpers: NULL-safe text access; the int forms return `dflt` for SQL NULL. */
 const char *tdb_get(const PGresult *res, int row, int col);

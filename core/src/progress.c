@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "events.h"
 #include "transition.h"
 #include "util.h"
 
@@ -267,6 +268,7 @@ int tprogress_finalize(tdb *db, const int64_t *task_ids, size_t n, int *out_comp
 			cleared[ncleared++] = id;
 		nrows += complete_path(rows + nrows, id, st, tdb_get_i64(res, (int)i, 2, 0));
 		done[ndone++] = id;
+		tevents_task_finalizing(db, id);
 	}
 	PQclear(res);
 	char *dids = rc ? NULL : id_array(done, ndone);
@@ -277,6 +279,8 @@ int tprogress_finalize(tdb *db, const int64_t *task_ids, size_t n, int *out_comp
 			rc = ttrans_bulk_insert(db, TTRANS_TASK, rows, nrows);
 		if (!rc)
 			rc = tdb_exec(NULL, db, &Q_MARK_COMPLETE, 1, dp, "marking tasks complete");
+		if (!rc)
+			tevents_task_finalized(db, done, ndone, TASKER_STATE_COMPLETE, NULL, NULL);
 	}
 	if (!rc && out_completed)
 		*out_completed = (int)ndone;
@@ -312,11 +316,14 @@ int tprogress_fail_task(tdb *db, int64_t task_id, const char *step_name, const c
 	if (!m)
 		return TASKER_ENOMEM;
 	ttrans_row row = {task_id, st, TASKER_STATE_ERROR, sort_key + 10, 1, m};
+	tevents_task_finalizing(db, task_id);
 	rc = had_row ? ttrans_bulk_clear(db, TTRANS_TASK, &task_id, 1) : TASKER_OK;
 	if (!rc)
 		rc = ttrans_bulk_insert(db, TTRANS_TASK, &row, 1);
 	if (!rc)
 		rc = tdb_exec(NULL, db, &Q_UNQUEUE_TASK, 1, p, "removing the failed task's queued steps");
+	if (!rc)
+		tevents_task_finalized(db, &task_id, 1, TASKER_STATE_ERROR, reason, step_name);
 	free(m);
 	return rc;
 }

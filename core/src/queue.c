@@ -7,6 +7,7 @@
 
 #include "client.h"
 #include "error.h"
+#include "events.h"
 #include "util.h"
 
 static const tdb_stmt Q_ENQUEUE = {
@@ -90,6 +91,8 @@ int tqueue_batch_write(tdb *db, tqueue_batch *b)
 	const char *p[] = {s.data, t.data, h.data, r.data};
 	if (!rc)
 		rc = tdb_exec(NULL, db, &Q_ENQUEUE, 4, p, "making steps claimable");
+	if (!rc)
+		tevents_steps_enqueued(db, b); /* workflow.viable_steps_discovered */
 	for (int i = 0; i < 4; i++)
 		tbuf_free(all[i]);
 	return rc;
@@ -102,6 +105,16 @@ static const tdb_stmt Q_NEXT_READY = {
 	/* No GREATEST here: it ignores NULL, and NULL (an empty queue) must stay NULL. */
 	"SELECT CEIL(EXTRACT(EPOCH FROM (min(ready_at) - timezone('UTC', now()))) * 1000)::bigint "
 	"FROM tasker_ready_steps WHERE $1::text[] IS NULL OR handler_class = ANY($1::text[])"};
+/* The template (the named task's configuration) is the one place a step's handler_class is kept. */
+static const tdb_stmt Q_STEP_HANDLER = {
+	"queue_step_handler",
+	"SELECT st->>'handler_class' FROM tasker_workflow_steps s "
+	"JOIN tasker_tasks t ON t.task_id = s.task_id "
+	"JOIN tasker_named_tasks nt ON nt.named_task_id = t.named_task_id "
+	"JOIN tasker_named_steps ns ON ns.named_step_id = s.named_step_id "
+	"LEFT JOIN LATERAL (SELECT x FROM jsonb_array_elements(CASE WHEN jsonb_typeof(nt.configuration->'step_templates') "
+	"= 'array' THEN nt.configuration->'step_templates' ELSE '[]'::jsonb END) x WHERE x->>'name' = ns.name LIMIT 1) "
+	"AS l(st) ON true WHERE s.workflow_step_id = $1::bigint"};
 static const tdb_stmt Q_HANDLER_OF = {
 	"queue_handler_of", "SELECT handler_class FROM tasker_ready_steps WHERE workflow_step_id = $1::bigint"};
 
@@ -156,6 +169,29 @@ int tqueue_handler_of(char **out, tasker_client *client, int64_t step_id)
 		rc = tasker_set_error(TASKER_ENOTFOUND, "step %lld is not claimable now (not ready yet, already claimed, "
 		                                        "or finished)", (long long)step_id);
 	else if (!(*out = tstrdup(tdb_get(res, 0, 0))))
+		rc = TASKER_ENOMEM;
+	PQclear(res);
+	return rc;
+}
+
+int tasker_step_handler_class(char **out, tasker_client *client, int64_t step_id)
+{
+	*out = NULL;
+	tdb *db;
+	int rc = tclient_acquire(client, &db);
+	if (rc)
+		return rc;
+	char b[24];
+	const char *p[] = {tdb_fmt_i64(b, step_id)};
+	PGresult *res = NULL;
+	rc = tdb_exec(&res, db, &Q_STEP_HANDLER, 1, p, "finding the step's handler");
+	tclient_release(client, db);
+	if (!rc && PQntuples(res) == 0)
+		rc = tasker_set_error(TASKER_ENOTFOUND, "step %lld does not exist", (long long)step_id);
+	if (!rc && !tdb_get(res, 0, 0))
+		rc = tasker_set_error(TASKER_ENOTFOUND, "step %lld: its task's template names no handler_class for it "
+		                      "(the task was not created from a template registered here)", (long long)step_id);
+	if (!rc && !(*out = tstrdup(tdb_get(res, 0, 0))))
 		rc = TASKER_ENOMEM;
 	PQclear(res);
 	return rc;

@@ -9,6 +9,7 @@
 
 #include "client.h"
 #include "error.h"
+#include "events.h"
 #include "jsonschema.h"
 #include "queue.h"
 #include "registry.h"
@@ -45,7 +46,9 @@ static const tdb_stmt Q_BYPASS_TRANSITIONS = {
 
 typedef struct {
 	const char *name, *ns, *version, *initiator, *source_system, *reason;
+	const char *traceparent; /* validated W3C trace context, or NULL */
 	cJSON *context, *tags, *bypass;
+	const char *context_text; /* stored as given: cJSON holds numbers as doubles, jsonb exactly */
 	char requested_at[32];
 	char identity[65];
 } request;
@@ -84,8 +87,12 @@ static int parse_request(request *r, const tasker_task_request *q)
 	    (rc = check_len("source_system", r->source_system, 128)) ||
 	    (rc = check_len("reason", r->reason, 128)))
 		return rc;
+	if ((rc = tevents_check_traceparent(q->traceparent)))
+		return rc;
+	r->traceparent = q->traceparent;
 	if (!q->context_json)
 		return tasker_set_error(TASKER_EINVAL, "task request: context is required (a JSON object)");
+	r->context_text = q->context_json;
 	if (!(r->context = tjson_parse(q->context_json, "task request: context")))
 		return TASKER_EJSON;
 	if (!cJSON_IsObject(r->context))
@@ -292,7 +299,7 @@ static int insert_edges_and_queue(tdb *db, const treg_entry *e, int64_t task_id,
 static int create_in_txn(int64_t *out, tdb *db, const treg_entry *e, request *r)
 {
 	const ttpl_template *t = e->tpl;
-	char *context = tjson_print(r->context), *tags = tjson_print(r->tags), *bypass = tjson_print(r->bypass);
+	char *context = tstrdup(r->context_text), *tags = tjson_print(r->tags), *bypass = tjson_print(r->bypass);
 	char ntid[24];
 	int rc = (context && tags && bypass) ? TASKER_OK : TASKER_ENOMEM;
 	const char *p[] = {tdb_fmt_i64(ntid, e->named_task_id), r->requested_at, r->initiator, r->source_system,
@@ -325,6 +332,9 @@ static int create_in_txn(int64_t *out, tdb *db, const treg_entry *e, request *r)
 		plan_initial(&plan, t, r->bypass);
 		rc = insert_steps(db, e, tdb_fmt_i64(tid, *out), context, &plan, ids);
 	}
+	if (!rc) /* keeps the traceparent; task.start_requested and the bypass events */
+		rc = tevents_task_created(db, &(tevents_creation){*out, e, r->identity, r->traceparent, r->initiator,
+		                                                  r->source_system, r->reason, ids, plan.bypassed});
 	if (!rc)
 		rc = insert_edges_and_queue(db, e, *out, ids, &plan, &nready);
 	if (!rc && nready)

@@ -10,6 +10,7 @@
 
 #include "client.h"
 #include "error.h"
+#include "events.h"
 #include "util.h"
 
 typedef struct {
@@ -132,6 +133,7 @@ int ttrans_apply(tdb *db, ttrans_kind kind, int64_t id, tasker_state expected, t
 	                     metadata_json ? metadata_json : "{}", tdb_fmt_i64(sortbuf, sort_key + 10)};
 	if ((rc = tdb_exec(NULL, db, &q->insert, 5, ins, "recording a state transition")))
 		return rc;
+	tevents_transition(db, kind, id, expected, to, metadata_json);
 	if (out_event)
 		*out_event = event;
 	return TASKER_OK;
@@ -269,6 +271,8 @@ int ttrans_bulk_insert(tdb *db, ttrans_kind kind, const ttrans_row *rows, size_t
 	const char *p[] = {o.data, f.data, t.data, m.data, k.data, r.data};
 	if (!rc)
 		rc = tdb_exec(NULL, db, &Q_BULK_INSERT[kind == TTRANS_STEP], 6, p, "recording state transitions");
+	if (!rc)
+		tevents_transitions(db, kind, rows, n); /* every transition fires its event (after the commit) */
 	for (int i = 0; i < 6; i++)
 		tbuf_free(all[i]);
 	return rc;

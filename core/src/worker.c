@@ -21,6 +21,8 @@
 #include "complete.h"
 #include "config.h"
 #include "error.h"
+#include "events.h"
+#include "logging.h"
 #include "queue.h"
 #include "util.h"
 
@@ -32,7 +34,7 @@ typedef struct {
 /* A result waiting to be written, owning its strings. */
 typedef struct {
 	tasker_step_result r;
-	char *results, *message, *error_class, *error_code, *context;
+	char *results, *message, *error_class, *error_code, *context, *backtrace;
 } pending;
 
 typedef struct {
@@ -61,6 +63,7 @@ struct tasker_worker {
 	int running;
 
 	atomic_int stop_requested;
+	_Atomic int64_t drain_deadline; /* µs: a stopping worker gives up on its results then; 0: running */
 	int wake[2];                   /* written to on stop and when slots free up */
 	atomic_uint_fast64_t processed;
 };
@@ -87,7 +90,7 @@ static void wlog(const tasker_worker *w, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "tasker worker %s: %s\n", w->worker_id, msg);
+	tlog_message(TASKER_LOG_WARN, "log.worker", 0, 0, "worker %s: %s", w->worker_id, msg); /* host's log handler */
 }
 
 static void poke(tasker_worker *w)
@@ -210,6 +213,7 @@ static void pending_free(pending *p)
 	free(p->error_class);
 	free(p->error_code);
 	free(p->context);
+	free(p->backtrace);
 }
 
 /* Runs the handler of one claimed step; fills *p (the step itself is not freed here). */
@@ -219,8 +223,9 @@ static void run_handler(const tasker_worker *w, const tasker_claimed_step *s, pe
 	p->r.workflow_step_id = s->workflow_step_id;
 	p->r.claim_id = s->claim_id;
 	p->r.retry_after = -1;
+	int64_t started = tevents_handler_begin(w->client, s, w->worker_id); /* step.before_handle, metrics */
 	const handler_entry *e = find_handler(w, s->handler_class);
-	tasker_step_error err = {TASKER_OUTCOME_RETRYABLE, -1, "", "", "", NULL};
+	tasker_step_error err = {TASKER_OUTCOME_RETRYABLE, -1, "", "", "", NULL, NULL};
 	char *out = NULL;
 	int rc;
 	if (!e) {
@@ -244,10 +249,13 @@ static void run_handler(const tasker_worker *w, const tasker_claimed_step *s, pe
 		                      "the handler for %s returned a result that is not valid JSON", s->handler_class);
 		snprintf(err.error_class, sizeof err.error_class, "%s", "InvalidResultError");
 	}
+	tevents_handler_end(w->client, s, w->worker_id, started, rc, &err); /* step.handle, metrics */
 	if (rc == 0) {
 		p->r.outcome = TASKER_OUTCOME_SUCCESS;
 		p->results = out;
 		p->r.results_json = out;
+		free(err.context_json); /* a handler may fill these and then succeed after all */
+		free(err.backtrace_json);
 		return;
 	}
 	free(out);
@@ -256,6 +264,8 @@ static void run_handler(const tasker_worker *w, const tasker_claimed_step *s, pe
 	p->error_class = tstrdup(err.error_class[0] ? err.error_class : "StepError");
 	p->error_code = err.error_code[0] ? tstrdup(err.error_code) : NULL;
 	p->context = err.context_json;
+	p->backtrace = err.backtrace_json;
+	p->r.backtrace_json = p->backtrace;
 	p->r.error_message = p->message;
 	p->r.error_class = p->error_class;
 	p->r.error_code = p->error_code;
@@ -313,6 +323,44 @@ static int claim_options(tasker_claim_options *o, const tasker_worker *w, size_t
 	return 0;
 }
 
+/* Whether a database error may go away by itself (connection, deadlock, serialization, resources,
+ * shutdown), so that writing the same results again makes sense. */
+static int transient_sqlstate(const char *state)
+{
+	static const char *const classes[] = {"08", "40", "53", "55", "57", "58"};
+	for (size_t i = 0; state && i < sizeof classes / sizeof classes[0]; i++)
+		if (strncmp(state, classes[i], 2) == 0)
+			return 1;
+	return 0;
+}
+
+/* The database refused a batch for its data (a result jsonb cannot hold, say): retrying the batch
+ * would fail forever and hold up every result in it. Each result is written alone; one the
+ * database still refuses becomes a permanent failure of its step that says why. */
+static void record_refused(tasker_worker *w, tasker_step_result *rs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (tasker_steps_complete(w->client, &rs[i], 1) == TASKER_OK)
+			continue;
+		char msg[1200];
+		snprintf(msg, sizeof msg, "the database refused this step's result: %s", tasker_error_last()->message);
+		tasker_step_result f = rs[i];
+		f.outcome = TASKER_OUTCOME_PERMANENT;
+		f.results_json = NULL;
+		f.error_message = msg;
+		f.error_class = "ResultRejectedError";
+		f.error_code = "RESULT_REJECTED";
+		f.error_context_json = NULL;
+		f.backtrace_json = NULL;
+		f.retry_after = -1;
+		if (tasker_steps_complete(w->client, &f, 1) != TASKER_OK)
+			wlog(w, "step %lld: neither its result nor its failure could be recorded: %s",
+			     (long long)rs[i].workflow_step_id, tasker_error_last()->message);
+		rs[i].status = f.status;
+		wlog(w, "step %lld: %s", (long long)rs[i].workflow_step_id, msg);
+	}
+}
+
 /* Writes results, retrying while the database is unreachable (the claims stay valid until their
  * leases expire, and the leases are extended meanwhile). In the same transaction it claims up to
  * `want` more steps for this worker (*claimed, *nclaimed): the next stage of a workflow starts
@@ -331,6 +379,12 @@ static void write_results(tasker_worker *w, pending *batch, size_t n, size_t wan
 		rs[i] = batch[i].r;
 	int delay_ms = 50;
 	for (;;) {
+		int64_t deadline = atomic_load(&w->drain_deadline);
+		if (deadline && ttime_now() >= deadline) {
+			wlog(w, "stopping: %zu results not recorded (the database is unreachable); their leases will "
+			     "expire and another worker will retry the steps", n);
+			break;
+		}
 		tasker_claim_options o = TASKER_CLAIM_OPTIONS_INIT;
 		claim_options(&o, w, want);
 		int rc = want ? tasker_steps_complete_and_claim(claimed, nclaimed, w->client, rs, n, &o)
@@ -339,6 +393,10 @@ static void write_results(tasker_worker *w, pending *batch, size_t n, size_t wan
 			break;
 		if (rc != TASKER_ECONN && rc != TASKER_EDB) {
 			wlog(w, "results of %zu steps could not be recorded: %s", n, tasker_error_last()->message);
+			break;
+		}
+		if (rc == TASKER_EDB && !transient_sqlstate(tasker_error_last()->sqlstate)) {
+			record_refused(w, rs, n);
 			break;
 		}
 		wlog(w, "recording results failed (%s); retrying in %d ms", tasker_error_last()->message, delay_ms);
@@ -380,7 +438,8 @@ static void *executor(void *arg)
 			adopt_claims(w, claimed, nclaimed, want);
 			free(claimed);
 			pending_free(&p);
-			poke(w);
+			if (nclaimed < 1) /* the freed slot was not refilled: the dispatcher may claim */
+				poke(w);
 		} else {
 			pthread_mutex_lock(&w->mu);
 			w->results[w->nresults++] = p;
@@ -429,7 +488,8 @@ static void *completer(void *arg)
 		free(claimed);
 		for (size_t i = 0; i < n; i++)
 			pending_free(&batch[i]);
-		poke(w);
+		if (nclaimed < n) /* freed slots were not all refilled: the dispatcher may claim */
+			poke(w);
 	}
 	pthread_mutex_unlock(&w->mu);
 	free(batch);
@@ -646,10 +706,18 @@ static int run(tasker_worker *w, int until_idle)
 	/* Stop: no more claims (writers of results stop handing themselves work too). Steps not
 	 * started go back; running ones finish within the timeout. */
 	atomic_store(&w->stop_requested, 1);
-	release_queued(w);
 	int64_t deadline = ttime_now() + (int64_t)w->shutdown_ms * 1000;
-	while (inflight(w) > 0 && ttime_now() < deadline)
+	atomic_store(&w->drain_deadline, deadline);
+	release_queued(w);
+	/* The running handlers keep their claims while they finish: go on extending the leases. */
+	int64_t next_extend = ttime_now() + (int64_t)w->lease_seconds * 1000000 / 3;
+	while (inflight(w) > 0 && ttime_now() < deadline) {
 		usleep(2000);
+		if (ttime_now() >= next_extend) {
+			extend_leases(w);
+			next_extend = ttime_now() + (int64_t)w->lease_seconds * 1000000 / 3;
+		}
+	}
 	if (inflight(w) > 0)
 		wlog(w, "%zu step(s) still running at shutdown; their leases will expire and another worker will "
 		     "retry them", inflight(w));
@@ -667,6 +735,7 @@ static int run(tasker_worker *w, int until_idle)
 	w->running = 0;
 	pthread_mutex_unlock(&w->mu);
 	atomic_store(&w->stop_requested, 0);
+	atomic_store(&w->drain_deadline, 0);
 	return rc;
 }
 

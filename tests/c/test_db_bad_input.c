@@ -223,6 +223,13 @@ static int bad_json_handler(char **out, const tasker_claimed_step *step, tasker_
 	return 0;
 }
 
+static int nul_handler(char **out, const tasker_claimed_step *step, tasker_step_error *err, void *payload)
+{
+	(void)step, (void)err, (void)payload;
+	*out = strdup("{\"text\": \"a\\u0000b\"}"); /* valid JSON that jsonb cannot store */
+	return 0;
+}
+
 static int ok_handler(char **out, const tasker_claimed_step *step, tasker_step_error *err, void *payload)
 {
 	(void)step, (void)err, (void)payload;
@@ -250,6 +257,29 @@ static void test_handler_returning_invalid_json(void **state)
 	                                "WHERE task_id = %lld ORDER BY workflow_step_id LIMIT 1", (long long)task);
 	assert_string_equal(msg, "INVALID_RESULT");
 	free(msg);
+}
+
+/* A result the database refuses (jsonb holds no NUL character) fails its step permanently, saying
+ * why, instead of being retried forever and holding up the other results of its batch. */
+static void test_result_the_database_refuses(void **state)
+{
+	testdb *t = *state;
+	int64_t task = 0;
+	assert_int_equal(create(&task, t, "order", "{\"order_id\": 12, \"items\": [{\"sku\": \"a\"}]}"), TASKER_OK);
+	tasker_worker *w = NULL;
+	tasker_worker_options o = TASKER_WORKER_OPTIONS_INIT;
+	assert_int_equal(tasker_worker_new(&w, t->client, &o), TASKER_OK);
+	tasker_step_handler h = {TASKER_STEP_HANDLER_VERSION, "Shop::Charge", nul_handler, NULL, NULL};
+	assert_int_equal(tasker_worker_register(w, &h), TASKER_OK);
+	assert_int_equal(tasker_worker_run_until_idle(w), TASKER_OK);
+	tasker_worker_free(w);
+	tasker_state st;
+	assert_int_equal(tasker_task_state(&st, t->client, task), TASKER_OK);
+	assert_int_equal(st, TASKER_STATE_ERROR);
+	char *code = testdb_value(t->pg, "SELECT results->'error_details'->>'error_code' FROM tasker_workflow_steps "
+	                                 "WHERE task_id = %lld ORDER BY workflow_step_id LIMIT 1", (long long)task);
+	assert_string_equal(code, "RESULT_REJECTED");
+	free(code);
 }
 
 /* Registering a handler without a name or a process function, or twice, is refused; running a step
@@ -312,6 +342,7 @@ int main(void)
 		cmocka_unit_test(test_bad_requests_write_nothing),
 		cmocka_unit_test(test_invalid_result_json),
 		cmocka_unit_test(test_handler_returning_invalid_json),
+		cmocka_unit_test(test_result_the_database_refuses),
 		cmocka_unit_test(test_missing_handlers),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

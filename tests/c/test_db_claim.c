@@ -9,6 +9,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testdb.h"
 
@@ -87,6 +88,12 @@ static void test_claim_payload_and_filter(void **state)
 	tasker_free(again);
 	tasker_claimed_step *one = NULL;
 	assert_int_equal(tasker_step_claim(&one, t->client, s->workflow_step_id, &o), TASKER_ENOTFOUND);
+	char *cls = NULL;
+	assert_int_equal(tasker_step_handler_class(&cls, t->client, s->workflow_step_id), TASKER_OK);
+	assert_string_equal(cls, "Claims::First");
+	tasker_free(cls);
+	assert_int_equal(tasker_step_handler_class(&cls, t->client, 987654321), TASKER_ENOTFOUND);
+	assert_null(cls);
 	free_claims(steps, n);
 	assert_int_equal(tasker_task_cancel(t->client, task), TASKER_OK);
 }
@@ -144,6 +151,81 @@ static void test_complete_and_claim(void **state)
 	assert_int_equal(tasker_task_cancel(t->client, task), TASKER_OK);
 }
 
+static const char *ROOTS =
+	"name: roots\n"
+	"namespace_name: claims\n"
+	"version: 1.0.0\n"
+	"step_templates:\n"
+	"  - {name: a, handler_class: 'Claims::Slow'}\n"
+	"  - {name: b, handler_class: 'Claims::Slow'}\n"
+	"  - {name: c, handler_class: 'Claims::Slow'}\n"
+	"  - {name: d, handler_class: 'Claims::Slow'}\n";
+
+static int slow(char **out, const tasker_claimed_step *step, tasker_step_error *err, void *payload)
+{
+	(void)step, (void)err;
+	tasker_worker_stop(payload); /* the first handler to run asks its worker to stop */
+	usleep(200000);
+	*out = strdup("{}");
+	return 0;
+}
+
+/* A stopping worker finishes the step it runs and gives the queued ones back: pending again (through
+ * error, as the state machine requires), claimable at once, no attempt counted, no claim left. */
+static void test_stop_releases_queued_steps(void **state)
+{
+	testdb *t = *state;
+	assert_int_equal(tasker_template_register_string(NULL, t->client, ROOTS, 0, "roots.yaml", NULL), TASKER_OK);
+	tasker_task_request r = TASKER_TASK_REQUEST_INIT;
+	r.name = "roots";
+	r.namespace_name = "claims";
+	r.template_version = "1.0.0";
+	r.context_json = "{}";
+	int64_t task = 0;
+	assert_int_equal(tasker_task_create(&task, t->client, &r), TASKER_OK);
+	tasker_worker *w = NULL;
+	tasker_worker_options o = TASKER_WORKER_OPTIONS_INIT;
+	o.concurrency = 1;
+	o.claim_batch = 4;
+	assert_int_equal(tasker_worker_new(&w, t->client, &o), TASKER_OK);
+	tasker_step_handler h = {TASKER_STEP_HANDLER_VERSION, "Claims::Slow", slow, NULL, w};
+	assert_int_equal(tasker_worker_register(w, &h), TASKER_OK);
+	assert_int_equal(tasker_worker_run(w), TASKER_OK);
+	assert_int_equal(tasker_worker_processed(w), 1);
+	tasker_worker_free(w);
+	long long tid = (long long)task;
+	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM tasker_step_claims WHERE task_id = %lld", tid), 0);
+	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM tasker_ready_steps WHERE task_id = %lld", tid), 3);
+	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM tasker_workflow_steps s JOIN "
+	                                     "tasker_workflow_step_transitions x USING (workflow_step_id) WHERE s.task_id = "
+	                                     "%lld AND x.most_recent AND x.to_state = 'pending' AND x.from_state = 'error' "
+	                                     "AND s.attempts = 0 AND NOT s.in_process", tid), 3);
+	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM tasker_workflow_steps s JOIN "
+	                                     "tasker_workflow_step_transitions x USING (workflow_step_id) WHERE s.task_id = "
+	                                     "%lld AND x.most_recent AND x.to_state = 'complete'", tid), 1);
+	assert_int_equal(tasker_task_cancel(t->client, task), TASKER_OK);
+}
+
+/* The context is stored exactly as given: integers beyond a double's precision survive. */
+static void test_context_numbers_exact(void **state)
+{
+	testdb *t = *state;
+	tasker_task_request r = TASKER_TASK_REQUEST_INIT;
+	r.name = "chain";
+	r.namespace_name = "claims";
+	r.template_version = "1.0.0";
+	r.context_json = "{\"n\": 9007199254740993, \"m\": 12345678901234567890, \"x\": 0.1}";
+	int64_t id = 0;
+	assert_int_equal(tasker_task_create(&id, t->client, &r), TASKER_OK);
+	char *v = testdb_value(t->pg, "SELECT context::text FROM tasker_tasks WHERE task_id = %lld", (long long)id);
+	assert_string_equal(v, "{\"m\": 12345678901234567890, \"n\": 9007199254740993, \"x\": 0.1}");
+	free(v);
+	v = testdb_value(t->pg, "SELECT inputs->>'n' FROM tasker_workflow_steps WHERE task_id = %lld LIMIT 1", (long long)id);
+	assert_string_equal(v, "9007199254740993");
+	free(v);
+	assert_int_equal(tasker_task_cancel(t->client, id), TASKER_OK);
+}
+
 static int setup(void **state)
 {
 	static testdb t;
@@ -164,6 +246,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_claim_payload_and_filter),
 		cmocka_unit_test(test_complete_and_claim),
+		cmocka_unit_test(test_stop_releases_queued_steps),
+		cmocka_unit_test(test_context_numbers_exact),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

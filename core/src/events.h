@@ -1,0 +1,216 @@
+/*
+ * events.h — lifecycle events inside the engine (docs/events.md).
+ *
+ * Each client owns an event bus (subscriptions, enrichment caches, metrics). The engine emits events
+ * while a transaction runs; they are collected on the connection (tdb) and published only after the
+ * commit, once the connection is back in the pool, so subscriber code never runs while a transaction,
+ * a lock or a pooled connection is held. A rolled-back transaction publishes nothing. When nothing
+ * listens (no subscription, no persistence, no log handler for the event's level) an emit is one check.
+ *
+ * Files: events_catalog.c (the names), events.c (bus, subscriptions, delivery, public API),
+ * events_txn.c (collection, enrichment, payloads, persistence), events_watch.c (other processes).
+ */
+#ifndef TASKER_CORE_EVENTS_H
+#define TASKER_CORE_EVENTS_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db.h"
+#include "metrics.h"
+#include "queue.h"
+#include "tasker.h"
+#include "transition.h"
+
+struct treg;
+struct treg_entry;
+
+typedef struct tevents_bus tevents_bus;
+
+/* ------------------------------------------------------------------ the bus (client.c) */
+
+int tevents_bus_new(tevents_bus **out, tasker_client *client, struct treg *reg);
+/* Stops async subscribers (their queued events are dropped) and frees everything. NULL is fine. */
+void tevents_bus_free(tevents_bus *bus);
+tmetrics *tevents_metrics(tevents_bus *bus);
+tevents_bus *tclient_events(tasker_client *client);
+
+/* ------------------------------------------------------------------ connection hooks (db.c, client.c) */
+
+/* Binds a pooled connection to its client's bus (once, when the pool opens it). */
+void tevents_attach(tdb *db, tevents_bus *bus);
+/* Before COMMIT: enriches and persists (when enabled) the transaction's events. A failure fails the commit. */
+int tevents_before_commit(tdb *db);
+/* After COMMIT: on success the events wait for the connection's release; on failure they are dropped. */
+void tevents_after_commit(tdb *db, int rc);
+/* On ROLLBACK: the open transaction's events are dropped. */
+void tevents_discard(tdb *db);
+/* On release, before the connection goes back to the pool: takes the committed events (enriching them
+ * on this connection when needed). NULL when there are none (the common case, no allocation). */
+struct tevents_list *tevents_take_committed(tdb *db);
+/* After the connection is back in the pool: delivers and frees the list. NULL is fine. */
+void tevents_deliver(tevents_bus *bus, struct tevents_list *list);
+/* When a connection closes. */
+void tevents_conn_free(struct tevents_conn *conn);
+
+/* ------------------------------------------------------------------ emits (the engine) */
+
+/* Every emit is a no-op unless the event is wanted; all copy what they need. */
+void tevents_transition(tdb *db, ttrans_kind kind, int64_t owner_id, tasker_state from, tasker_state to,
+                        const char *metadata_json);
+void tevents_transitions(tdb *db, ttrans_kind kind, const ttrans_row *rows, size_t n);
+/* workflow.task_started for each task row (pending → in_progress rows of a claim). */
+void tevents_tasks_started(tdb *db, const ttrans_row *rows, size_t n);
+/* workflow.viable_steps_discovered per task for the batch's steps claimable now. */
+void tevents_steps_enqueued(tdb *db, const tqueue_batch *batch);
+void tevents_step_backoff(tdb *db, int64_t task_id, int64_t step_id, int attempt, int backoff_seconds);
+void tevents_step_exhausted(tdb *db, int64_t task_id, int64_t step_id, int attempt, int retry_limit);
+void tevents_task_finalizing(tdb *db, int64_t task_id);
+void tevents_task_finalized(tdb *db, const int64_t *task_ids, size_t n, tasker_state final_state,
+                            const char *reason, const char *step_name);
+
+/* A task just created (inside its transaction). */
+typedef struct tevents_creation {
+	int64_t task_id;
+	const struct treg_entry *entry;
+	const char *identity_hash, *traceparent, *initiator, *source_system, *reason;
+	const int64_t *step_ids; /* per template step */
+	const int *bypassed;     /* per template step: resolved at creation */
+} tevents_creation;
+/* Stores the request's traceparent (when given) and emits task.start_requested and the bypass events. */
+int tevents_task_created(tdb *db, const tevents_creation *c);
+/* TASKER_EINVAL naming `traceparent` unless NULL or a valid W3C traceparent. */
+int tevents_check_traceparent(const char *traceparent);
+
+/* The worker around a handler run: step.before_handle / step.handle, and the handler metrics. */
+int64_t tevents_handler_begin(tasker_client *client, const tasker_claimed_step *step, const char *worker_id);
+void tevents_handler_end(tasker_client *client, const tasker_claimed_step *step, const char *worker_id,
+                         int64_t started_us, int rc, const tasker_step_error *error);
+/* A claim transaction finished (metrics). */
+void tevents_claim_done(tasker_client *client, int64_t started_us, size_t claimed, int rc);
+/* Monotonic microseconds. */
+int64_t tevents_clock(void);
+
+/* ------------------------------------------------------------------ shared by the events_*.c files */
+
+/* One collected event. */
+typedef struct tevent {
+	const tasker_event_info *info; /* catalog entry; NULL for a custom event */
+	char *custom_name;             /* owned; custom events */
+	int64_t task_id, step_id;
+	int32_t named_task_id, named_step_id; /* 0 = unknown (looked up when the payload is built) */
+	int names_given;               /* `fields` already names the step and task (worker events) */
+	int delivered;                 /* already delivered in-process; only persisted with this transaction */
+	int64_t ts;                    /* µs since the epoch */
+	char *fields;                  /* extra payload members without braces; owned; NULL = none */
+	char *payload;                 /* the complete payload, once built; owned */
+	int64_t id;                    /* tasker_events.id once persisted */
+} tevent;
+
+typedef struct tevents_list {
+	tevent *v;
+	size_t n, cap;
+} tevents_list;
+
+struct tevents_conn {
+	tevents_bus *bus;
+	tevents_list pending;    /* the open transaction's */
+	tevents_list committed;  /* committed, waiting for the release */
+};
+
+typedef struct tsub tsub;
+
+typedef struct tsnapshot {
+	atomic_int refs;
+	size_t n;
+	tsub *subs[];
+} tsnapshot;
+
+typedef struct task_slot {
+	int64_t task_id;
+	int32_t named_task_id;
+	char correlation_id[65];
+	char traceparent[56];
+} task_slot;
+
+typedef struct step_slot {
+	int64_t step_id, task_id;
+	int32_t named_step_id;
+} step_slot;
+
+#define TEVENTS_TASK_SLOTS 1024
+#define TEVENTS_STEP_SLOTS 4096
+
+struct tevents_bus {
+	tasker_client *client;
+	struct treg *reg;
+	tmetrics *metrics;
+	pthread_mutex_t mu;          /* subscriptions: the snapshot pointer and ids */
+	tsnapshot *snap;             /* current subscriptions; the bus holds one reference */
+	uint64_t next_id;
+	atomic_int nsubs;
+	atomic_int persist;
+	atomic_int async_threads;    /* asynchronous subscription threads still running */
+	atomic_uint_fast64_t published, delivered, failed, dropped;
+	atomic_uint_fast64_t lookups;   /* enrichment reads (caches missed) */
+	pthread_mutex_t cache_mu;    /* the enrichment caches */
+	task_slot *tasks;            /* TEVENTS_TASK_SLOTS, direct-mapped by task id; allocated on first use */
+	step_slot *steps;            /* TEVENTS_STEP_SLOTS */
+	atomic_int no_traces;        /* tasker_task_traces is missing (migration 0004 not applied) */
+	pthread_mutex_t pending_mu;  /* handler events waiting for a commit to be persisted */
+	tevents_list pending;
+	atomic_int npending;
+	pthread_mutex_t custom_mu;   /* custom event names found declared */
+	char **custom;
+	size_t ncustom;
+};
+
+/* 1 when an event of this level has a reader: a subscription, persistence or a log handler. */
+int tevents_wanted(tevents_bus *bus, tasker_log_level level);
+/* The bus of a connection when it wants events of this level, else NULL. */
+tevents_bus *tevents_conn_bus(tdb *db, tasker_log_level level);
+
+tevent *tevents_list_add(tevents_list *l);
+void tevents_list_clear(tevents_list *l);
+void tevent_clear(tevent *e);
+const char *tevent_name(const tevent *e);
+
+/* Delivers one built event (payload set) to the subscriptions and the log. */
+void tevents_dispatch(tevents_bus *bus, const tevent *e);
+/* Builds the payloads of a list (enrichment through `db` when given and needed, else through a pooled
+ * connection). Never fails: what cannot be looked up is left out. */
+void tevents_build(tevents_bus *bus, tdb *db, tevents_list *l);
+/* Inserts the events into tasker_events (and NOTIFY) on `db`, inside the caller's transaction or as
+ * its own statement; fills their ids. */
+int tevents_persist(tdb *db, tevents_list *l);
+/* The task cache: fills *out (correlation id, traceparent) when the task is known. */
+int tevents_task_cached(tevents_bus *bus, int64_t task_id, task_slot *out);
+/* Handler events (delivered at once) wait to be persisted with the transaction that records their step's
+ * outcome, which holds the task's lock: so their ids follow the task's order. */
+void tevents_defer_persist(tevents_bus *bus, const tevent *e);
+/* Appends the deferred events of `step_id` to `l`. */
+void tevents_take_deferred_step(tevents_bus *bus, int64_t step_id, tevents_list *l);
+/* Moves deferred events older than `max_age_us` (their step's outcome was never recorded here: a lost
+ * claim, a cancelled task) in front of `l`'s events. */
+void tevents_take_stale_deferred(tevents_bus *bus, int64_t max_age_us, tevents_list *l);
+/* Whether `name` is a custom event declared by a registered template (asks the database once). */
+int tevents_custom_declared(tevents_bus *bus, const char *name);
+
+/* Pattern matching: `*` matches any run of characters (dots included); everything else is literal. */
+int tevents_pattern_valid(const char *pattern);
+int tevents_pattern_match(const char *pattern, const char *name);
+
+/* Internal subscribe (the unit tests use it without a client). */
+int tevents_subscribe(uint64_t *out_id, tevents_bus *bus, const char *pattern, tasker_event_fn fn, void *payload,
+                      const tasker_event_subscribe_options *opts);
+int tevents_unsubscribe(tevents_bus *bus, uint64_t id);
+int tevents_flush(tevents_bus *bus, int timeout_ms);
+int tevents_stats(tasker_event_stats *out, tevents_bus *bus, uint64_t id);
+/* Publishes a catalog or custom event whose payload is JSON object text (a "timestamp" is added when
+ * it has none). The path of tasker_events_publish. */
+int tevents_publish_text(tevents_bus *bus, const tasker_event_info *info, const char *custom_name,
+                         const char *payload_json);
+
+#endif

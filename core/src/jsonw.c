@@ -1,0 +1,468 @@
+/*
+ * jsonw.c — see jsonw.h. Text only: no cJSON trees, no engine rules.
+ */
+#include "jsonw.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void tjw_init(tjw *w, char *stack, size_t cap)
+{
+	w->buf = stack;
+	w->cap = stack ? cap : 0;
+	w->len = 0;
+	w->heap = 0;
+	w->oom = 0;
+	w->comma = 0;
+	if (w->cap)
+		w->buf[0] = '\0';
+}
+
+void tjw_free(tjw *w)
+{
+	if (w->heap)
+		free(w->buf);
+	w->buf = NULL;
+	w->cap = w->len = 0;
+	w->heap = 0;
+}
+
+static int reserve(tjw *w, size_t extra)
+{
+	if (w->oom)
+		return 0;
+	if (w->len + extra + 1 <= w->cap)
+		return 1;
+	size_t cap = w->cap ? w->cap * 2 : 256;
+	while (cap < w->len + extra + 1)
+		cap *= 2;
+	char *p = w->heap ? realloc(w->buf, cap) : malloc(cap);
+	if (!p) {
+		w->oom = 1;
+		return 0;
+	}
+	if (!w->heap && w->len)
+		memcpy(p, w->buf, w->len);
+	w->buf = p;
+	w->cap = cap;
+	w->heap = 1;
+	return 1;
+}
+
+void tjw_raw(tjw *w, const char *s, size_t n)
+{
+	if (!reserve(w, n))
+		return;
+	memcpy(w->buf + w->len, s, n);
+	w->len += n;
+	w->buf[w->len] = '\0';
+}
+
+void tjw_puts(tjw *w, const char *s) { tjw_raw(w, s, strlen(s)); }
+
+void tjw_str(tjw *w, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	if (!s) {
+		tjw_raw(w, "null", 4);
+		return;
+	}
+	size_t n = strlen(s);
+	if (!reserve(w, n + 2))
+		return;
+	w->buf[w->len++] = '"';
+	const char *run = s;
+	for (const char *p = s;; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		/* flush the plain run before p */
+		size_t k = (size_t)(p - run);
+		if (k && reserve(w, k)) {
+			memcpy(w->buf + w->len, run, k);
+			w->len += k;
+		}
+		if (!c)
+			break;
+		char esc[6] = {'\\', 0, 0, 0, 0, 0};
+		size_t en = 2;
+		switch (c) {
+		case '"': esc[1] = '"'; break;
+		case '\\': esc[1] = '\\'; break;
+		case '\n': esc[1] = 'n'; break;
+		case '\r': esc[1] = 'r'; break;
+		case '\t': esc[1] = 't'; break;
+		default:
+			esc[1] = 'u';
+			esc[2] = '0';
+			esc[3] = '0';
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			en = 6;
+		}
+		if (reserve(w, en)) {
+			memcpy(w->buf + w->len, esc, en);
+			w->len += en;
+		}
+		run = p + 1;
+	}
+	if (reserve(w, 1))
+		w->buf[w->len++] = '"';
+	if (!w->oom)
+		w->buf[w->len] = '\0';
+}
+
+void tjw_i64(tjw *w, int64_t v)
+{
+	char tmp[24];
+	size_t n = 0;
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	do {
+		tmp[sizeof tmp - 1 - n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		tmp[sizeof tmp - 1 - n++] = '-';
+	tjw_raw(w, tmp + sizeof tmp - n, n);
+}
+
+/* The "YYYY-MM-DDTHH:MM:SS" of the last second formatted by this thread. */
+static _Thread_local int64_t cached_sec = INT64_MIN;
+static _Thread_local char cached_prefix[24];
+
+void tjw_time(tjw *w, int64_t us)
+{
+	int64_t sec = us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000);
+	int64_t frac = us - sec * 1000000;
+	if (sec != cached_sec) {
+		time_t t = (time_t)sec;
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		strftime(cached_prefix, sizeof cached_prefix, "%Y-%m-%dT%H:%M:%S", &tm);
+		cached_sec = sec;
+	}
+	char out[40];
+	size_t n = strlen(cached_prefix);
+	out[0] = '"';
+	memcpy(out + 1, cached_prefix, n);
+	n++;
+	out[n++] = '.';
+	for (int i = 5; i >= 0; i--) {
+		out[n + (size_t)i] = (char)('0' + frac % 10);
+		frac /= 10;
+	}
+	n += 6;
+	out[n++] = 'Z';
+	out[n++] = '"';
+	tjw_raw(w, out, n);
+}
+
+void tjw_open(tjw *w)
+{
+	tjw_raw(w, "{", 1);
+	w->comma = 0;
+}
+
+void tjw_close(tjw *w)
+{
+	tjw_raw(w, "}", 1);
+	w->comma = 1;
+}
+
+void tjw_key(tjw *w, const char *key)
+{
+	if (w->comma)
+		tjw_raw(w, ",", 1);
+	tjw_str(w, key);
+	tjw_raw(w, ":", 1);
+	w->comma = 1;
+}
+
+void tjw_kstr(tjw *w, const char *key, const char *value)
+{
+	tjw_key(w, key);
+	tjw_str(w, value);
+}
+
+void tjw_ki64(tjw *w, const char *key, int64_t value)
+{
+	tjw_key(w, key);
+	tjw_i64(w, value);
+}
+
+static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+void tjw_members(tjw *w, const char *obj)
+{
+	if (!obj)
+		return;
+	const char *a = strchr(obj, '{'), *b = strrchr(obj, '}');
+	if (!a || !b || b <= a)
+		return;
+	a++;
+	while (a < b && is_ws(*a))
+		a++;
+	while (b > a && is_ws(b[-1]))
+		b--;
+	if (a == b)
+		return;
+	if (w->comma)
+		tjw_raw(w, ",", 1);
+	tjw_raw(w, a, (size_t)(b - a));
+	w->comma = 1;
+}
+
+const char *tjw_text(tjw *w)
+{
+	if (w->oom)
+		return NULL;
+	if (!w->cap && !reserve(w, 0))
+		return NULL;
+	return w->buf;
+}
+
+char *tjw_take(tjw *w)
+{
+	if (w->oom) {
+		tjw_free(w);
+		return NULL;
+	}
+	char *out;
+	if (w->heap) {
+		out = w->buf;
+	} else {
+		out = malloc(w->len + 1);
+		if (out) {
+			if (w->len)
+				memcpy(out, w->buf, w->len);
+			out[w->len] = '\0';
+		}
+	}
+	w->buf = NULL;
+	w->cap = w->len = 0;
+	w->heap = 0;
+	return out;
+}
+
+/* ------------------------------------------------------------------ validation */
+
+/* Each scanner takes the position of a value and returns the position after it, or NULL when the text
+ * is not JSON. Positions are locals (not fields behind a pointer) so the compiler keeps them in
+ * registers: this runs on every published payload. */
+
+#define MAX_DEPTH 64
+
+static const char *skip_ws(const char *p)
+{
+	while (is_ws(*p))
+		p++;
+	return p;
+}
+
+static const char *scan_value(const char *p, int depth);
+
+/* 1 for bytes that end a run of plain string characters: '"', '\\' and control characters. */
+static const unsigned char special[256] = {
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+};
+
+static int is_hex(char h) { return (h >= '0' && h <= '9') || (h >= 'a' && h <= 'f') || (h >= 'A' && h <= 'F'); }
+
+static const char *scan_string(const char *p)
+{
+	if (*p != '"')
+		return NULL;
+	p++;
+	for (;;) {
+		while (!special[(unsigned char)*p])
+			p++;
+		if (*p == '"')
+			return p + 1;
+		if (*p != '\\')
+			return NULL; /* a control character, or the end of the text */
+		char e = p[1];
+		if (e == 'u') {
+			if (!is_hex(p[2]) || !is_hex(p[3]) || !is_hex(p[4]) || !is_hex(p[5]))
+				return NULL;
+			p += 6;
+		} else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' || e == 'r' ||
+		           e == 't') {
+			p += 2;
+		} else {
+			return NULL;
+		}
+	}
+}
+
+static const char *scan_digits(const char *p)
+{
+	const char *start = p;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	return p > start ? p : NULL;
+}
+
+static const char *scan_number(const char *p)
+{
+	if (*p == '-')
+		p++;
+	if (*p == '0')
+		p++;
+	else if (!(p = scan_digits(p)))
+		return NULL;
+	if (*p == '.' && !(p = scan_digits(p + 1)))
+		return NULL;
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		if (*p == '+' || *p == '-')
+			p++;
+		if (!(p = scan_digits(p)))
+			return NULL;
+	}
+	return p;
+}
+
+static const char *scan_word(const char *p, const char *word, size_t n)
+{
+	return strncmp(p, word, n) == 0 ? p + n : NULL;
+}
+
+static const char *scan_container(const char *p, char close, int object, int depth)
+{
+	if (depth > MAX_DEPTH)
+		return NULL;
+	p = skip_ws(p + 1);
+	if (*p == close)
+		return p + 1;
+	for (;;) {
+		p = skip_ws(p);
+		if (object) {
+			if (!(p = scan_string(p)))
+				return NULL;
+			p = skip_ws(p);
+			if (*p != ':')
+				return NULL;
+			p = skip_ws(p + 1);
+		}
+		if (!(p = scan_value(p, depth)))
+			return NULL;
+		p = skip_ws(p);
+		if (*p == ',') {
+			p++;
+			continue;
+		}
+		return *p == close ? p + 1 : NULL;
+	}
+}
+
+static const char *scan_value(const char *p, int depth)
+{
+	switch (*p) {
+	case '{': return scan_container(p, '}', 1, depth + 1);
+	case '[': return scan_container(p, ']', 0, depth + 1);
+	case '"': return scan_string(p);
+	case 't': return scan_word(p, "true", 4);
+	case 'f': return scan_word(p, "false", 5);
+	case 'n': return scan_word(p, "null", 4);
+	default: return scan_number(p);
+	}
+}
+
+/* The integer value in [p, end) if it is a plain non-negative integer, else 0. */
+static int64_t plain_int(const char *p, const char *end)
+{
+	int64_t v = 0;
+	if (p >= end)
+		return 0;
+	for (; p < end; p++) {
+		if (*p < '0' || *p > '9' || v > (INT64_MAX - 9) / 10)
+			return 0;
+		v = v * 10 + (*p - '0');
+	}
+	return v;
+}
+
+/* Whether the key text [start, end) (quotes included) is `key` (len n). */
+static int key_is(const char *start, const char *end, const char *key, size_t n)
+{
+	return (size_t)(end - start) == n + 2 && memcmp(start + 1, key, n) == 0;
+}
+
+int tjson_scan_object(const char *text, tjson_scan *out)
+{
+	memset(out, 0, sizeof *out);
+	if (!text)
+		return 0;
+	const char *p = skip_ws(text);
+	if (*p != '{')
+		return 0;
+	p = skip_ws(p + 1);
+	out->empty = *p == '}';
+	while (!out->empty) {
+		p = skip_ws(p);
+		const char *ks = p;
+		if (!(p = scan_string(p)))
+			return 0;
+		const char *ke = p;
+		p = skip_ws(p);
+		if (*p != ':')
+			return 0;
+		const char *vs = skip_ws(p + 1);
+		if (!(p = scan_value(vs, 1)))
+			return 0;
+		size_t klen = (size_t)(ke - ks);
+		if (klen == 11 && key_is(ks, ke, "timestamp", 9))
+			out->has_timestamp = 1;
+		else if (klen == 9 && key_is(ks, ke, "task_id", 7))
+			out->task_id = plain_int(vs, p);
+		else if ((klen == 9 && key_is(ks, ke, "step_id", 7)) || (klen == 18 && key_is(ks, ke, "workflow_step_id", 16)))
+			out->step_id = plain_int(vs, p);
+		p = skip_ws(p);
+		if (*p == ',') {
+			p++;
+			continue;
+		}
+		if (*p != '}')
+			return 0;
+		break;
+	}
+	out->close = (size_t)(p - text);
+	return *skip_ws(p + 1) == '\0';
+}
+
+int tjson_each_member(const char *obj,
+                      int (*fn)(const char *key, size_t key_len, const char *value, size_t value_len, void *arg),
+                      void *arg)
+{
+	if (!obj)
+		return 0;
+	const char *p = skip_ws(obj);
+	if (*p != '{')
+		return 0;
+	p = skip_ws(p + 1);
+	if (*p == '}')
+		return 1;
+	for (;;) {
+		const char *ks = p;
+		if (!(p = scan_string(p)))
+			return 0;
+		const char *ke = p;
+		p = skip_ws(p);
+		if (*p != ':')
+			return 0;
+		const char *vs = skip_ws(p + 1);
+		if (!(p = scan_value(vs, 1)))
+			return 0;
+		if (fn(ks, (size_t)(ke - ks), vs, (size_t)(p - vs), arg))
+			return 1;
+		p = skip_ws(p);
+		if (*p == ',') {
+			p = skip_ws(p + 1);
+			continue;
+		}
+		return *p == '}';
+	}
+}
