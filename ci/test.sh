@@ -4,6 +4,8 @@
 #   2. the same tests built with AddressSanitizer + UndefinedBehaviorSanitizer
 #   3. every C test program under valgrind (zero errors, no definite leaks)
 #   4. `cmake --install`, then the examples in examples/c built through pkg-config and run
+#   5. the reliability tests: several worker processes, kill -9, a PostgreSQL restart
+#   6. the Ruby gem: packaged, installed, its tests and the conformance suite with Ruby handlers
 # Closes with one line "tests: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,14 +46,23 @@ bash ci/build.sh build-asan -DTASKER_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 run_ctest build-asan
 
 phase "C core under valgrind"
+# Two programs at a time (the machine has two cores; most of the time is valgrind's, not the server's).
+valgrind_one() {
+  local t=$1 name rc=0
+  name=$(basename "$t")
+  TASKER_RACE_ROUNDS=100 valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+    --suppressions="$root/ci/valgrind.supp" "$t" >"/tmp/valgrind-$name.log" 2>&1 || rc=$?
+  echo "$rc" >"/tmp/valgrind-$name.rc"
+}
+export -f valgrind_one
+export root
+ls build/tests/c/test_* | xargs -P2 -I{} bash -c 'valgrind_one {}'
 for t in build/tests/c/test_*; do
   [ -x "$t" ] || continue
   name=$(basename "$t")
-  rc=0
-  TASKER_RACE_ROUNDS=100 valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
-    --suppressions="$root/ci/valgrind.supp" "$t" >"/tmp/valgrind-$name.log" 2>&1 || rc=$?
-  [ $rc = 0 ] || tail -60 "/tmp/valgrind-$name.log"
-  record "valgrind $name" $rc
+  rc=$(cat "/tmp/valgrind-$name.rc" 2>/dev/null || echo 1)
+  [ "$rc" = 0 ] || tail -60 "/tmp/valgrind-$name.log"
+  record "valgrind $name" "$rc"
 done
 
 phase "install, then build the C examples through pkg-config"
@@ -63,6 +74,16 @@ rc=0
   && LD_LIBRARY_PATH="$prefix/lib:$(dirname "$pc")" ./schema_status && make -s clean ) || rc=$?
 record "examples/c against the installed library" $rc
 rm -rf "$prefix"
+
+phase "reliability: 4 worker processes, kill -9, PostgreSQL restart"
+rc=0
+REL_BUILD_DIR=build bash tests/reliability/run.sh || rc=$?
+record "reliability A, B, C" $rc
+
+phase "Ruby gem: build, install, tests, conformance, example outside the repository"
+rc=0
+bash ruby-gem/test.sh || rc=$?
+record "Ruby gem" $rc
 
 echo
 echo "tests: $passed passed, $failed failed"
