@@ -85,16 +85,6 @@ static void batch_free(batch *b)
 	free(b->picked);
 }
 
-static char *id_array(const int64_t *ids, size_t n)
-{
-	tbuf b;
-	tbuf_init(&b);
-	tbuf_puts(&b, "{");
-	for (size_t i = 0; i < n; i++)
-		tbuf_printf(&b, "%s%lld", i ? "," : "", (long long)ids[i]);
-	tbuf_puts(&b, "}");
-	return tbuf_take(&b);
-}
 
 static int cmp_i64(const void *a, const void *b)
 {
@@ -106,7 +96,7 @@ static int cmp_i64(const void *a, const void *b)
  * committed state). */
 static int read_batch(batch *b, tdb *db, treg *reg, const int64_t *task_ids, size_t ntask_ids)
 {
-	char *tasks = id_array(task_ids, ntask_ids), *steps = id_array(b->picked, b->npicked);
+	char *tasks = tid_array(task_ids, ntask_ids), *steps = tid_array(b->picked, b->npicked);
 	int rc = (tasks && steps) ? TASKER_OK : TASKER_ENOMEM;
 	const char *tp[] = {tasks};
 	const char *sp[] = {tasks, steps};
@@ -351,7 +341,7 @@ static int start_tasks(tdb *db, batch *b, const plan *p)
 
 static int write_claims(tdb *db, const plan *p, const char *worker_id, int lease_seconds, PGresult **out)
 {
-	char *s = id_array(p->step_ids, p->n), *t = id_array(p->task_ids, p->n), *c = id_array(p->claim_ids, p->n);
+	char *s = tid_array(p->step_ids, p->n), *t = tid_array(p->task_ids, p->n), *c = tid_array(p->claim_ids, p->n);
 	char lease[24];
 	int rc = (s && t && c) ? TASKER_OK : TASKER_ENOMEM;
 	const char *cp[] = {s, t, c, worker_id, tdb_fmt_i64(lease, lease_seconds)};
@@ -383,7 +373,7 @@ static int claim_picked(tasker_claimed_step ***out, size_t *out_count, tdb *db, 
 		worker_id = wid;
 	}
 	int lease = o->lease_seconds > 0 ? o->lease_seconds : 30;
-	char *picked = id_array(b->picked, b->npicked);
+	char *picked = tid_array(b->picked, b->npicked);
 	const char *dp[] = {picked};
 	int rc = picked ? TASKER_OK : TASKER_ENOMEM;
 	if (!rc)
@@ -630,7 +620,7 @@ int tclaims_extend(tasker_client *client, const int64_t *step_ids, const int64_t
 {
 	if (n == 0)
 		return TASKER_OK;
-	char *s = id_array(step_ids, n), *c = id_array(claim_ids, n);
+	char *s = tid_array(step_ids, n), *c = tid_array(claim_ids, n);
 	char l[24];
 	int rc = (s && c) ? TASKER_OK : TASKER_ENOMEM;
 	tdb *db = NULL;

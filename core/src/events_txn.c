@@ -506,16 +506,6 @@ static void add_unique(int64_t *ids, size_t *n, int64_t id)
 	ids[(*n)++] = id;
 }
 
-static char *id_array(const int64_t *ids, size_t n)
-{
-	tbuf b;
-	tbuf_init(&b);
-	tbuf_puts(&b, "{");
-	for (size_t i = 0; i < n; i++)
-		tbuf_printf(&b, "%s%lld", i ? "," : "", (long long)ids[i]);
-	tbuf_puts(&b, "}");
-	return tbuf_take(&b);
-}
 
 /* Keeps the caller's error: a failed lookup must not replace what the engine call reports. */
 typedef struct {
@@ -546,7 +536,7 @@ static void enrich(tevents_bus *bus, lookup_db *h, const int64_t *steps, size_t 
 	if (!db)
 		return;
 	atomic_fetch_add_explicit(&bus->lookups, 1, memory_order_relaxed);
-	char *sa = id_array(steps, nsteps), *ta = id_array(tasks, ntasks);
+	char *sa = tid_array(steps, nsteps), *ta = tid_array(tasks, ntasks);
 	const char *p[] = {sa, ta};
 	PGresult *res = NULL;
 	saved_error saved;

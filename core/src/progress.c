@@ -66,16 +66,6 @@ static const tdb_stmt Q_TASK_STATE = {
 static const tdb_stmt Q_UNQUEUE_TASK = {
 	"progress_unqueue_task", "DELETE FROM tasker_ready_steps WHERE task_id = $1::bigint"};
 
-static char *id_array(const int64_t *ids, size_t n)
-{
-	tbuf b;
-	tbuf_init(&b);
-	tbuf_puts(&b, "{");
-	for (size_t i = 0; i < n; i++)
-		tbuf_printf(&b, "%s%lld", i ? "," : "", (long long)ids[i]);
-	tbuf_puts(&b, "}");
-	return tbuf_take(&b);
-}
 
 static int is_done(const char *state)
 {
@@ -153,7 +143,7 @@ static int decide(PGresult *res, tdb *db, treg *reg, tqueue_batch *ready, bypass
 
 static int resolve_bypassed(tdb *db, bypass_set *b)
 {
-	char *ids = id_array(b->ids, b->n);
+	char *ids = tid_array(b->ids, b->n);
 	if (!ids)
 		return TASKER_ENOMEM;
 	const char *p[] = {ids};
@@ -187,7 +177,7 @@ static int run(tdb *db, treg *reg, const tdb_stmt *first_q, const char *first_pa
 		free(param);
 		param = NULL;
 		if (!rc && b.n) {
-			param = id_array(b.ids, b.n);
+			param = tid_array(b.ids, b.n);
 			q = &Q_CHILDREN;
 			if (!param)
 				rc = TASKER_ENOMEM;
@@ -206,7 +196,7 @@ int tprogress_children(tdb *db, treg *reg, const int64_t *done, size_t n, tqueue
 {
 	if (n == 0)
 		return TASKER_OK;
-	char *ids = id_array(done, n);
+	char *ids = tid_array(done, n);
 	if (!ids)
 		return TASKER_ENOMEM;
 	int rc = run(db, reg, &Q_CHILDREN, ids, ready);
@@ -243,7 +233,7 @@ int tprogress_finalize(tdb *db, const int64_t *task_ids, size_t n, int *out_comp
 		*out_completed = 0;
 	if (n == 0)
 		return TASKER_OK;
-	char *ids = id_array(task_ids, n);
+	char *ids = tid_array(task_ids, n);
 	if (!ids)
 		return TASKER_ENOMEM;
 	const char *p[] = {ids};
@@ -271,7 +261,7 @@ int tprogress_finalize(tdb *db, const int64_t *task_ids, size_t n, int *out_comp
 		tevents_task_finalizing(db, id);
 	}
 	PQclear(res);
-	char *dids = rc ? NULL : id_array(done, ndone);
+	char *dids = rc ? NULL : tid_array(done, ndone);
 	const char *dp[] = {dids};
 	if (!rc && ndone) {
 		rc = dids ? ttrans_bulk_clear(db, TTRANS_TASK, cleared, ncleared) : TASKER_ENOMEM;

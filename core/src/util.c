@@ -174,6 +174,17 @@ int trand_uuid(char out[37])
 	return TASKER_OK;
 }
 
+char *tid_array(const int64_t *ids, size_t n)
+{
+	tbuf b;
+	tbuf_init(&b);
+	tbuf_puts(&b, "{");
+	for (size_t i = 0; i < n; i++)
+		tbuf_printf(&b, "%s%lld", i ? "," : "", (long long)ids[i]);
+	tbuf_puts(&b, "}");
+	return tbuf_take(&b);
+}
+
 int tjson_valid(const char *text)
 {
 	cJSON *doc = text ? cJSON_ParseWithOpts(text, NULL, 1) : NULL;

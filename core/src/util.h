@@ -37,6 +37,8 @@ int trand_uuid(char out[37]);
 
 /* Parses JSON text strictly (whole input, nothing trailing). NULL + TASKER_EJSON naming `what`. */
 cJSON *tjson_parse(const char *text, const char *what);
+/* PostgreSQL array text of ids, "{1,2,3}" (malloc'd), for a bigint[] parameter; NULL + TASKER_ENOMEM. */
+char *tid_array(const int64_t *ids, size_t n);
 /* 1 if `text` is one complete JSON value (nothing trailing); sets no error. */
 int tjson_valid(const char *text);
 /* Compact JSON text of `item` (malloc'd); NULL + TASKER_ENOMEM on failure. */
