@@ -18,4 +18,5 @@ RUBY_FUNC_EXPORTED void Init_tasker_core_ext(void)
 	tc_init_client();
 	tc_init_handler();
 	tc_init_worker();
+	tc_init_events();
 }

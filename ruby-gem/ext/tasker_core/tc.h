@@ -55,6 +55,23 @@ VALUE tc_str(const char *s);
 /* "pending", ... as a frozen String. */
 VALUE tc_state_str(tasker_state s);
 
+/* A subscription's link into its client (tc_events.c): the client detaches every live subscription
+ * (unsubscribes it from the core, stops its thread) when it is closed or freed. Changed only with the
+ * GVL held. */
+typedef struct tc_sub_link {
+	struct tc_sub_link *next, **pprev;
+	void *owner;                                                   /* the client's struct, NULL when detached */
+	void (*detach)(struct tc_sub_link *link, tasker_client *core); /* core may be NULL */
+} tc_sub_link;
+/* Links a subscription to an open client; 0 when the client is closed. */
+int tc_client_link_sub(VALUE client, tc_sub_link *link);
+/* Unlinks; returns the core client to unsubscribe from (NULL when already detached). */
+tasker_client *tc_client_unlink_sub(tc_sub_link *link);
+
+/* ---- tc_events.c */
+
+void tc_init_events(void);
+
 /* ---- tc_handler.c: StepHandler::Base, the task/sequence/step objects, the lifecycle */
 
 void tc_init_handler(void);

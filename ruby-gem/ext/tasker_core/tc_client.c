@@ -18,12 +18,43 @@ typedef struct {
 	pthread_mutex_t mu;
 	int busy;    /* calls in progress (GVL released) */
 	int closed;  /* close requested; the last call to finish frees the client */
+	tc_sub_link *subs; /* live event subscriptions (tc_events.c), detached at close */
 } tc_client;
+
+/* Unsubscribes every live subscription from the core (still open) and stops its thread. GVL held. */
+static void detach_subs(tc_client *c)
+{
+	while (c->subs) {
+		tc_sub_link *l = c->subs;
+		c->subs = l->next;
+		if (l->next)
+			l->next->pprev = &c->subs;
+		l->next = NULL;
+		l->pprev = NULL;
+		l->owner = NULL;
+		l->detach(l, c->client);
+	}
+}
+
+tasker_client *tc_client_unlink_sub(tc_sub_link *l)
+{
+	tc_client *c = l->owner;
+	if (!c)
+		return NULL;
+	*l->pprev = l->next;
+	if (l->next)
+		l->next->pprev = l->pprev;
+	l->next = NULL;
+	l->pprev = NULL;
+	l->owner = NULL;
+	return c->client;
+}
 
 static void client_free(void *p)
 {
 	tc_client *c = p;
 	/* A Client can only be collected when no call holds it (each call keeps `self` alive). */
+	detach_subs(c);
 	tasker_client_free(c->client);
 	pthread_mutex_destroy(&c->mu);
 	xfree(c);
@@ -54,6 +85,20 @@ static VALUE client_alloc(VALUE klass)
 static tc_client *get(VALUE self)
 {
 	return rb_check_typeddata(self, &client_type);
+}
+
+int tc_client_link_sub(VALUE self, tc_sub_link *l)
+{
+	tc_client *c = get(self);
+	if (!c->client || c->closed)
+		return 0;
+	l->owner = c;
+	l->next = c->subs;
+	if (c->subs)
+		c->subs->pprev = &l->next;
+	l->pprev = &c->subs;
+	c->subs = l;
+	return 1;
 }
 
 tasker_client *tc_client_get(VALUE self)
@@ -217,6 +262,9 @@ static VALUE client_close(VALUE self)
 	tasker_client *to_free = NULL;
 	if (!c->closed) {
 		c->closed = 1;
+		pthread_mutex_unlock(&c->mu);
+		detach_subs(c); /* the core client is still there: busy calls keep it, and we hold the GVL */
+		pthread_mutex_lock(&c->mu);
 		if (c->busy == 0) {
 			to_free = c->client;
 			c->client = NULL;

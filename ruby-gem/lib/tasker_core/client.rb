@@ -40,6 +40,8 @@ module TaskerCore
       end
       @templates = []
       @templates_lock = Mutex.new
+      @subscriptions = []
+      @subscriptions_lock = Mutex.new
       _open(database_url, pool_size, application_name, path, text)
     end
 
