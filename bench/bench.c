@@ -144,7 +144,17 @@ static void reset_data(void)
 	pg_exec(c, "TRUNCATE tasker_workflow_step_transitions, tasker_task_transitions, tasker_workflow_step_edges, "
 	           "tasker_workflow_steps, tasker_task_annotations, tasker_tasks, tasker_ready_steps, "
 	           "tasker_step_claims");
-	pg_exec(c, "VACUUM ANALYZE");
+	PQfinish(c);
+}
+
+/* Statistics for the tables as they are now, as autovacuum keeps them in a running system. Plans are
+ * prepared once per connection and kept (generic plans); ANALYZE invalidates them, so each connection
+ * re-plans with the new statistics. Never run it on empty tables: a plan made for an empty table
+ * (seq scans) would then be kept while the table grows. */
+static void analyze(void)
+{
+	PGconn *c = pg_open();
+	pg_exec(c, "ANALYZE");
 	PQfinish(c);
 }
 
@@ -327,6 +337,13 @@ static void bench_latency(void)
 	stage_us = calloc(max_stages, sizeof *stage_us);
 	atomic_store(&nstages, 0);
 	tasker_worker *w = new_worker(c, 0, 0, timed);
+	for (int i = 0; i < 5; i++) { /* warm-up, then statistics */
+		create_task(c, "chain_20");
+		if (tasker_worker_run_until_idle(w))
+			die("running");
+	}
+	analyze();
+	atomic_store(&nstages, 0);
 	for (int i = 0; i < chains; i++) {
 		atomic_store(&last_return_us, 0);
 		create_task(c, "chain_20");
@@ -433,6 +450,7 @@ static void bench_throughput_one(const char *label, const char *tpl, int steps_p
 	register_template(c, tpl, steps_per_task == 1 ? "chain" : "tree", steps_per_task);
 	for (int i = 0; i < tasks; i++)
 		create_task(c, tpl);
+	analyze();
 	PGconn *pg = pg_open();
 	find_postmaster(pg);
 	pg_exec(pg, "CHECKPOINT");
@@ -501,8 +519,9 @@ static void bench_create(void)
 	register_template(c, "create10", "tree", 10);
 	int n = 2000;
 	int64_t *t = calloc((size_t)n, sizeof *t);
-	for (int i = 0; i < 50; i++)
+	for (int i = 0; i < 200; i++)
 		create_task(c, "create10"); /* warm the prepared statements and the cache */
+	analyze();
 	for (int i = 0; i < n; i++) {
 		int64_t t0 = now_us();
 		create_task(c, "create10");
@@ -521,6 +540,9 @@ static void bench_transition(void)
 	reset_data();
 	tasker_client *c = open_client(2);
 	register_template(c, "single", "chain", 1);
+	for (int i = 0; i < 200; i++)
+		create_task(c, "single");
+	analyze();
 	int64_t task = create_task(c, "single");
 	PGconn *pg = pg_open();
 	char sql[160];
