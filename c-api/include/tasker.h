@@ -445,7 +445,7 @@ typedef struct tasker_claim_options {
 	unsigned int version;                 /* TASKER_CLAIM_OPTIONS_VERSION */
 	const char *const *handler_classes;   /* claim only these; NULL → any */
 	size_t handler_class_count;
-	unsigned int max_steps;               /* 0 → 1 */
+	unsigned int max_steps;               /* 0 → 1; above 256 → 256 */
 	const char *worker_id;                /* NULL → "<host>:<pid>" */
 	int lease_seconds;                    /* 0 → 30 */
 } tasker_claim_options;

@@ -5,6 +5,8 @@
  * in_progress for a retry) and its task pending → in_progress, records the claim (lease), and
  * builds the self-contained payload a handler needs. Decides nothing about readiness.
  */
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,13 +21,41 @@
 
 #define NOW_UTC "timezone('UTC', now())"
 
-static const tdb_stmt Q_PICK = {
-	"claim_pick",
-	"SELECT r.workflow_step_id, r.task_id FROM tasker_ready_steps r "
-	"JOIN tasker_tasks t ON t.task_id = r.task_id "
-	"WHERE r.ready_at <= " NOW_UTC " AND ($1::text[] IS NULL OR r.handler_class = ANY($1::text[])) "
-	"ORDER BY r.ready_at, r.workflow_step_id LIMIT $2::int "
-	"FOR UPDATE OF r SKIP LOCKED FOR NO KEY UPDATE OF t SKIP LOCKED"};
+/* The FIFO pick. The LIMIT is a constant in the statement text, one prepared statement per limit
+ * (1..PICK_MAX, built once): with a parameter there, a generic plan cannot know the limit is small
+ * and sorts the whole queue instead of walking the (ready_at, workflow_step_id) index. */
+#define PICK_MAX 256
+#define PICK_SQL_FMT                                                                                      \
+	"SELECT r.workflow_step_id, r.task_id FROM tasker_ready_steps r "                                 \
+	"JOIN tasker_tasks t ON t.task_id = r.task_id "                                                   \
+	"WHERE r.ready_at <= " NOW_UTC " AND ($1::text[] IS NULL OR r.handler_class = ANY($1::text[])) " \
+	"ORDER BY r.ready_at, r.workflow_step_id LIMIT %u "                                                \
+	"FOR UPDATE OF r SKIP LOCKED FOR NO KEY UPDATE OF t SKIP LOCKED"
+static tdb_stmt pick_stmts[PICK_MAX];
+static char pick_names[PICK_MAX][24];
+static char pick_sql[PICK_MAX][sizeof PICK_SQL_FMT + 8];
+static pthread_once_t pick_once = PTHREAD_ONCE_INIT;
+
+static void pick_init(void)
+{
+	for (unsigned i = 0; i < PICK_MAX; i++) {
+		snprintf(pick_names[i], sizeof pick_names[i], "claim_pick_%u", i + 1);
+		snprintf(pick_sql[i], sizeof pick_sql[i], PICK_SQL_FMT, i + 1);
+		pick_stmts[i] = (tdb_stmt){pick_names[i], pick_sql[i]};
+	}
+}
+
+/* The pick for at most `max` steps (1..PICK_MAX). */
+static const tdb_stmt *pick_for(unsigned max)
+{
+	pthread_once(&pick_once, pick_init);
+	if (max < 1)
+		max = 1;
+	if (max > PICK_MAX)
+		max = PICK_MAX;
+	return &pick_stmts[max - 1];
+}
+
 static const tdb_stmt Q_PICK_ONE = {
 	"claim_pick_one",
 	"SELECT r.workflow_step_id, r.task_id FROM tasker_ready_steps r "
@@ -497,7 +527,7 @@ static int claim_with(tasker_claimed_step ***out, size_t *out_count, tasker_clie
 	return rc;
 }
 
-/* The handler-class array parameter of Q_PICK (NULL when any handler may be claimed). */
+/* The handler-class array parameter of the pick (NULL when any handler may be claimed). */
 static int handler_param(char **out, const tasker_claim_options *o)
 {
 	*out = NULL;
@@ -526,9 +556,8 @@ int tasker_steps_claim(tasker_claimed_step ***out, size_t *out_count, tasker_cli
 		rc = handler_param(&handlers, o);
 	if (rc)
 		return rc;
-	char lim[24];
-	const char *p[] = {handlers, tdb_fmt_i64(lim, o->max_steps ? o->max_steps : 1)};
-	rc = claim_with(out, out_count, client, &Q_PICK, 2, p, o);
+	const char *p[] = {handlers};
+	rc = claim_with(out, out_count, client, pick_for(o->max_steps ? o->max_steps : 1), 1, p, o);
 	free(handlers);
 	return rc;
 }
@@ -551,9 +580,8 @@ int tasker_steps_complete_and_claim(tasker_claimed_step ***out, size_t *out_coun
 	if (!rc)
 		rc = tcomplete_locked(db, client, results, count);
 	if (!rc && o->max_steps > 0) {
-		char lim[24];
-		const char *p[] = {handlers, tdb_fmt_i64(lim, o->max_steps)};
-		rc = claim_in_txn(out, out_count, db, client, &Q_PICK, 2, p, o);
+		const char *p[] = {handlers};
+		rc = claim_in_txn(out, out_count, db, client, pick_for(o->max_steps), 1, p, o);
 	}
 	if (!rc)
 		rc = tdb_commit(db);

@@ -235,6 +235,45 @@ static int setup(void **state)
 	return 0;
 }
 
+/* max_steps is an exact bound, not rounded; the pick is FIFO by ready time, then step id. */
+static void test_claim_limit_exact_fifo(void **state)
+{
+	testdb *t = *state;
+	assert_int_equal(tasker_template_register_string(NULL, t->client,
+	                                                 "name: lone\nnamespace_name: claims\nversion: 1.0.0\n"
+	                                                 "step_templates:\n"
+	                                                 "  - {name: only, handler_class: 'Claims::Limit'}\n",
+	                                                 0, "lone.yaml", NULL),
+	                 TASKER_OK);
+	int64_t ids[7];
+	for (int i = 0; i < 7; i++) {
+		tasker_task_request r = TASKER_TASK_REQUEST_INIT;
+		r.name = "lone";
+		r.namespace_name = "claims";
+		r.template_version = "1.0.0";
+		r.context_json = "{}";
+		assert_int_equal(tasker_task_create(&ids[i], t->client, &r), TASKER_OK);
+	}
+	const char *only[] = {"Claims::Limit"};
+	tasker_claim_options o = TASKER_CLAIM_OPTIONS_INIT;
+	o.handler_classes = only;
+	o.handler_class_count = 1;
+	const unsigned asks[] = {3, 5, 300};
+	const size_t gets[] = {3, 4, 0};
+	size_t next = 0;
+	for (size_t k = 0; k < 3; k++) {
+		o.max_steps = asks[k];
+		tasker_claimed_step **steps = NULL;
+		size_t n = 0;
+		assert_int_equal(tasker_steps_claim(&steps, &n, t->client, &o), TASKER_OK);
+		assert_int_equal(n, gets[k]);
+		for (size_t i = 0; i < n; i++)
+			assert_int_equal(steps[i]->task_id, ids[next++]);
+		free_claims(steps, n);
+	}
+	assert_int_equal(next, 7);
+}
+
 static int teardown(void **state)
 {
 	testdb_close(*state);
@@ -248,6 +287,7 @@ int main(void)
 		cmocka_unit_test(test_complete_and_claim),
 		cmocka_unit_test(test_stop_releases_queued_steps),
 		cmocka_unit_test(test_context_numbers_exact),
+		cmocka_unit_test(test_claim_limit_exact_fifo),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
