@@ -65,16 +65,16 @@ static const tdb_stmt Q_PICK_ONE = {
 static const tdb_stmt Q_TASKS = {
 	"claim_tasks",
 	"SELECT t.task_id, t.named_task_id, t.context::text, t.tags::text, t.initiator, t.source_system, "
-	"t.reason, tt.to_state, tt.sort_key FROM tasker_tasks t LEFT JOIN tasker_task_transitions tt "
-	"ON tt.task_id = t.task_id AND tt.most_recent WHERE t.task_id = ANY($1::bigint[]) ORDER BY t.task_id"};
+	"t.reason, tt.to_state, tt.sort_key FROM tasker_tasks t " TASK_STATE_JOIN("tt", "t.task_id")
+	"WHERE t.task_id = ANY($1::bigint[]) ORDER BY t.task_id"};
 static const tdb_stmt Q_STEPS = {
 	"claim_steps",
 	"SELECT s.task_id, s.workflow_step_id, s.named_step_id, ns.name, tr.to_state, tr.sort_key, "
 	"s.attempts, s.retry_limit, s.retryable, s.processed, s.results::text, "
 	"CASE WHEN s.workflow_step_id = ANY($2::bigint[]) THEN s.inputs::text END "
 	"FROM tasker_workflow_steps s JOIN tasker_named_steps ns ON ns.named_step_id = s.named_step_id "
-	"LEFT JOIN tasker_workflow_step_transitions tr ON tr.workflow_step_id = s.workflow_step_id "
-	"AND tr.most_recent WHERE s.task_id = ANY($1::bigint[]) ORDER BY s.task_id, s.workflow_step_id"};
+	STEP_STATE_JOIN("tr", "s.workflow_step_id")
+	"WHERE s.task_id = ANY($1::bigint[]) ORDER BY s.task_id, s.workflow_step_id"};
 static const tdb_stmt Q_DEQUEUE = {
 	"claim_dequeue", "DELETE FROM tasker_ready_steps WHERE workflow_step_id = ANY($1::bigint[])"};
 static const tdb_stmt Q_CLAIM_INSERT = {

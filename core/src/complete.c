@@ -33,8 +33,8 @@ static const tdb_stmt Q_READ = {
 	"s.retryable, tt.to_state, s.named_step_id, t.named_task_id FROM tasker_workflow_steps s "
 	"JOIN tasker_tasks t ON t.task_id = s.task_id "
 	"JOIN tasker_named_steps ns ON ns.named_step_id = s.named_step_id "
-	"LEFT JOIN tasker_workflow_step_transitions tr ON tr.workflow_step_id = s.workflow_step_id AND tr.most_recent "
-	"LEFT JOIN tasker_task_transitions tt ON tt.task_id = s.task_id AND tt.most_recent "
+	STEP_STATE_JOIN("tr", "s.workflow_step_id")
+	TASK_STATE_JOIN("tt", "s.task_id")
 	"WHERE s.workflow_step_id = ANY($1::bigint[])"};
 static const tdb_stmt Q_SUCCEED = {
 	"complete_succeed",

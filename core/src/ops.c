@@ -23,8 +23,8 @@ static const tdb_stmt Q_TASK_STATE = {
 static const tdb_stmt Q_STEPS = {
 	"ops_steps",
 	"SELECT s.workflow_step_id, tr.to_state, tr.sort_key, s.attempts, s.retry_limit, s.retryable "
-	"FROM tasker_workflow_steps s LEFT JOIN tasker_workflow_step_transitions tr "
-	"ON tr.workflow_step_id = s.workflow_step_id AND tr.most_recent WHERE s.task_id = $1::bigint "
+	"FROM tasker_workflow_steps s " STEP_STATE_JOIN("tr", "s.workflow_step_id")
+	"WHERE s.task_id = $1::bigint "
 	"ORDER BY s.workflow_step_id"};
 static const tdb_stmt Q_STEP_TASK = {
 	"ops_step_task", "SELECT task_id FROM tasker_workflow_steps WHERE workflow_step_id = $1::bigint"};

@@ -24,11 +24,10 @@ static const tdb_stmt Q_CHILDREN = {
 	"e.from_step_id FROM tasker_workflow_steps c "
 	"JOIN tasker_named_steps ns ON ns.named_step_id = c.named_step_id "
 	"JOIN tasker_tasks t ON t.task_id = c.task_id "
-	"LEFT JOIN tasker_task_transitions tt ON tt.task_id = t.task_id AND tt.most_recent "
-	"LEFT JOIN tasker_workflow_step_transitions ctr ON ctr.workflow_step_id = c.workflow_step_id "
-	"AND ctr.most_recent "
+	TASK_STATE_JOIN("tt", "t.task_id")
+	STEP_STATE_JOIN("ctr", "c.workflow_step_id")
 	"LEFT JOIN tasker_workflow_step_edges e ON e.to_step_id = c.workflow_step_id "
-	"LEFT JOIN tasker_workflow_step_transitions ptr ON ptr.workflow_step_id = e.from_step_id AND ptr.most_recent "
+	STEP_STATE_JOIN("ptr", "e.from_step_id")
 	"WHERE c.workflow_step_id IN (SELECT to_step_id FROM tasker_workflow_step_edges "
 	"WHERE from_step_id = ANY($1::bigint[])) ORDER BY c.workflow_step_id"};
 /* The same shape for every unprocessed step of one task. */
@@ -41,11 +40,10 @@ static const tdb_stmt Q_TASK_STEPS = {
 	"e.from_step_id FROM tasker_workflow_steps c "
 	"JOIN tasker_named_steps ns ON ns.named_step_id = c.named_step_id "
 	"JOIN tasker_tasks t ON t.task_id = c.task_id "
-	"LEFT JOIN tasker_task_transitions tt ON tt.task_id = t.task_id AND tt.most_recent "
-	"LEFT JOIN tasker_workflow_step_transitions ctr ON ctr.workflow_step_id = c.workflow_step_id "
-	"AND ctr.most_recent "
+	TASK_STATE_JOIN("tt", "t.task_id")
+	STEP_STATE_JOIN("ctr", "c.workflow_step_id")
 	"LEFT JOIN tasker_workflow_step_edges e ON e.to_step_id = c.workflow_step_id "
-	"LEFT JOIN tasker_workflow_step_transitions ptr ON ptr.workflow_step_id = e.from_step_id AND ptr.most_recent "
+	STEP_STATE_JOIN("ptr", "e.from_step_id")
 	"WHERE c.task_id = $1::bigint AND c.processed = false ORDER BY c.workflow_step_id"};
 static const tdb_stmt Q_RESOLVE_BYPASSED = {
 	"progress_resolve_bypassed",
@@ -53,16 +51,16 @@ static const tdb_stmt Q_RESOLVE_BYPASSED = {
 	"results = '{\"bypassed\": true}'::jsonb, updated_at = " NOW_UTC " WHERE workflow_step_id = ANY($1::bigint[])"};
 static const tdb_stmt Q_FINISHED_TASKS = {
 	"progress_finished_tasks",
-	"SELECT t.task_id, tt.to_state, tt.sort_key FROM tasker_tasks t LEFT JOIN tasker_task_transitions tt "
-	"ON tt.task_id = t.task_id AND tt.most_recent WHERE t.task_id = ANY($1::bigint[]) AND NOT t.complete "
+	"SELECT t.task_id, tt.to_state, tt.sort_key FROM tasker_tasks t " TASK_STATE_JOIN("tt", "t.task_id")
+	"WHERE t.task_id = ANY($1::bigint[]) AND NOT t.complete "
 	"AND NOT EXISTS (SELECT 1 FROM tasker_workflow_steps s WHERE s.task_id = t.task_id AND s.processed = false)"};
 static const tdb_stmt Q_MARK_COMPLETE = {
 	"progress_mark_complete",
 	"UPDATE tasker_tasks SET complete = true, updated_at = " NOW_UTC " WHERE task_id = ANY($1::bigint[])"};
 static const tdb_stmt Q_TASK_STATE = {
 	"progress_task_state",
-	"SELECT tt.to_state, tt.sort_key FROM tasker_tasks t LEFT JOIN tasker_task_transitions tt "
-	"ON tt.task_id = t.task_id AND tt.most_recent WHERE t.task_id = $1::bigint"};
+	"SELECT tt.to_state, tt.sort_key FROM tasker_tasks t " TASK_STATE_JOIN("tt", "t.task_id")
+	"WHERE t.task_id = $1::bigint"};
 static const tdb_stmt Q_UNQUEUE_TASK = {
 	"progress_unqueue_task", "DELETE FROM tasker_ready_steps WHERE task_id = $1::bigint"};
 

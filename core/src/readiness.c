@@ -9,6 +9,7 @@
 
 #include "client.h"
 #include "error.h"
+#include "transition.h"
 #include "util.h"
 
 #define SEC 1000000LL
@@ -22,13 +23,12 @@ static const tdb_stmt Q_LOAD = {
 	"timezone('UTC', now()), t.named_task_id, tt.to_state "
 	"FROM tasker_tasks t JOIN tasker_workflow_steps s ON s.task_id = t.task_id "
 	"JOIN tasker_named_steps ns ON ns.named_step_id = s.named_step_id "
-	"LEFT JOIN tasker_workflow_step_transitions tr ON tr.workflow_step_id = s.workflow_step_id "
-	"AND tr.most_recent LEFT JOIN tasker_task_transitions tt ON tt.task_id = t.task_id AND tt.most_recent "
+	STEP_STATE_JOIN("tr", "s.workflow_step_id") TASK_STATE_JOIN("tt", "t.task_id")
 	"WHERE t.task_id = $1::bigint ORDER BY s.workflow_step_id"};
 static const tdb_stmt Q_TASK = {
 	"readiness_task",
-	"SELECT t.named_task_id, tt.to_state FROM tasker_tasks t LEFT JOIN tasker_task_transitions tt "
-	"ON tt.task_id = t.task_id AND tt.most_recent WHERE t.task_id = $1::bigint"};
+	"SELECT t.named_task_id, tt.to_state FROM tasker_tasks t " TASK_STATE_JOIN("tt", "t.task_id")
+	"WHERE t.task_id = $1::bigint"};
 
 static int done_state(tasker_state s)
 {

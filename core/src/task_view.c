@@ -8,6 +8,7 @@
 #include "client.h"
 #include "error.h"
 #include "registry.h"
+#include "transition.h"
 #include "util.h"
 
 static const tdb_stmt Q_TASK = {
@@ -16,7 +17,7 @@ static const tdb_stmt Q_TASK = {
 	"COALESCE(t.tags::text, '[]'), t.initiator, t.source_system, t.reason, t.identity_hash, t.requested_at, "
 	"t.named_task_id FROM tasker_tasks t JOIN tasker_named_tasks nt ON nt.named_task_id = t.named_task_id "
 	"JOIN tasker_task_namespaces ns ON ns.task_namespace_id = nt.task_namespace_id "
-	"LEFT JOIN tasker_task_transitions tt ON tt.task_id = t.task_id AND tt.most_recent "
+	TASK_STATE_JOIN("tt", "t.task_id")
 	"WHERE t.task_id = $1::bigint"};
 static const tdb_stmt Q_STEPS = {
 	"view_steps",
@@ -25,7 +26,7 @@ static const tdb_stmt Q_STEPS = {
 	"(SELECT array_agg(e.from_step_id ORDER BY e.from_step_id) FROM tasker_workflow_step_edges e "
 	"WHERE e.to_step_id = s.workflow_step_id) FROM tasker_workflow_steps s "
 	"JOIN tasker_named_steps ns ON ns.named_step_id = s.named_step_id "
-	"LEFT JOIN tasker_workflow_step_transitions tr ON tr.workflow_step_id = s.workflow_step_id AND tr.most_recent "
+	STEP_STATE_JOIN("tr", "s.workflow_step_id")
 	"WHERE s.task_id = $1::bigint ORDER BY s.workflow_step_id"};
 
 void tasker_task_view_free(tasker_task_view *v)

@@ -53,12 +53,11 @@ static const trans_sql STEP_SQL = {
 
 static const tdb_stmt Q_TASK_STATE = {
 	"trans_task_state",
-	"SELECT tr.to_state FROM tasker_tasks t LEFT JOIN tasker_task_transitions tr "
-	"ON tr.task_id = t.task_id AND tr.most_recent WHERE t.task_id = $1::bigint"};
+	"SELECT tr.to_state FROM tasker_tasks t " TASK_STATE_JOIN("tr", "t.task_id")
+	"WHERE t.task_id = $1::bigint"};
 static const tdb_stmt Q_STEP_STATE = {
 	"trans_step_state",
-	"SELECT tr.to_state FROM tasker_workflow_steps s LEFT JOIN tasker_workflow_step_transitions tr "
-	"ON tr.workflow_step_id = s.workflow_step_id AND tr.most_recent "
+	"SELECT tr.to_state FROM tasker_workflow_steps s " STEP_STATE_JOIN("tr", "s.workflow_step_id")
 	"WHERE s.workflow_step_id = $1::bigint"};
 
 static int check_metadata(const char *json)

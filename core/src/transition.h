@@ -10,6 +10,17 @@
 
 typedef enum { TTRANS_TASK, TTRANS_STEP } ttrans_kind;
 
+/* SQL: the current transition (to_state, sort_key, created_at) of one task or step as `alias`, NULL
+ * columns when it has none. A LATERAL lookup of at most one row, so the plan is an index probe per
+ * owner whatever the statistics say: a plain join over an id array is planned as a scan of the whole
+ * transition table when the statistics are stale, and a generic plan keeps that while the table grows. */
+#define TASK_STATE_JOIN(alias, task_id)                                                               \
+	"LEFT JOIN LATERAL (SELECT x.to_state, x.sort_key, x.created_at FROM tasker_task_transitions x " \
+	"WHERE x.task_id = " task_id " AND x.most_recent LIMIT 1) " alias " ON true "
+#define STEP_STATE_JOIN(alias, step_id)                                                                \
+	"LEFT JOIN LATERAL (SELECT x.to_state, x.sort_key, x.created_at FROM tasker_workflow_step_transitions x " \
+	"WHERE x.workflow_step_id = " step_id " AND x.most_recent LIMIT 1) " alias " ON true "
+
 /* Inside an open transaction: locks the owner row, checks its current state equals `expected`
  * (TASKER_ECONFLICT otherwise), checks the state machine allows expected → to (TASKER_ETRANSITION),
  * then flips most_recent and inserts the new row with sort_key = previous + 10. `metadata_json` must
