@@ -10,7 +10,7 @@ tasks=${1:-100}
 rounds=${2:-3}
 concurrency=${3:-10}
 
-[ -f "$repo/build-ruby/libtasker.a" ] || bash "$repo/ci/build.sh" build-ruby -DTASKER_BUILD_TESTS=OFF
+bash "$repo/ci/build.sh" build-ruby -DTASKER_BUILD_TESTS=OFF >/dev/null
 (cd "$repo/ruby-gem" && rake compile >/dev/null)
 work=$(mktemp -d /tmp/tasker-bench-ruby.XXXXXX)
 # shellcheck source=../../ci/postgres.sh
