@@ -104,7 +104,7 @@ typedef struct tasker_execution_config {
 	                                 max_concurrent_steps_limit) */
 	int lease_seconds;            /* how long a claimed step is owned before another worker may
 	                                 recover it (counted as an attempt); > 0; default 30 */
-	int claim_batch_size;         /* most steps claimed in one transaction; > 0; default 32 */
+	int claim_batch_size;         /* most steps claimed in one transaction; > 0 (above 256 → 256); default 32 */
 	int completion_batch_size;    /* most results recorded in one transaction; > 0; default 32 */
 	int completion_flush_ms;      /* longest a partial completion batch waits before it is written;
 	                                 >= 0; default 2 */
