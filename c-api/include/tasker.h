@@ -667,6 +667,8 @@ typedef struct tasker_event_subscribe_options {
 TASKER_EXTERN int tasker_events_subscribe(uint64_t *out_id, tasker_client *client, const char *pattern,
                                           tasker_event_fn fn, void *payload,
                                           const tasker_event_subscribe_options *opts);
+/* 1 when the event name `name` matches `pattern` by the rule of tasker_events_subscribe, else 0. */
+TASKER_EXTERN int tasker_event_name_matches(const char *pattern, const char *name);
 /* After it returns the subscriber is not running and is never called again (from its own callback:
  * after that call returns). An asynchronous subscription's queued events are dropped: call
  * tasker_events_flush first to deliver them. TASKER_ENOTFOUND for an unknown id. */

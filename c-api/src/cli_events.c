@@ -84,36 +84,13 @@ static void print_event(const tasker_event *e)
 	       e->name, (long long)e->task_id, (long long)e->workflow_step_id, e->payload_json);
 }
 
-/* `*` matches any run of characters (the engine's pattern rule). */
-static int pattern_match(const char *p, const char *s)
-{
-	const char *star = NULL, *resume = NULL;
-	while (*s) {
-		if (*p == '*') {
-			star = p++;
-			resume = s;
-		} else if (*p == *s) {
-			p++;
-			s++;
-		} else if (star) {
-			p = star + 1;
-			s = ++resume;
-		} else {
-			return 0;
-		}
-	}
-	while (*p == '*')
-		p++;
-	return *p == '\0';
-}
-
 static int on_watched(const tasker_event *e, void *payload)
 {
 	watch_state *s = payload;
 	if (s->done)
 		return 1; /* leave the rest for a later run (at-least-once resume) */
 	/* the watcher reads every event, so that --until also sees names outside PATTERN */
-	if (pattern_match(s->pattern, e->name)) {
+	if (tasker_event_name_matches(s->pattern, e->name)) {
 		print_event(e);
 		fflush(stdout);
 		s->printed++;

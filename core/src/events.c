@@ -96,6 +96,11 @@ int tevents_pattern_match(const char *p, const char *s)
 	return *p == '\0';
 }
 
+int tasker_event_name_matches(const char *pattern, const char *name)
+{
+	return pattern && name && tevents_pattern_match(pattern, name);
+}
+
 static void classify(tsub *s)
 {
 	const char *star = strchr(s->pattern, '*');

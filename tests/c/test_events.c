@@ -138,8 +138,11 @@ static void test_patterns(void **state)
 		{"task.*", "task", 0},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-		if (tevents_pattern_match(cases[i].pattern, cases[i].name) != cases[i].match)
+		if (tevents_pattern_match(cases[i].pattern, cases[i].name) != cases[i].match ||
+		    tasker_event_name_matches(cases[i].pattern, cases[i].name) != cases[i].match)
 			fail_msg("pattern %s vs %s: expected %d", cases[i].pattern, cases[i].name, cases[i].match);
+	assert_int_equal(tasker_event_name_matches(NULL, "step.completed"), 0);
+	assert_int_equal(tasker_event_name_matches("*", NULL), 0);
 	assert_true(tevents_pattern_valid("step.*"));
 	assert_true(tevents_pattern_valid("custom-event_1.done"));
 	assert_false(tevents_pattern_valid(""));
