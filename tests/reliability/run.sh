@@ -4,7 +4,8 @@
 #   A  4 worker processes x 300 tasks of the "mixed" DAG: everything completes, each handler ran
 #      exactly once per attempt, nothing left active, queued or claimed;
 #   B  the same with a 2 s lease while one worker is kill -9'ed every 3 s and restarted: nothing lost,
-#      no step completed twice, every interrupted step recovered within 2 x lease (+ 1 s slack);
+#      no step completed twice, every interrupted step recovered within 2 x lease (its next attempt
+#      claimed within 2 x lease + 1 s + its backoff);
 #   C  the same while PostgreSQL is restarted twice (fast shutdown) mid-run: workers reconnect.
 #
 # Usage: tests/reliability/run.sh [A] [B] [C]     (default: all three)
