@@ -583,7 +583,9 @@ TASKER_EXTERN int tasker_worker_run(tasker_worker *worker);
 /* Like tasker_worker_run, but returns once nothing this worker can run is queued (now or in a
  * backoff) and nothing is in flight. For tests and batch jobs. */
 TASKER_EXTERN int tasker_worker_run_until_idle(tasker_worker *worker);
-/* Asks a running worker to stop. Thread-safe and async-signal-safe. */
+/* Asks a running worker to stop: its run returns after the shutdown above. Thread-safe and
+ * async-signal-safe. A stop asked while no run is in progress makes the next run return at once (so a
+ * stop racing the start of a run is never lost). */
 TASKER_EXTERN void tasker_worker_stop(tasker_worker *worker);
 TASKER_EXTERN void tasker_worker_free(tasker_worker *worker);
 /* Delegation: claims the given step and runs its handler on the calling thread, then records the

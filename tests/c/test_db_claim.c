@@ -192,6 +192,10 @@ static void test_stop_releases_queued_steps(void **state)
 	assert_int_equal(tasker_worker_register(w, &h), TASKER_OK);
 	assert_int_equal(tasker_worker_run(w), TASKER_OK);
 	assert_int_equal(tasker_worker_processed(w), 1);
+	/* a stop asked while no run is in progress: the next run returns at once, claiming nothing */
+	tasker_worker_stop(w);
+	assert_int_equal(tasker_worker_run(w), TASKER_OK);
+	assert_int_equal(tasker_worker_processed(w), 1);
 	tasker_worker_free(w);
 	long long tid = (long long)task;
 	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM tasker_step_claims WHERE task_id = %lld", tid), 0);
