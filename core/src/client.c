@@ -118,11 +118,11 @@ int tclient_acquire(tasker_client *c, tdb **out)
 		if (c->nidle > 0) {
 			tdb *db = c->idle[--c->nidle];
 			pthread_mutex_unlock(&c->mu);
-			if (!tdb_is_broken(db)) {
+			if (tdb_alive(db)) {
 				*out = db;
 				return TASKER_OK;
 			}
-			/* Died while idle (server restart): replace it. */
+			/* Died while idle (server restart, terminated backend): replace it. */
 			tdb_close(db);
 			pthread_mutex_lock(&c->mu);
 			c->open--;

@@ -80,6 +80,16 @@ void tdb_close(tdb *db)
 PGconn *tdb_pg(tdb *db) { return db->conn; }
 int tdb_is_broken(const tdb *db) { return db->broken || PQstatus(db->conn) != CONNECTION_OK; }
 
+int tdb_alive(tdb *db)
+{
+	/* Reads whatever the server sent meanwhile without waiting: a terminated backend's last message
+	 * and the closed socket mark the connection bad here instead of failing the next statement. */
+	for (int i = 0; i < 2 && !db->broken; i++) /* the second read sees the EOF after a last message */
+		if (!PQconsumeInput(db->conn) || PQstatus(db->conn) != CONNECTION_OK)
+			db->broken = 1;
+	return !db->broken;
+}
+
 static int is_prepared(const tdb *db, const tdb_stmt *stmt)
 {
 	for (size_t i = 0; i < db->nprepared; i++)

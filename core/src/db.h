@@ -27,6 +27,8 @@ void tdb_close(tdb *db);
 PGconn *tdb_pg(tdb *db);
 /* 1 once a call found the connection dead; the pool then discards it. */
 int tdb_is_broken(const tdb *db);
+/* 1 unless the server closed an idle connection (checked without blocking); for the pool, before reuse. */
+int tdb_alive(tdb *db);
 
 /* Runs `stmt` with `n` text parameters (NULL element = SQL NULL). On success *out is the result (free
  * with PQclear; may be NULL if `out` is NULL, then the result is discarded). `what` names the action
