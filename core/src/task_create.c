@@ -123,9 +123,13 @@ static int parse_request(request *r, const tasker_task_request *q)
 }
 
 /* The Rails engine's hash identity: SHA-256 hex of {name, initiator, source_system, context, reason,
- * bypass_steps, requested_at to the minute}, in that key order. */
+ * bypass_steps, requested_at to the minute}, in that key order. The context enters as written (without
+ * whitespace), so numbers beyond a double's precision still tell requests apart. */
 static int hash_identity(request *r)
 {
+	char *context = tjson_compact(r->context_text);
+	if (!context)
+		return TASKER_ENOMEM;
 	cJSON *o = cJSON_CreateObject();
 	char minute[17];
 	memcpy(minute, r->requested_at, 16);
@@ -133,15 +137,17 @@ static int hash_identity(request *r)
 	if (!o || !cJSON_AddStringToObject(o, "name", r->name) ||
 	    !cJSON_AddStringToObject(o, "initiator", r->initiator) ||
 	    !cJSON_AddStringToObject(o, "source_system", r->source_system) ||
-	    !cJSON_AddItemReferenceToObject(o, "context", r->context) ||
+	    !cJSON_AddRawToObject(o, "context", context) ||
 	    !cJSON_AddStringToObject(o, "reason", r->reason) ||
 	    !cJSON_AddItemReferenceToObject(o, "bypass_steps", r->bypass) ||
 	    !cJSON_AddStringToObject(o, "requested_at", minute)) {
 		cJSON_Delete(o);
+		free(context);
 		return tasker_set_oom();
 	}
 	char *text = tjson_print(o);
 	cJSON_Delete(o);
+	free(context);
 	if (!text)
 		return TASKER_ENOMEM;
 	unsigned char md[32];

@@ -215,6 +215,32 @@ char *tjson_print(const cJSON *item)
 	return s;
 }
 
+char *tjson_compact(const char *text)
+{
+	size_t n = strlen(text), k = 0;
+	char *out = malloc(n + 1);
+	if (!out) {
+		tasker_set_oom();
+		return NULL;
+	}
+	int in_string = 0;
+	for (size_t i = 0; i < n; i++) {
+		char ch = text[i];
+		if (in_string) {
+			out[k++] = ch;
+			if (ch == '\\' && i + 1 < n)
+				out[k++] = text[++i];
+			else if (ch == '"')
+				in_string = 0;
+		} else if (ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r') {
+			out[k++] = ch;
+			in_string = ch == '"';
+		}
+	}
+	out[k] = '\0';
+	return out;
+}
+
 char *tstrdup(const char *s)
 {
 	if (!s)

@@ -43,6 +43,9 @@ char *tid_array(const int64_t *ids, size_t n);
 int tjson_valid(const char *text);
 /* Compact JSON text of `item` (malloc'd); NULL + TASKER_ENOMEM on failure. */
 char *tjson_print(const cJSON *item);
+/* Valid JSON text without the whitespace outside strings (malloc'd; NULL on OOM): numbers, strings and
+ * member order exactly as written, unlike a cJSON round trip, whose numbers are doubles. */
+char *tjson_compact(const char *text);
 /* strdup that sets TASKER_ENOMEM on failure. NULL input gives NULL. */
 char *tstrdup(const char *s);
 

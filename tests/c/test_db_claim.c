@@ -230,6 +230,36 @@ static void test_context_numbers_exact(void **state)
 	assert_int_equal(tasker_task_cancel(t->client, id), TASKER_OK);
 }
 
+/* The hash identity sees a request's numbers exactly: contexts that differ beyond a double's precision
+ * are different requests; the same request with other whitespace is the same. */
+static void test_identity_numbers_exact(void **state)
+{
+	testdb *t = *state;
+	tasker_task_request r = TASKER_TASK_REQUEST_INIT;
+	r.name = "chain";
+	r.namespace_name = "claims";
+	r.template_version = "1.0.0";
+	r.requested_at = "2026-01-02 03:04:05";
+	r.identity_strategy = TASKER_IDENTITY_HASH;
+	r.context_json = "{\"n\": 9007199254740993, \"s\": \"a \\\"  b\"}";
+	int64_t first = 0, second = 0, third = 0;
+	assert_int_equal(tasker_task_create(&first, t->client, &r), TASKER_OK);
+	r.context_json = "{\"n\": 9007199254740992, \"s\": \"a \\\"  b\"}";
+	assert_int_equal(tasker_task_create(&second, t->client, &r), TASKER_OK);
+	assert_true(second != first);
+	r.context_json = " { \"n\" :9007199254740993 ,\n\"s\":\"a \\\"  b\" } ";
+	assert_int_equal(tasker_task_create(&third, t->client, &r), TASKER_EXISTS);
+	assert_int_equal(third, first);
+	/* whitespace inside a string is content */
+	int64_t fourth = 0;
+	r.context_json = "{\"n\": 9007199254740993, \"s\": \"a \\\" b\"}";
+	assert_int_equal(tasker_task_create(&fourth, t->client, &r), TASKER_OK);
+	assert_true(fourth != first);
+	assert_int_equal(tasker_task_cancel(t->client, fourth), TASKER_OK);
+	assert_int_equal(tasker_task_cancel(t->client, first), TASKER_OK);
+	assert_int_equal(tasker_task_cancel(t->client, second), TASKER_OK);
+}
+
 static int setup(void **state)
 {
 	static testdb t;
@@ -291,6 +321,7 @@ int main(void)
 		cmocka_unit_test(test_complete_and_claim),
 		cmocka_unit_test(test_stop_releases_queued_steps),
 		cmocka_unit_test(test_context_numbers_exact),
+		cmocka_unit_test(test_identity_numbers_exact),
 		cmocka_unit_test(test_claim_limit_exact_fifo),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
