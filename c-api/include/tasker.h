@@ -289,6 +289,26 @@ TASKER_EXTERN int tasker_template_register_string(tasker_template_info *out, tas
 TASKER_EXTERN int tasker_template_validate_file(tasker_template_info *out, const char *path,
                                                 const char *environment);
 
+/* One step of a template: what a binding needs to find the handlers of a template's steps. */
+typedef struct tasker_template_step {
+	const char *name;
+	const char *handler_class;
+	const char *const *depends_on;   /* step names, in declared order */
+	size_t depends_on_count;
+	int retry_limit;                 /* default_retry_limit */
+	int retryable;                   /* default_retryable */
+	int skippable;
+} tasker_template_step;
+
+/* Validates a template (the file at `path`, or else `text`, JSON when `is_json`, named `source_name` in
+ * errors) as registering it would, without a database, and describes its steps: *out holds *out_count
+ * steps in declared order (free with tasker_template_steps_free); `info` (may be NULL) as above.
+ * Errors as for tasker_template_register_file; *out is then NULL. */
+TASKER_EXTERN int tasker_template_describe(tasker_template_step **out, size_t *out_count, tasker_template_info *info,
+                                           const char *path, const char *text, int is_json,
+                                           const char *source_name, const char *environment);
+TASKER_EXTERN void tasker_template_steps_free(tasker_template_step *steps, size_t count);
+
 /* Health counts of the whole system (get_system_health_counts_v01) as a JSON object, malloc'd;
  * free with tasker_free. */
 TASKER_EXTERN int tasker_health_counts(char **out_json, tasker_client *client);

@@ -462,3 +462,66 @@ int tasker_template_validate_file(tasker_template_info *out, const char *path, c
 	ttpl_free(tpl);
 	return rc;
 }
+
+void tasker_template_steps_free(tasker_template_step *steps, size_t count)
+{
+	if (!steps)
+		return;
+	for (size_t i = 0; i < count; i++) {
+		free((char *)steps[i].name);
+		free((char *)steps[i].handler_class);
+		for (size_t k = 0; k < steps[i].depends_on_count; k++)
+			free((char *)steps[i].depends_on[k]);
+		free((char **)steps[i].depends_on);
+	}
+	free(steps);
+}
+
+/* A copy of one parsed step for the public description. 0, or TASKER_ENOMEM. */
+static int describe_step(tasker_template_step *d, const ttpl_step *s)
+{
+	d->retry_limit = s->default_retry_limit;
+	d->retryable = s->default_retryable;
+	d->skippable = s->skippable;
+	if (!(d->name = tstrdup(s->name)) || !(d->handler_class = tstrdup(s->handler_class)))
+		return tasker_set_oom();
+	if (s->ndepends == 0)
+		return TASKER_OK;
+	char **deps = calloc(s->ndepends, sizeof *deps);
+	if (!deps)
+		return tasker_set_oom();
+	d->depends_on = (const char *const *)deps;
+	for (size_t k = 0; k < s->ndepends; k++, d->depends_on_count++)
+		if (!(deps[k] = tstrdup(s->depends_on[k])))
+			return tasker_set_oom();
+	return TASKER_OK;
+}
+
+int tasker_template_describe(tasker_template_step **out, size_t *out_count, tasker_template_info *info,
+                             const char *path, const char *text, int is_json, const char *source_name,
+                             const char *environment)
+{
+	*out = NULL;
+	*out_count = 0;
+	if (!path && !text)
+		return tasker_set_error(TASKER_EINVAL, "template: neither a path nor a text given");
+	ttpl_template *tpl;
+	int rc = path ? ttpl_load_file(&tpl, path, environment)
+	              : ttpl_load_string(&tpl, text, strlen(text), source_name, is_json, environment);
+	if (rc)
+		return rc;
+	fill_info(info, tpl);
+	tasker_template_step *steps = calloc(tpl->nsteps ? tpl->nsteps : 1, sizeof *steps);
+	if (!steps)
+		rc = tasker_set_oom();
+	for (size_t i = 0; !rc && i < tpl->nsteps; i++)
+		rc = describe_step(&steps[i], &tpl->steps[i]);
+	if (rc)
+		tasker_template_steps_free(steps, tpl->nsteps);
+	else {
+		*out = steps;
+		*out_count = tpl->nsteps;
+	}
+	ttpl_free(tpl);
+	return rc;
+}

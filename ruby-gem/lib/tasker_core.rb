@@ -53,7 +53,7 @@ module TaskerCore
     # @raise [NotFoundError] when the step is not waiting to run
     # @raise [HandlerNotFoundError] when its handler_class names no handler class
     def execute_step(step_id, client: self.client)
-      name = client.send(:_queued_handler_class, step_id)
+      name = client.send(:_step_handler_class, step_id)
       worker = @lock.synchronize do
         @delegates[[client, name]] ||= Worker.new(client: client, concurrency: 1,
                                                   handlers: { name => HandlerResolver.lookup(name) })

@@ -234,6 +234,54 @@ static void test_linear_workflow(void **state)
 	ttpl_free(t);
 }
 
+/* The public description: the same steps, fields and order, from a file or a text; errors leave nothing. */
+static void test_describe(void **state)
+{
+	(void)state;
+	tasker_template_step *steps = NULL;
+	size_t n = 0;
+	tasker_template_info info;
+	assert_int_equal(tasker_template_describe(&steps, &n, &info, FIXTURES "diamond_workflow_task.yaml", NULL, 0,
+	                                          NULL, NULL),
+	                 TASKER_OK);
+	assert_string_equal(info.name, "diamond_workflow_task");
+	assert_int_equal(info.step_count, 7);
+	assert_int_equal(n, 7);
+	assert_string_equal(steps[0].name, "start_workflow");
+	assert_int_equal(steps[0].depends_on_count, 0);
+	assert_string_equal(steps[2].name, "branch_two_process");
+	assert_string_equal(steps[2].handler_class, "Tasker::Testing::NetworkTimeoutHandler");
+	assert_string_equal(steps[5].name, "merge_branches");
+	assert_int_equal(steps[5].depends_on_count, 2);
+	assert_string_equal(steps[5].depends_on[0], "branch_one_validate");
+	assert_string_equal(steps[5].depends_on[1], "branch_two_validate");
+	tasker_template_steps_free(steps, n);
+
+	const char *text = "name: t\nstep_templates:\n"
+	                   "  - {name: a, handler_class: A, default_retry_limit: 7, default_retryable: false}\n"
+	                   "  - {name: b, handler_class: B, depends_on_step: a, skippable: true}\n";
+	assert_int_equal(tasker_template_describe(&steps, &n, NULL, NULL, text, 0, "t.yaml", NULL), TASKER_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(steps[0].retry_limit, 7);
+	assert_int_equal(steps[0].retryable, 0);
+	assert_int_equal(steps[0].skippable, 0);
+	assert_int_equal(steps[1].retry_limit, 3);
+	assert_int_equal(steps[1].retryable, 1);
+	assert_int_equal(steps[1].skippable, 1);
+	assert_string_equal(steps[1].depends_on[0], "a");
+	tasker_template_steps_free(steps, n);
+
+	steps = (tasker_template_step *)&n; /* must be reset on failure */
+	assert_int_equal(tasker_template_describe(&steps, &n, NULL, NULL, "name: t\nstep_templates:\n"
+	                                          "  - {name: a, handler_class: A, depends_on_step: nope}\n",
+	                                          0, "bad.yaml", NULL),
+	                 TASKER_ETEMPLATE);
+	assert_null(steps);
+	assert_int_equal(n, 0);
+	assert_non_null(strstr(tasker_error_last()->message, "nope"));
+	assert_int_equal(tasker_template_describe(&steps, &n, NULL, NULL, NULL, 0, NULL, NULL), TASKER_EINVAL);
+}
+
 static void test_diamond_workflow(void **state)
 {
 	(void)state;
@@ -1101,6 +1149,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dummy_task),
 		cmocka_unit_test(test_linear_workflow),
+		cmocka_unit_test(test_describe),
 		cmocka_unit_test(test_diamond_workflow),
 		cmocka_unit_test(test_parallel_merge_workflow),
 		cmocka_unit_test(test_tree_workflow),

@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "registry.h"
-#include "template.h"
 #include "tc.h"
 
 VALUE tc_cClient;
@@ -338,7 +336,8 @@ typedef struct {
 	const char *path, *text, *source, *environment;
 	int is_json;
 	tasker_template_info info;
-	ttpl_template *tpl;
+	tasker_template_step *steps;
+	size_t nsteps;
 	int rc;
 } template_args;
 
@@ -354,8 +353,8 @@ static void *do_register(void *p)
 	if (a->rc)
 		return NULL;
 	/* The step list (names, handler classes) is what a worker needs to find its handlers. */
-	a->rc = a->path ? ttpl_load_file(&a->tpl, a->path, a->environment)
-	                : ttpl_load_string(&a->tpl, a->text, strlen(a->text), a->source, a->is_json, a->environment);
+	a->rc = tasker_template_describe(&a->steps, &a->nsteps, NULL, a->path, a->text, a->is_json, a->source,
+	                                 a->environment);
 	return NULL;
 }
 
@@ -366,18 +365,18 @@ static VALUE template_hash(const template_args *a)
 	rb_hash_aset(h, SYM("name"), tc_str(a->info.name));
 	rb_hash_aset(h, SYM("version"), tc_str(a->info.version));
 	rb_hash_aset(h, SYM("step_count"), SIZET2NUM(a->info.step_count));
-	VALUE steps = rb_ary_new_capa((long)a->tpl->nsteps);
-	for (size_t i = 0; i < a->tpl->nsteps; i++) {
-		const ttpl_step *s = &a->tpl->steps[i];
+	VALUE steps = rb_ary_new_capa((long)a->nsteps);
+	for (size_t i = 0; i < a->nsteps; i++) {
+		const tasker_template_step *s = &a->steps[i];
 		VALUE sh = rb_hash_new();
 		rb_hash_aset(sh, SYM("name"), tc_str(s->name));
 		rb_hash_aset(sh, SYM("handler_class"), tc_str(s->handler_class));
-		VALUE deps = rb_ary_new_capa((long)s->ndepends);
-		for (size_t k = 0; k < s->ndepends; k++)
+		VALUE deps = rb_ary_new_capa((long)s->depends_on_count);
+		for (size_t k = 0; k < s->depends_on_count; k++)
 			rb_ary_push(deps, tc_str(s->depends_on[k]));
 		rb_hash_aset(sh, SYM("depends_on"), deps);
-		rb_hash_aset(sh, SYM("retry_limit"), INT2NUM(s->default_retry_limit));
-		rb_hash_aset(sh, SYM("retryable"), s->default_retryable ? Qtrue : Qfalse);
+		rb_hash_aset(sh, SYM("retry_limit"), INT2NUM(s->retry_limit));
+		rb_hash_aset(sh, SYM("retryable"), s->retryable ? Qtrue : Qfalse);
 		rb_hash_aset(sh, SYM("skippable"), s->skippable ? Qtrue : Qfalse);
 		rb_ary_push(steps, sh);
 	}
@@ -396,11 +395,11 @@ static void template_run(VALUE self, template_args *a)
 static VALUE template_finish(template_args *a)
 {
 	if (a->rc) {
-		ttpl_free(a->tpl);
+		tasker_template_steps_free(a->steps, a->nsteps);
 		tc_raise(a->rc);
 	}
 	VALUE h = template_hash(a);
-	ttpl_free(a->tpl);
+	tasker_template_steps_free(a->steps, a->nsteps);
 	return h;
 }
 

@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "queue.h"
 #include "tc.h"
 
 typedef struct tc_job {
@@ -484,19 +483,20 @@ typedef struct {
 static void *do_handler_of(void *p)
 {
 	handler_of_args *a = p;
-	a->rc = tqueue_handler_of(&a->handler_class, a->client, a->step_id);
+	a->rc = tasker_step_handler_class(&a->handler_class, a->client, a->step_id);
 	return NULL;
 }
 
-/* Client#_queued_handler_class(step_id): the handler_class of a step waiting to run. */
-static VALUE client_queued_handler_class(VALUE self, VALUE step_id)
+/* Client#_step_handler_class(step_id): the handler_class of a step (whether it may run now is for
+ * execute_step to find out). */
+static VALUE client_step_handler_class(VALUE self, VALUE step_id)
 {
 	handler_of_args a = {tc_client_get(self), NUM2LL(step_id), NULL, 0};
 	tc_client_call(self, do_handler_of, &a);
 	if (a.rc)
 		tc_raise(a.rc);
 	VALUE s = tc_str(a.handler_class);
-	free(a.handler_class);
+	tasker_free(a.handler_class);
 	return s;
 }
 
@@ -512,5 +512,5 @@ void tc_init_worker(void)
 	rb_define_private_method(c, "_execute_step", worker_execute_step, 1);
 	rb_define_method(c, "stop", worker_stop, 0);
 	rb_define_method(c, "processed", worker_processed, 0);
-	rb_define_private_method(tc_cClient, "_queued_handler_class", client_queued_handler_class, 1);
+	rb_define_private_method(tc_cClient, "_step_handler_class", client_step_handler_class, 1);
 }
