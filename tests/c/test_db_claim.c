@@ -22,13 +22,20 @@ static const char *CHAIN =
 	"  - {name: second, handler_class: 'Claims::Second', depends_on_step: first, default_retry_limit: 7}\n"
 	"  - {name: third, handler_class: 'Claims::Second', depends_on_step: second}\n";
 
-static int64_t new_task(testdb *t)
+/* A request for the chain template with this context. */
+static tasker_task_request chain_request(const char *context_json)
 {
 	tasker_task_request r = TASKER_TASK_REQUEST_INIT;
 	r.name = "chain";
 	r.namespace_name = "claims";
 	r.template_version = "1.0.0";
-	r.context_json = "{\"order\": 42}";
+	r.context_json = context_json;
+	return r;
+}
+
+static int64_t new_task(testdb *t)
+{
+	tasker_task_request r = chain_request("{\"order\": 42}");
 	r.tags_json = "[\"vip\"]";
 	int64_t id = 0;
 	assert_int_equal(tasker_task_create(&id, t->client, &r), TASKER_OK);
@@ -214,11 +221,7 @@ static void test_stop_releases_queued_steps(void **state)
 static void test_context_numbers_exact(void **state)
 {
 	testdb *t = *state;
-	tasker_task_request r = TASKER_TASK_REQUEST_INIT;
-	r.name = "chain";
-	r.namespace_name = "claims";
-	r.template_version = "1.0.0";
-	r.context_json = "{\"n\": 9007199254740993, \"m\": 12345678901234567890, \"x\": 0.1}";
+	tasker_task_request r = chain_request("{\"n\": 9007199254740993, \"m\": 12345678901234567890, \"x\": 0.1}");
 	int64_t id = 0;
 	assert_int_equal(tasker_task_create(&id, t->client, &r), TASKER_OK);
 	char *v = testdb_value(t->pg, "SELECT context::text FROM tasker_tasks WHERE task_id = %lld", (long long)id);
@@ -235,13 +238,9 @@ static void test_context_numbers_exact(void **state)
 static void test_identity_numbers_exact(void **state)
 {
 	testdb *t = *state;
-	tasker_task_request r = TASKER_TASK_REQUEST_INIT;
-	r.name = "chain";
-	r.namespace_name = "claims";
-	r.template_version = "1.0.0";
+	tasker_task_request r = chain_request("{\"n\": 9007199254740993, \"s\": \"a \\\"  b\"}");
 	r.requested_at = "2026-01-02 03:04:05";
 	r.identity_strategy = TASKER_IDENTITY_HASH;
-	r.context_json = "{\"n\": 9007199254740993, \"s\": \"a \\\"  b\"}";
 	int64_t first = 0, second = 0, third = 0;
 	assert_int_equal(tasker_task_create(&first, t->client, &r), TASKER_OK);
 	r.context_json = "{\"n\": 9007199254740992, \"s\": \"a \\\"  b\"}";
