@@ -391,78 +391,66 @@ static int key_is(const char *start, const char *end, const char *key, size_t n)
 	return (size_t)(end - start) == n + 2 && memcmp(start + 1, key, n) == 0;
 }
 
-int tjson_scan_object(const char *text, tjson_scan *out)
+typedef int (*member_fn)(const char *key, size_t key_len, const char *value, size_t value_len, void *arg);
+
+/* Walks the members of the JSON object at `text`, calling fn for each until it returns non-zero.
+ * Returns the object's closing brace, or the end of the member fn stopped at; NULL when `text` does not
+ * start with a valid object. */
+static const char *walk_object(const char *text, member_fn fn, void *arg)
 {
-	memset(out, 0, sizeof *out);
-	if (!text)
-		return 0;
 	const char *p = skip_ws(text);
 	if (*p != '{')
-		return 0;
-	p = skip_ws(p + 1);
-	out->empty = *p == '}';
-	while (!out->empty) {
-		p = skip_ws(p);
-		const char *ks = p;
-		if (!(p = scan_string(p)))
-			return 0;
-		const char *ke = p;
-		p = skip_ws(p);
-		if (*p != ':')
-			return 0;
-		const char *vs = skip_ws(p + 1);
-		if (!(p = scan_value(vs, 1)))
-			return 0;
-		size_t klen = (size_t)(ke - ks);
-		if (klen == 11 && key_is(ks, ke, "timestamp", 9))
-			out->has_timestamp = 1;
-		else if (klen == 9 && key_is(ks, ke, "task_id", 7))
-			out->task_id = plain_int(vs, p);
-		else if ((klen == 9 && key_is(ks, ke, "step_id", 7)) || (klen == 18 && key_is(ks, ke, "workflow_step_id", 16)))
-			out->step_id = plain_int(vs, p);
-		p = skip_ws(p);
-		if (*p == ',') {
-			p++;
-			continue;
-		}
-		if (*p != '}')
-			return 0;
-		break;
-	}
-	out->close = (size_t)(p - text);
-	return *skip_ws(p + 1) == '\0';
-}
-
-int tjson_each_member(const char *obj,
-                      int (*fn)(const char *key, size_t key_len, const char *value, size_t value_len, void *arg),
-                      void *arg)
-{
-	if (!obj)
-		return 0;
-	const char *p = skip_ws(obj);
-	if (*p != '{')
-		return 0;
+		return NULL;
 	p = skip_ws(p + 1);
 	if (*p == '}')
-		return 1;
+		return p;
 	for (;;) {
 		const char *ks = p;
 		if (!(p = scan_string(p)))
-			return 0;
+			return NULL;
 		const char *ke = p;
 		p = skip_ws(p);
 		if (*p != ':')
-			return 0;
+			return NULL;
 		const char *vs = skip_ws(p + 1);
 		if (!(p = scan_value(vs, 1)))
-			return 0;
+			return NULL;
 		if (fn(ks, (size_t)(ke - ks), vs, (size_t)(p - vs), arg))
-			return 1;
+			return p;
 		p = skip_ws(p);
 		if (*p == ',') {
 			p = skip_ws(p + 1);
 			continue;
 		}
-		return *p == '}';
+		return *p == '}' ? p : NULL;
 	}
+}
+
+static int scan_member(const char *key, size_t key_len, const char *value, size_t value_len, void *arg)
+{
+	tjson_scan *out = arg;
+	const char *ke = key + key_len, *ve = value + value_len;
+	if (key_is(key, ke, "timestamp", 9))
+		out->has_timestamp = 1;
+	else if (key_is(key, ke, "task_id", 7))
+		out->task_id = plain_int(value, ve);
+	else if (key_is(key, ke, "step_id", 7) || key_is(key, ke, "workflow_step_id", 16))
+		out->step_id = plain_int(value, ve);
+	return 0;
+}
+
+int tjson_scan_object(const char *text, tjson_scan *out)
+{
+	memset(out, 0, sizeof *out);
+	const char *close = text ? walk_object(text, scan_member, out) : NULL;
+	if (!close)
+		return 0;
+	out->empty = close == skip_ws(skip_ws(text) + 1);
+	out->close = (size_t)(close - text);
+	return *skip_ws(close + 1) == '\0';
+}
+
+int tjson_each_member(const char *obj, member_fn fn, void *arg)
+{
+	return obj && walk_object(obj, fn, arg) != NULL;
 }
