@@ -506,24 +506,35 @@ static void claimed_free_all(tasker_claimed_step ***out, size_t *out_count)
 	*out_count = 0;
 }
 
-/* Runs a pick statement, then the claim, in one transaction. */
-static int claim_with(tasker_claimed_step ***out, size_t *out_count, tasker_client *client, const tdb_stmt *pick,
-                      int nparams, const char *const *params, const tasker_claim_options *o)
+/* One claiming transaction: record `results` (if any), then claim with `pick` (if any). */
+typedef struct {
+	tasker_claimed_step ***out;
+	size_t *out_count;
+	tasker_step_result *results;
+	size_t count;
+	const tdb_stmt *pick;
+	const char *param;             /* the pick's one parameter */
+	const tasker_claim_options *o;
+} claim_args;
+
+static int claim_txn(tdb *db, tasker_client *client, void *arg)
 {
-	*out = NULL;
-	*out_count = 0;
-	tdb *db;
-	int rc = tclient_acquire(client, &db);
+	claim_args *a = arg;
+	int rc = a->count ? tcomplete_locked(db, client, a->results, a->count) : TASKER_OK;
+	if (!rc && a->pick) {
+		const char *p[] = {a->param};
+		rc = claim_in_txn(a->out, a->out_count, db, client, a->pick, 1, p, a->o);
+	}
+	return rc;
+}
+
+static int claim_with(claim_args *a, tasker_client *client)
+{
+	*a->out = NULL;
+	*a->out_count = 0;
+	int rc = tclient_in_txn(client, claim_txn, a);
 	if (rc)
-		return rc;
-	rc = tdb_begin(db);
-	if (!rc)
-		rc = claim_in_txn(out, out_count, db, client, pick, nparams, params, o);
-	if (!rc)
-		rc = tdb_commit(db);
-	if (rc)
-		claimed_free_all(out, out_count);
-	tclient_release(client, db);
+		claimed_free_all(a->out, a->out_count);
 	return rc;
 }
 
@@ -533,15 +544,7 @@ static int handler_param(char **out, const tasker_claim_options *o)
 	*out = NULL;
 	if (!o->handler_classes)
 		return TASKER_OK;
-	tbuf h;
-	tbuf_init(&h);
-	tbuf_puts(&h, "{");
-	for (size_t i = 0; i < o->handler_class_count; i++) {
-		tbuf_puts(&h, i ? "," : "");
-		tbuf_array_elem(&h, o->handler_classes[i]);
-	}
-	tbuf_puts(&h, "}");
-	*out = tbuf_take(&h);
+	*out = ttext_array(o->handler_classes, o->handler_class_count);
 	return *out ? TASKER_OK : TASKER_ENOMEM;
 }
 
@@ -556,8 +559,8 @@ int tasker_steps_claim(tasker_claimed_step ***out, size_t *out_count, tasker_cli
 		rc = handler_param(&handlers, o);
 	if (rc)
 		return rc;
-	const char *p[] = {handlers};
-	rc = claim_with(out, out_count, client, pick_for(o->max_steps ? o->max_steps : 1), 1, p, o);
+	claim_args a = {out, out_count, NULL, 0, pick_for(o->max_steps ? o->max_steps : 1), handlers, o};
+	rc = claim_with(&a, client);
 	free(handlers);
 	return rc;
 }
@@ -573,22 +576,8 @@ int tasker_steps_complete_and_claim(tasker_claimed_step ***out, size_t *out_coun
 		rc = handler_param(&handlers, o);
 	if (rc)
 		return rc;
-	tdb *db = NULL;
-	rc = tclient_acquire(client, &db);
-	if (!rc)
-		rc = tdb_begin(db);
-	if (!rc)
-		rc = tcomplete_locked(db, client, results, count);
-	if (!rc && o->max_steps > 0) {
-		const char *p[] = {handlers};
-		rc = claim_in_txn(out, out_count, db, client, pick_for(o->max_steps), 1, p, o);
-	}
-	if (!rc)
-		rc = tdb_commit(db);
-	if (rc)
-		claimed_free_all(out, out_count);
-	if (db)
-		tclient_release(client, db);
+	claim_args a = {out, out_count, results, count, o->max_steps > 0 ? pick_for(o->max_steps) : NULL, handlers, o};
+	rc = claim_with(&a, client);
 	free(handlers);
 	if (!rc)
 		tcomplete_report_conflicts(results, count);
@@ -603,10 +592,10 @@ int tasker_step_claim(tasker_claimed_step **out, tasker_client *client, int64_t 
 	if (rc)
 		return rc;
 	char b[24];
-	const char *p[] = {tdb_fmt_i64(b, step_id)};
 	tasker_claimed_step **arr = NULL;
 	size_t n = 0;
-	rc = claim_with(&arr, &n, client, &Q_PICK_ONE, 1, p, o);
+	claim_args a = {&arr, &n, NULL, 0, &Q_PICK_ONE, tdb_fmt_i64(b, step_id), o};
+	rc = claim_with(&a, client);
 	if (!rc && n == 0)
 		rc = tasker_set_error(TASKER_ENOTFOUND, "step %lld is not claimable now (not ready yet, already "
 		                                        "claimed, or finished)", (long long)step_id);

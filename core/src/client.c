@@ -146,6 +146,35 @@ int tclient_acquire(tasker_client *c, tdb **out)
 	}
 }
 
+int tclient_exec(PGresult **out, tasker_client *c, const tdb_stmt *stmt, int n, const char *const *params,
+                 const char *what)
+{
+	if (out)
+		*out = NULL;
+	tdb *db;
+	int rc = tclient_acquire(c, &db);
+	if (rc)
+		return rc;
+	rc = tdb_exec(out, db, stmt, n, params, what);
+	tclient_release(c, db);
+	return rc;
+}
+
+int tclient_in_txn(tasker_client *c, int (*fn)(tdb *db, tasker_client *client, void *arg), void *arg)
+{
+	tdb *db;
+	int rc = tclient_acquire(c, &db);
+	if (rc)
+		return rc;
+	rc = tdb_begin(db);
+	if (!rc)
+		rc = fn(db, c, arg);
+	if (!rc)
+		rc = tdb_commit(db);
+	tclient_release(c, db); /* rolls back on failure */
+	return rc;
+}
+
 void tclient_release(tasker_client *c, tdb *db)
 {
 	if (!db)

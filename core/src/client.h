@@ -14,6 +14,11 @@
 int tclient_acquire(tasker_client *client, tdb **out);
 /* Gives a connection back; rolls back an open transaction; discards it if broken. */
 void tclient_release(tasker_client *client, tdb *db);
+/* Runs fn in one transaction on a borrowed connection: committed when fn returns 0, else rolled back. */
+int tclient_in_txn(tasker_client *client, int (*fn)(tdb *db, tasker_client *client, void *arg), void *arg);
+/* One statement on a borrowed connection, outside any transaction; arguments as for tdb_exec. */
+int tclient_exec(PGresult **out, tasker_client *client, const tdb_stmt *stmt, int n, const char *const *params,
+                 const char *what);
 struct treg;
 /* The client's template registry (see registry.h). */
 struct treg *tclient_registry(tasker_client *client);

@@ -424,18 +424,21 @@ void tcomplete_report_conflicts(const tasker_step_result *results, size_t count)
 			                 (long long)results[i].workflow_step_id);
 }
 
+typedef struct {
+	tasker_step_result *results;
+	size_t count;
+} complete_args;
+
+static int complete_txn(tdb *db, tasker_client *client, void *arg)
+{
+	complete_args *a = arg;
+	return tcomplete_locked(db, client, a->results, a->count);
+}
+
 int tasker_steps_complete(tasker_client *client, tasker_step_result *results, size_t count)
 {
-	tdb *db = NULL;
-	int rc = tclient_acquire(client, &db);
-	if (!rc)
-		rc = tdb_begin(db);
-	if (!rc)
-		rc = tcomplete_locked(db, client, results, count);
-	if (!rc)
-		rc = tdb_commit(db);
-	if (db)
-		tclient_release(client, db);
+	complete_args a = {results, count};
+	int rc = tclient_in_txn(client, complete_txn, &a);
 	if (rc == TASKER_OK)
 		tcomplete_report_conflicts(results, count);
 	return rc;

@@ -781,17 +781,12 @@ int tasker_events_set_persist(tasker_client *client, int enabled)
 		atomic_store(&bus->persist, 0);
 		return TASKER_OK;
 	}
-	tdb *db;
-	int rc = tclient_acquire(client, &db);
 	PGresult *res = NULL;
-	if (!rc)
-		rc = tdb_exec(&res, db, &Q_HAS_TABLE, 0, NULL, "looking for tasker_events");
+	int rc = tclient_exec(&res, client, &Q_HAS_TABLE, 0, NULL, "looking for tasker_events");
 	if (!rc && !tdb_get_bool(res, 0, 0, 0))
 		rc = tasker_set_error(TASKER_ENOTFOUND, "events persist: the table tasker_events does not exist; apply "
 		                                        "the migrations first (tasker migrate: 0004_tasker_events)");
 	PQclear(res);
-	if (db)
-		tclient_release(client, db);
 	if (!rc)
 		atomic_store(&bus->persist, 1);
 	return rc;
@@ -956,14 +951,9 @@ int tevents_custom_declared(tevents_bus *bus, const char *name)
 	pthread_mutex_unlock(&bus->custom_mu);
 	if (found || !bus->client)
 		return found;
-	tdb *db;
-	int rc = tclient_acquire(bus->client, &db);
-	if (rc)
-		return rc;
 	const char *p[] = {name};
 	PGresult *res = NULL;
-	rc = tdb_exec(&res, db, &Q_CUSTOM_DECLARED, 1, p, "looking for the custom event's declaration");
-	tclient_release(bus->client, db);
+	int rc = tclient_exec(&res, bus->client, &Q_CUSTOM_DECLARED, 1, p, "looking for the custom event's declaration");
 	if (rc)
 		return rc;
 	found = tdb_get_bool(res, 0, 0, 0);

@@ -255,15 +255,10 @@ int tasker_task_events(tasker_client *client, int64_t task_id, tasker_event_fn f
 {
 	if (!client || !fn)
 		return tasker_set_error(TASKER_EINVAL, "task events: client and function are required");
-	tdb *db;
-	int rc = tclient_acquire(client, &db);
-	if (rc)
-		return rc;
 	char b[24];
 	const char *p[] = {tdb_fmt_i64(b, task_id)};
 	PGresult *res = NULL;
-	rc = tdb_exec(&res, db, &Q_TASK_EVENTS, 1, p, "reading the task's events");
-	tclient_release(client, db);
+	int rc = tclient_exec(&res, client, &Q_TASK_EVENTS, 1, p, "reading the task's events");
 	for (int i = 0; !rc && i < PQntuples(res); i++) {
 		tasker_event ev;
 		row_event(&ev, res, i);

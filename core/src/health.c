@@ -12,13 +12,8 @@ static const tdb_stmt Q_HEALTH = {"health_counts", "SELECT * FROM get_system_hea
 int tasker_health_counts(char **out, tasker_client *client)
 {
 	*out = NULL;
-	tdb *db;
-	int rc = tclient_acquire(client, &db);
-	if (rc)
-		return rc;
 	PGresult *res;
-	rc = tdb_exec(&res, db, &Q_HEALTH, 0, NULL, "reading system health counts");
-	tclient_release(client, db);
+	int rc = tclient_exec(&res, client, &Q_HEALTH, 0, NULL, "reading system health counts");
 	if (rc)
 		return rc;
 	cJSON *o = cJSON_CreateObject();

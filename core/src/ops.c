@@ -125,22 +125,6 @@ static int move_task(tdb *db, int64_t task_id, task_snapshot *s, tasker_state to
 	return rc;
 }
 
-/* Runs `fn` in a transaction on a pooled connection. */
-static int in_txn(tasker_client *client, int (*fn)(tdb *, tasker_client *, void *), void *arg)
-{
-	tdb *db;
-	int rc = tclient_acquire(client, &db);
-	if (rc)
-		return rc;
-	rc = tdb_begin(db);
-	if (!rc)
-		rc = fn(db, client, arg);
-	if (!rc)
-		rc = tdb_commit(db);
-	tclient_release(client, db);
-	return rc;
-}
-
 /* ---- cancel */
 
 static int cancel_txn(tdb *db, tasker_client *client, void *arg)
@@ -188,7 +172,7 @@ static int cancel_txn(tdb *db, tasker_client *client, void *arg)
 
 int tasker_task_cancel(tasker_client *client, int64_t task_id)
 {
-	return in_txn(client, cancel_txn, &task_id);
+	return tclient_in_txn(client, cancel_txn, &task_id);
 }
 
 /* ---- re-opening a failed task (retry, or a manual resolution that removed the last blocker) */
@@ -263,7 +247,7 @@ static int retry_txn(tdb *db, tasker_client *client, void *arg)
 
 int tasker_task_retry(tasker_client *client, int64_t task_id)
 {
-	return in_txn(client, retry_txn, &task_id);
+	return tclient_in_txn(client, retry_txn, &task_id);
 }
 
 /* ---- manual resolution */
@@ -346,5 +330,5 @@ int tasker_step_resolve(tasker_client *client, int64_t step_id, const char *resu
 		cJSON_Delete(doc);
 	}
 	resolve_arg a = {step_id, results_json};
-	return in_txn(client, resolve_txn, &a);
+	return tclient_in_txn(client, resolve_txn, &a);
 }

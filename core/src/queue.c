@@ -122,31 +122,16 @@ int tqueue_next_ready_ms(int64_t *out, tasker_client *client, const char *const 
 {
 	*out = -1;
 	char *arr = NULL;
-	if (handlers) {
-		tbuf b;
-		tbuf_init(&b);
-		tbuf_puts(&b, "{");
-		for (size_t i = 0; i < n; i++) {
-			tbuf_puts(&b, i ? "," : "");
-			tbuf_array_elem(&b, handlers[i]);
-		}
-		tbuf_puts(&b, "}");
-		if (!(arr = tbuf_take(&b)))
-			return TASKER_ENOMEM;
-	}
-	tdb *db = NULL;
-	int rc = tclient_acquire(client, &db);
+	if (handlers && !(arr = ttext_array(handlers, n)))
+		return TASKER_ENOMEM;
 	PGresult *res = NULL;
 	const char *p[] = {arr};
-	if (!rc)
-		rc = tdb_exec(&res, db, &Q_NEXT_READY, 1, p, "looking for the next ready step");
+	int rc = tclient_exec(&res, client, &Q_NEXT_READY, 1, p, "looking for the next ready step");
 	if (!rc)
 		*out = tdb_get_i64(res, 0, 0, -1);
 	if (!rc && *out < 0 && !PQgetisnull(res, 0, 0))
 		*out = 0; /* already due */
 	PQclear(res);
-	if (db)
-		tclient_release(client, db);
 	free(arr);
 	return rc;
 }
@@ -154,15 +139,10 @@ int tqueue_next_ready_ms(int64_t *out, tasker_client *client, const char *const 
 int tqueue_handler_of(char **out, tasker_client *client, int64_t step_id)
 {
 	*out = NULL;
-	tdb *db;
-	int rc = tclient_acquire(client, &db);
-	if (rc)
-		return rc;
 	char b[24];
 	const char *p[] = {tdb_fmt_i64(b, step_id)};
 	PGresult *res;
-	rc = tdb_exec(&res, db, &Q_HANDLER_OF, 1, p, "finding the step's handler");
-	tclient_release(client, db);
+	int rc = tclient_exec(&res, client, &Q_HANDLER_OF, 1, p, "finding the step's handler");
 	if (rc)
 		return rc;
 	if (PQntuples(res) == 0)
@@ -177,15 +157,10 @@ int tqueue_handler_of(char **out, tasker_client *client, int64_t step_id)
 int tasker_step_handler_class(char **out, tasker_client *client, int64_t step_id)
 {
 	*out = NULL;
-	tdb *db;
-	int rc = tclient_acquire(client, &db);
-	if (rc)
-		return rc;
 	char b[24];
 	const char *p[] = {tdb_fmt_i64(b, step_id)};
 	PGresult *res = NULL;
-	rc = tdb_exec(&res, db, &Q_STEP_HANDLER, 1, p, "finding the step's handler");
-	tclient_release(client, db);
+	int rc = tclient_exec(&res, client, &Q_STEP_HANDLER, 1, p, "finding the step's handler");
 	if (!rc && PQntuples(res) == 0)
 		rc = tasker_set_error(TASKER_ENOTFOUND, "step %lld does not exist", (long long)step_id);
 	if (!rc && !tdb_get(res, 0, 0))

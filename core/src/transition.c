@@ -152,20 +152,25 @@ int ttrans_current(tasker_state *out, tdb *db, ttrans_kind kind, int64_t id)
 	return rc;
 }
 
+typedef struct {
+	ttrans_kind kind;
+	int64_t id;
+	tasker_state from, to;
+	const char *metadata_json;
+} transition_args;
+
+static int transition_txn(tdb *db, tasker_client *client, void *arg)
+{
+	(void)client;
+	const transition_args *a = arg;
+	return ttrans_apply(db, a->kind, a->id, a->from, a->to, a->metadata_json, NULL);
+}
+
 static int transition(tasker_client *client, ttrans_kind kind, int64_t id, tasker_state from,
                       tasker_state to, const char *metadata_json)
 {
-	tdb *db;
-	int rc = tclient_acquire(client, &db);
-	if (rc)
-		return rc;
-	rc = tdb_begin(db);
-	if (!rc)
-		rc = ttrans_apply(db, kind, id, from, to, metadata_json, NULL);
-	if (!rc)
-		rc = tdb_commit(db);
-	tclient_release(client, db); /* rolls back on failure */
-	return rc;
+	transition_args a = {kind, id, from, to, metadata_json};
+	return tclient_in_txn(client, transition_txn, &a);
 }
 
 int tasker_task_transition(tasker_client *client, int64_t task_id, tasker_state expected_from,

@@ -185,6 +185,19 @@ char *tid_array(const int64_t *ids, size_t n)
 	return tbuf_take(&b);
 }
 
+char *ttext_array(const char *const *items, size_t n)
+{
+	tbuf b;
+	tbuf_init(&b);
+	tbuf_puts(&b, "{");
+	for (size_t i = 0; i < n; i++) {
+		tbuf_puts(&b, i ? "," : "");
+		tbuf_array_elem(&b, items[i]);
+	}
+	tbuf_puts(&b, "}");
+	return tbuf_take(&b);
+}
+
 int tjson_valid(const char *text)
 {
 	cJSON *doc = text ? cJSON_ParseWithOpts(text, NULL, 1) : NULL;

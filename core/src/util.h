@@ -39,6 +39,8 @@ int trand_uuid(char out[37]);
 cJSON *tjson_parse(const char *text, const char *what);
 /* PostgreSQL array text of ids, "{1,2,3}" (malloc'd), for a bigint[] parameter; NULL + TASKER_ENOMEM. */
 char *tid_array(const int64_t *ids, size_t n);
+/* PostgreSQL array text of strings, {"a","b"} (malloc'd), for a text[] parameter; NULL + TASKER_ENOMEM. */
+char *ttext_array(const char *const *items, size_t n);
 /* 1 if `text` is one complete JSON value (nothing trailing); sets no error. */
 int tjson_valid(const char *text);
 /* Compact JSON text of `item` (malloc'd); NULL + TASKER_ENOMEM on failure. */
