@@ -38,25 +38,6 @@ typedef struct conf_case {
 	size_t ncounts;
 } conf_case;
 
-static char *read_file(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	long n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	char *s = malloc((size_t)n + 1);
-	if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-		free(s);
-		s = NULL;
-	}
-	if (s)
-		s[n] = 0;
-	fclose(f);
-	return s;
-}
-
 /* Counts one more run of `name`'s handler; returns the run number (1 for the first). */
 static int count_run(conf_case *c, const char *name)
 {
@@ -415,7 +396,7 @@ static void do_actions(conf_case *c, testdb *t, const tasker_template_info *info
 static void run_case(void **state)
 {
 	conf_case *c = *state;
-	char *text = read_file(c->path);
+	char *text = testdb_read_file(c->path);
 	assert_non_null(text);
 	c->doc = cJSON_Parse(text);
 	free(text);

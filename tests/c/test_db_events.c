@@ -149,19 +149,6 @@ static int handle(char **out, const tasker_claimed_step *step, tasker_step_error
 	return 0;
 }
 
-static char *read_file(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	assert_non_null(f);
-	fseek(f, 0, SEEK_END);
-	long n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	char *s = calloc(1, (size_t)n + 1);
-	assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	return s;
-}
-
 static tasker_client *open_client(const char *conninfo)
 {
 	tasker_config cfg;
@@ -184,7 +171,7 @@ static int64_t run_case(tasker_client *client, PGconn *pg, const char *file, con
 {
 	char path[512];
 	snprintf(path, sizeof path, "%s/cases/%s", CONF, file);
-	char *text = read_file(path);
+	char *text = testdb_read_file(path);
 	conf_run c;
 	memset(&c, 0, sizeof c);
 	pthread_mutex_init(&c.mu, NULL);
@@ -767,7 +754,7 @@ typedef struct {
 
 static void read_watch_output(idlist *l, const char *path, int64_t task)
 {
-	char *text = read_file(path);
+	char *text = testdb_read_file(path);
 	l->n = 0;
 	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
 		cJSON *p = cJSON_Parse(line);

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "jsonschema.h"
+#include "testdb.h"
 
 #define DEFAULT_SUITE "/usr/share/json-schema-test-suite/tests/draft7"
 /* Debian 12's suite (2.0.0) holds 206 cases in these files; later releases hold more. */
@@ -137,28 +138,6 @@ typedef struct {
 	int cases, groups, failed;
 } suite_counts;
 
-static char *read_whole_file(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	char *buf = NULL;
-	size_t len = 0, cap = 0, got;
-	do {
-		if (len + 4096 + 1 > cap) {
-			cap = (cap ? cap * 2 : 8192) + 4096;
-			char *bigger = realloc(buf, cap);
-			assert_non_null(bigger);
-			buf = bigger;
-		}
-		got = fread(buf + len, 1, cap - len - 1, f);
-		len += got;
-	} while (got > 0);
-	fclose(f);
-	buf[len] = '\0';
-	return buf;
-}
-
 static void run_suite_case(const char *file, const char *group, const tjs_schema *s, const char *compile_msg,
                            const cJSON *test, suite_counts *c)
 {
@@ -213,10 +192,10 @@ static void test_suite(void **state)
 	for (size_t i = 0; i < sizeof SUITE_FILES / sizeof SUITE_FILES[0]; i++) {
 		char path[4096];
 		snprintf(path, sizeof path, "%s/%s", dir, SUITE_FILES[i]);
-		char *text = read_whole_file(path);
-		cJSON *groups = text ? cJSON_Parse(text) : NULL;
+		char *text = testdb_read_file(path);
+		cJSON *groups = cJSON_Parse(text);
 		if (!cJSON_IsArray(groups) || !groups->child) {
-			printf("FAIL %s: %s\n", path, text ? "not a JSON array of test groups" : "cannot be read");
+			printf("FAIL %s: not a JSON array of test groups\n", path);
 			c.failed++;
 		}
 		for (const cJSON *g = cJSON_IsArray(groups) ? groups->child : NULL; g; g = g->next)

@@ -146,3 +146,18 @@ void testdb_close(testdb *t)
 	free(t->conninfo);
 	memset(t, 0, sizeof *t);
 }
+
+char *testdb_read_file(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		die("cannot open %s", path);
+	fseek(f, 0, SEEK_END);
+	long n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	char *s = n >= 0 ? calloc(1, (size_t)n + 1) : NULL;
+	if (!s || fread(s, 1, (size_t)n, f) != (size_t)n)
+		die("cannot read %s", path);
+	fclose(f);
+	return s;
+}

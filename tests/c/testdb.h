@@ -32,5 +32,7 @@ PGresult *testdb_sqlf(PGconn *pg, const char *fmt, ...) __attribute__((format(pr
 /* First column of first row as a malloc'd string ("NULL" for SQL NULL). */
 char *testdb_value(PGconn *pg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 long long testdb_count(PGconn *pg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The whole file as a NUL-terminated string (malloc'd); aborts when it cannot be read. */
+char *testdb_read_file(const char *path);
 
 #endif
