@@ -4,7 +4,8 @@
 #   2. the same tests built with AddressSanitizer + UndefinedBehaviorSanitizer
 #   3. every C test program under valgrind (zero errors, no definite leaks)
 #   4. `cmake --install`, then the examples in examples/c built through pkg-config and run
-#   5. the reliability tests: several worker processes, kill -9, a PostgreSQL restart
+#   5. the reliability tests: several worker processes, kill -9, a PostgreSQL restart, and a stop
+#      during a database outage or a handler longer than its lease
 #   6. the Ruby gem: packaged, installed, its tests and the conformance suite with Ruby handlers
 # Closes with one line "tests: N passed, N failed".
 set -euo pipefail
@@ -79,6 +80,11 @@ phase "reliability: 4 worker processes, kill -9, PostgreSQL restart"
 rc=0
 REL_BUILD_DIR=build bash tests/reliability/run.sh || rc=$?
 record "reliability A, B, C" $rc
+for t in shutdown_during_outage shutdown_keeps_leases; do
+  rc=0
+  REL_BUILD_DIR=build bash "tests/reliability/$t.sh" || rc=$?
+  record "reliability: $t" $rc
+done
 
 phase "Ruby gem: build, install, tests, conformance, example outside the repository"
 rc=0

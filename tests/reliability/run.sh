@@ -52,7 +52,7 @@ done
 start=$SECONDS
 
 # Build only what these tests need (other test programs may be mid-edit): the static library and the
-# CLI (for the repro_*.sh scripts) through CMake, and the two programs with them when
+# CLI (for the shutdown_*.sh scripts) through CMake, and the two programs with them when
 # tests/reliability is part of the build, else directly.
 build=${REL_BUILD_DIR:-build-rel}
 log=$(mktemp)

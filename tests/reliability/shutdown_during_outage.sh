@@ -1,13 +1,9 @@
 #!/usr/bin/env bash
-# Reproduction (core bug, see the reliability report): a worker asked to stop (SIGTERM →
-# tasker_worker_stop) while PostgreSQL is unreachable never exits. execution.shutdown_timeout_seconds
-# is ignored: the threads that write results retry tasker_steps_complete forever (worker.c,
-# write_results) and tasker_worker_run joins them (worker.c, run), so the process hangs until the
-# database comes back — or forever, if it never does.
-#
-# Expected: the worker exits within the shutdown timeout (5 s here) plus a little; the claims it could
-# not settle are recovered by other workers when their leases expire.
-# Exits 0 when the worker stopped in time, 1 when it hung (the bug).
+# Regression test: a worker asked to stop (SIGTERM → tasker_worker_stop) while PostgreSQL is
+# unreachable exits within execution.shutdown_timeout_seconds (5 s here) plus a little, instead of
+# retrying its unwritten results forever (the bug this guards against: the result writers retried
+# without a deadline and tasker_worker_run joined them). The claims it could not settle are recovered
+# by other workers when their leases expire. Exits 0 when the worker stopped in time, 1 when it hung.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 bin=$(tests/reliability/run.sh --build) || exit 2

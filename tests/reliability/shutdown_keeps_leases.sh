@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Reproduction (core bug, see the reliability report): while a stopping worker waits for its running
-# handlers (up to execution.shutdown_timeout_seconds), nobody extends their leases — extend_leases()
-# is only called from the dispatcher loop, which has already returned (worker.c, run). A handler
-# that needs longer than what is left of its lease loses its claim: another worker recovers the step
-# (a failed attempt, LeaseExpired), runs it again, and the stopping worker's result is discarded.
+# Regression test: while a stopping worker waits for its running handlers (up to
+# execution.shutdown_timeout_seconds) it goes on extending their leases, so a handler that needs
+# longer than what is left of its lease keeps its claim (the bug this guards against: leases were
+# extended only by the dispatcher loop, which had returned; another worker recovered the step, ran it
+# again, and the stopping worker's result was discarded).
 #
 # Here: lease 2 s, handlers that take 6 s, SIGTERM 1 s into them, a second worker running.
 # Expected: the stopping worker finishes both root steps and records them (attempts = 1, no
