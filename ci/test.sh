@@ -48,23 +48,25 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 ru
 
 phase "C core under valgrind"
 # Two programs at a time (the machine has two cores; most of the time is valgrind's, not the server's).
+vglogs=$(mktemp -d /tmp/tasker-valgrind.XXXXXX)
 valgrind_one() {
   local t=$1 name rc=0
   name=$(basename "$t")
   TASKER_RACE_ROUNDS=100 valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
-    --suppressions="$root/ci/valgrind.supp" "$t" >"/tmp/valgrind-$name.log" 2>&1 || rc=$?
-  echo "$rc" >"/tmp/valgrind-$name.rc"
+    --suppressions="$root/ci/valgrind.supp" "$t" >"$vglogs/$name.log" 2>&1 || rc=$?
+  echo "$rc" >"$vglogs/$name.rc"
 }
 export -f valgrind_one
-export root
+export root vglogs
 ls build/tests/c/test_* | xargs -P2 -I{} bash -c 'valgrind_one {}'
 for t in build/tests/c/test_*; do
   [ -x "$t" ] || continue
   name=$(basename "$t")
-  rc=$(cat "/tmp/valgrind-$name.rc" 2>/dev/null || echo 1)
-  [ "$rc" = 0 ] || tail -60 "/tmp/valgrind-$name.log"
+  rc=$(cat "$vglogs/$name.rc" 2>/dev/null || echo 1)
+  [ "$rc" = 0 ] || tail -60 "$vglogs/$name.log"
   record "valgrind $name" "$rc"
 done
+rm -rf "$vglogs"
 
 phase "install, then build the C examples through pkg-config"
 prefix=$(mktemp -d /tmp/tasker-install.XXXXXX)
