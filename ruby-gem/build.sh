@@ -11,7 +11,7 @@ vendor="$gem_dir/ext/tasker_core/vendor"
 
 rm -rf "$vendor"
 mkdir -p "$vendor/core" "$vendor/include" "$vendor/migrations"
-cp "$repo"/core/src/*.c "$repo"/core/src/*.h "$vendor/core/"
+cp "$repo"/core/src/*.c "$repo"/core/src/*.h "$repo"/core/util/*.c "$repo"/core/util/*.h "$vendor/core/"
 cp "$repo/c-api/include/tasker.h" "$vendor/include/"
 cp "$repo"/migrations/*.sql "$vendor/migrations/"
 

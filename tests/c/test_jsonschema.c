@@ -1,5 +1,5 @@
 /*
- * test_jsonschema.c — the JSON Schema validator (core/src/jsonschema.c) against every case of the public
+ * test_jsonschema.c — the JSON Schema validator (core/util/jsonschema.c) against every case of the public
  * JSON-Schema-Test-Suite (draft 7) for the keywords it supports, plus its own error messages, keyword
  * checks, regular expression dialect and formats. The suite directory is $TASKER_JSON_SCHEMA_SUITE,
  * else the Debian package's location.

@@ -14,7 +14,7 @@ unless File.directory?(vendor)
   abort "tasker-core: #{vendor} is missing; run ruby-gem/build.sh" unless File.directory?(File.join(repo, "core/src"))
   vendor = nil
 end
-core_src = vendor ? File.join(vendor, "core") : File.expand_path("../../../core/src", here)
+core_dirs = vendor ? [File.join(vendor, "core")] : %w[src util].map { |d| File.expand_path("../../../core/#{d}", here) }
 api_inc = vendor ? File.join(vendor, "include") : File.expand_path("../../../c-api/include", here)
 migrations = vendor ? File.join(vendor, "migrations") : File.expand_path("../../../migrations", here)
 
@@ -28,7 +28,7 @@ end
 have_library("pthread") or abort "tasker-core: pthreads are missing"
 have_library("m", "pow") or abort "tasker-core: libm is missing"
 
-$INCFLAGS << " -I#{api_inc} -I#{core_src}"
+$INCFLAGS << " -I#{api_inc}" << core_dirs.map { |d| " -I#{d}" }.join
 find_header("tasker.h", api_inc) or abort "tasker-core: tasker.h is missing"
 find_header("cjson/cJSON.h") or abort "tasker-core: cjson/cJSON.h is missing (libcjson-dev)"
 have_func("rb_enc_interned_str", "ruby.h")
@@ -42,12 +42,12 @@ $CFLAGS << " -O2" unless $CFLAGS.include?("-O")
 generated = "tc_migrations_embedded.c"
 TaskerCoreBuild::EmbedMigrations.write(migrations, File.join(Dir.pwd, generated))
 
-core_files = Dir[File.join(core_src, "*.c")].map { |f| File.basename(f) }.sort
+core_files = core_dirs.flat_map { |d| Dir[File.join(d, "*.c")] }.map { |f| File.basename(f) }.sort
 own_files = Dir[File.join(here, "*.c")].map { |f| File.basename(f) }.reject { |f| f == generated }.sort
 clash = core_files & own_files
 abort "tasker-core: binding files shadow core files: #{clash.join(', ')}" unless clash.empty?
 $srcs = own_files + core_files + [generated]
-$VPATH << core_src
+$VPATH.concat(core_dirs)
 
 # Export only the extension's entry point: the core's tasker_* symbols stay private to this .so, so
 # they can never interpose with a libtasker.so loaded by something else in the same process.
