@@ -329,7 +329,7 @@ int treg_register(treg *r, tdb *db, ttpl_template *tpl, const treg_entry **out)
 static int load_stored(const treg_entry **out, treg *r, tdb *db, PGresult *res, const char *label)
 {
 	const char *config = tdb_get(res, 0, 1);
-	cJSON *doc = config ? cJSON_Parse(config) : NULL;
+	cJSON *doc = config ? tjson_parse(config, label) : NULL; /* numbers as stored, not as doubles */
 	if (!doc || !cJSON_IsObject(doc)) {
 		cJSON_Delete(doc);
 		return tasker_set_error(TASKER_ENOTFOUND,

@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "error.h"
+#include "util.h"
 #include "yamljson.h"
 
 /* Template files are configuration, not data: anything bigger is a mistake. */
@@ -1166,7 +1167,7 @@ char *ttpl_to_json(const ttpl_template *t)
 		if (ok)
 			cJSON_AddItemToArray(steps, s);
 	}
-	char *text = ok ? cJSON_PrintUnformatted(o) : NULL;
+	char *text = ok ? tjson_print(o) : NULL; /* numbers as the template wrote them */
 	cJSON_Delete(o);
 	if (!text)
 		tasker_set_oom();

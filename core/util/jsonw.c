@@ -90,6 +90,8 @@ void tjw_str(tjw *w, const char *s)
 		switch (c) {
 		case '"': esc[1] = '"'; break;
 		case '\\': esc[1] = '\\'; break;
+		case '\b': esc[1] = 'b'; break;
+		case '\f': esc[1] = 'f'; break;
 		case '\n': esc[1] = 'n'; break;
 		case '\r': esc[1] = 'r'; break;
 		case '\t': esc[1] = 't'; break;

@@ -216,16 +216,11 @@ cJSON *tjson_parse(const char *text, const char *what)
 	if (!doc) {
 		size_t off = end ? (size_t)(end - text) : 0;
 		tasker_set_error(TASKER_EJSON, "%s is not valid JSON (at offset %zu): %.120s", what, off, text);
+	} else if (tjson_keep_numbers(doc, text)) {
+		cJSON_Delete(doc);
+		doc = NULL;
 	}
 	return doc;
-}
-
-char *tjson_print(const cJSON *item)
-{
-	char *s = cJSON_PrintUnformatted(item);
-	if (!s)
-		tasker_set_oom();
-	return s;
 }
 
 char *tjson_compact(const char *text)

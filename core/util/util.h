@@ -43,11 +43,20 @@ char *tid_array(const int64_t *ids, size_t n);
 char *ttext_array(const char *const *items, size_t n);
 /* 1 if `text` is one complete JSON value (nothing trailing); sets no error. */
 int tjson_valid(const char *text);
-/* Compact JSON text of `item` (malloc'd); NULL + TASKER_ENOMEM on failure. */
+/* Compact JSON text of `item` (malloc'd), as cJSON prints it but numbers with their kept text (below);
+ * NULL + TASKER_ENOMEM on failure. */
 char *tjson_print(const cJSON *item);
 /* Valid JSON text without the whitespace outside strings (malloc'd; NULL on OOM): numbers, strings and
  * member order exactly as written, unlike a cJSON round trip, whose numbers are doubles. */
 char *tjson_compact(const char *text);
+/* Exact numbers (json.c): cJSON keeps a number as a double, which cannot hold every integer. A number a
+ * double cannot stand for (an integer of more than 15 digits, or one beyond a double's range) keeps the
+ * text it was written with in its item's valuestring, and tjson_print writes that text, so integers of
+ * any size come out as they went in. tjson_parse does this; so do the YAML and JSON template readers. */
+/* Gives the numbers of `doc`, just parsed by cJSON from `text`, their text. TASKER_ENOMEM. */
+int tjson_keep_numbers(cJSON *doc, const char *text);
+/* Gives `number` the text `text` (a YAML scalar) when that is a decimal integer a double cannot hold. */
+int tjson_set_number_text(cJSON *number, const char *text);
 /* strdup that sets TASKER_ENOMEM on failure. NULL input gives NULL. */
 char *tstrdup(const char *s);
 

@@ -13,6 +13,7 @@
 #include <yaml.h>
 
 #include "error.h"
+#include "util.h"
 
 /* Deepest nesting accepted, counting alias copies; keeps every recursive cJSON walk shallow. */
 #define TYJ_MAX_DEPTH 256
@@ -420,7 +421,10 @@ static int make_scalar(builder *b, cJSON **out, const yaml_event_t *ev, tyj_pos 
 	case K_FLOAT: *out = cJSON_CreateNumber(strtod(v, NULL)); break;
 	default: *out = cJSON_CreateString(v); break;
 	}
-	return *out ? TASKER_OK : tasker_set_oom();
+	if (!*out)
+		return tasker_set_oom();
+	/* an integer keeps its digits (a double holds every integer only up to 2^53) */
+	return k == K_INT ? tjson_set_number_text(*out, v) : TASKER_OK;
 }
 
 /* The scalar (or aliased string) `text` arrives where a mapping key is expected. */
@@ -814,7 +818,12 @@ int tyj_parse_json(cJSON **out, const char *text, size_t len, const char *source
 		free(buf);
 		return json_fail_at(source, text, len, off, NULL);
 	}
+	int kept = tjson_keep_numbers(doc, buf);
 	free(buf);
+	if (kept) {
+		cJSON_Delete(doc);
+		return kept;
+	}
 	key_set ks = {0};
 	char path[512] = "$";
 	int rc = json_dup_check(&ks, doc, path, sizeof path, 1, source);
