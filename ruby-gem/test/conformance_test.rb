@@ -17,22 +17,75 @@ module Conformance
     def process(task, sequence, step)
       kase = self.class.kase
       b = kase.behaviour(step.name)
-      run = kase.count_run(step.name)
+      @run = kase.count_run(step.name)
       sleep(b["sleep_ms"] / 1000.0) if b["sleep_ms"]
       kase.client.cancel_task(task.task_id) if b["cancel_task"]
-      if b["permanent"]
-        raise TaskerCore::PermanentError.new("#{step.name} failed (run #{run})", error_code: b["error_code"])
+      fail_if(b, step)
+      step.results = b["assign"] if b.key?("assign")
+      raise_if(b, "process", step)
+      output(b, task, sequence, step)
+    end
+
+    def process_results(step, output, initial)
+      b = self.class.kase.behaviour(step.name)
+      raise_if(b, "process_results", step)
+      case b["process_results"]
+      when "wrap" then step.results = { "output" => output, "initial" => initial }
+      when "return_only" then { "returned_by_process_results" => true }
+      else super
       end
-      if b["fail_times"] && run <= b["fail_times"]
-        raise TaskerCore::RetryableError.new("#{step.name} failed (run #{run})", retry_after: b["retry_after"])
-      end
+    end
+
+    private
+
+    def output(b, task, sequence, step)
+      return invalid(b["return_invalid"]) if b["return_invalid"]
+      return report(b, task, sequence, step) if b["report"]
+      return task.context if b["echo_context"]
+      return sequence.find_step_by_name(b["copy_from"])&.results if b["copy_from"]
       return { "value" => b["add"] + sum_from(sequence, b["from"] || []) } if b["add"]
       return b["result"] if b.key?("result")
 
       { "step" => step.name }
     end
 
-    private
+    # The legacy failure words: fail_times (retryable), permanent, retry_after, error_code.
+    def fail_if(b, step)
+      message = "#{step.name} failed (run #{@run})"
+      raise TaskerCore::PermanentError.new(message, error_code: b["error_code"]) if b["permanent"]
+      return unless b["fail_times"] && @run <= b["fail_times"]
+
+      raise TaskerCore::RetryableError.new(message, retry_after: b["retry_after"])
+    end
+
+    def raise_if(b, where, step)
+      r = b["raise"] or return
+      return unless (b["raise_in"] || "process") == where && (r["times"].nil? || @run <= r["times"])
+
+      message = r["message"] || "#{step.name} failed (run #{@run})"
+      case r.fetch("error")
+      when "retryable" then raise TaskerCore::RetryableError.new(message, retry_after: r["retry_after"], context: r["context"])
+      when "permanent" then raise TaskerCore::PermanentError.new(message, error_code: r["error_code"], context: r["context"])
+      else raise message
+      end
+    end
+
+    def invalid(kind) = { "value" => kind == "number" ? Float::NAN : Object.new }
+
+    def report(b, task, sequence, step)
+      {
+        "task" => { "task_id_matches" => task.task_id == self.class.kase.task_id, "name" => task.name,
+                    "namespace" => task.namespace_name, "version" => task.version, "context" => task.context,
+                    "tags" => task.tags, "initiator" => task.initiator, "source_system" => task.source_system,
+                    "reason" => task.reason },
+        "step" => { "id_matches" => sequence.find_step_by_name(step.name).workflow_step_id == step.workflow_step_id,
+                    "name" => step.name, "attempts" => step.attempts, "retry_limit" => step.retry_limit,
+                    "handler_config" => step.handler_config, "inputs" => step.inputs },
+        "sequence" => sequence.steps.map { |s| { "name" => s.name, "state" => s.state, "attempts" => s.attempts } },
+        "dependencies" => (b["from"] || []).to_h { |n| [n, sequence.find_step_by_name(n)&.results] },
+        "missing" => sequence.find_step_by_name("no_such_step")
+      }
+    end
 
     def sum_from(sequence, names)
       names.sum do |name|
@@ -99,7 +152,8 @@ module Conformance
     def create_task
       args = { name: @info.name, namespace: @info.namespace, version: @info.version,
                context: request.fetch("context"), tags: request["tags"], bypass_steps: request["bypass_steps"],
-               initiator: request["initiator"], identity: request["identity_strategy"] == "hash" ? :hash : :unique }
+               initiator: request["initiator"], source_system: request["source_system"], reason: request["reason"],
+               identity: request["identity_strategy"] == "hash" ? :hash : :unique }
       return create_duplicates(args, request["duplicates"]) if request["duplicates"]
 
       client.create_task(**args)
@@ -232,11 +286,54 @@ class ConformanceTest < Minitest::Test
     assert_equal e["state"], step.state, "#{where}: state" if e["state"]
     assert_equal e["attempts"], step.attempts, "#{where}: attempts" if e["attempts"]
     assert_equal e["processed"], step.processed, "#{where}: processed" if e.key?("processed")
-    assert_equal e["results"], step.results, "#{where}: results" if e.key?("results")
-    e.fetch("results_include", {}).each do |k, v|
-      assert step.results.is_a?(Hash) && step.results.key?(k) && step.results[k] == v,
-             "#{where}: results lack #{k}=#{v.inspect}: #{step.results.inspect}"
+    assert_equal e["retryable"], step.retryable, "#{where}: retryable" if e.key?("retryable")
+    if e.key?("results")
+      e["results"].nil? ? assert_nil(step.results, "#{where}: results") : assert_equal(e["results"], step.results, "#{where}: results")
     end
+    if e.key?("results_include")
+      assert contains?(step.results, e["results_include"]), "#{where}: results lack #{e['results_include']}: #{step.results}"
+    end
+    if e["results_keys"]
+      assert_kind_of Hash, step.results, "#{where}: results"
+      assert_equal e["results_keys"].sort, step.results.keys.sort, "#{where}: results keys"
+    end
+    expect_members("#{where}: error_details", e["error"], step.results["error_details"] || {}) if e["error"]
+    e.fetch("transitions", {}).each do |state, list|
+      got = transitions(step, state)
+      assert_equal list.size, got.size, "#{where}: transitions to #{state}"
+      list.zip(got).each_with_index do |(want, meta), i|
+        expect_members("#{where}: transition #{i + 1} to #{state}", want, meta)
+      end
+    end
+  end
+
+  # PostgreSQL's jsonb containment (@>): an object contains the members it is given, an array the
+  # elements, recursively; other values are equal.
+  def contains?(got, want)
+    case want
+    when Hash then got.is_a?(Hash) && want.all? { |k, v| got.key?(k) && contains?(got[k], v) }
+    when Array then got.is_a?(Array) && want.all? { |w| got.any? { |g| contains?(g, w) } }
+    else got == want
+    end
+  end
+
+  # "*": present and not empty; nil: absent; anything else: equal.
+  def expect_members(where, want, got)
+    want.each do |k, v|
+      if v == "*"
+        assert !got[k].nil? && !(got[k].respond_to?(:empty?) && got[k].empty?), "#{where}: #{k} missing in #{got}"
+      elsif v.nil?
+        refute got.key?(k), "#{where}: #{k} must be absent: #{got}"
+      else
+        assert_equal v, got[k], "#{where}: #{k}"
+      end
+    end
+  end
+
+  def transitions(step, state)
+    @pg.exec_params("SELECT metadata::text FROM tasker_workflow_step_transitions WHERE workflow_step_id = $1 " \
+                    "AND to_state = $2 ORDER BY sort_key", [step.workflow_step_id, state])
+       .map { |row| JSON.parse(row["metadata"]) }
   end
 
   # a finished (complete / resolved) before b was started: compared by transition ids.

@@ -32,8 +32,6 @@ $INCFLAGS << " -I#{api_inc}" << core_dirs.map { |d| " -I#{d}" }.join
 find_header("tasker.h", api_inc) or abort "tasker-core: tasker.h is missing"
 find_header("cjson/cJSON.h") or abort "tasker-core: cjson/cJSON.h is missing (libcjson-dev)"
 have_func("rb_enc_interned_str", "ruby.h")
-# A newer core may let C handlers report a backtrace; use it when it is there.
-have_struct_member("tasker_step_error", "backtrace_json", "tasker.h")
 
 # The core is C11 with GNU extensions (pthreads, _Thread_local); keep its warnings but never fail on them.
 $CFLAGS << " -std=gnu11 -D_GNU_SOURCE -fvisibility=hidden"

@@ -37,7 +37,8 @@ void tc_init_json(void);
 VALUE tc_json_parse(const char *text, long len);
 VALUE tc_json_parse_cstr(const char *text);
 /* Serializes a Ruby value as JSON text into a new (unfrozen, UTF-8) String. Symbols become strings,
- * other objects their as_json / to_s. Raises TaskerCore::JSONError for NaN/Infinity, invalid UTF-8,
+ * other objects their as_json, else the string of their own to_s. Raises TaskerCore::JSONError, naming
+ * the JSON path, for NaN/Infinity, an object with neither (only Ruby's default to_s), invalid UTF-8,
  * NUL characters (PostgreSQL's jsonb cannot store them) and nesting deeper than 256. */
 VALUE tc_json_generate(VALUE value);
 /* The same, as malloc'd text for the core to own (freed with free / tasker_free). */

@@ -447,6 +447,7 @@ typedef struct {
 	const tc_handler_ref *handler;
 	const tasker_claimed_step *claimed;
 	tc_outcome *out;
+	VALUE results;  /* step.results after the lifecycle (on the stack: the GC sees it) */
 } run_ctx;
 
 static VALUE run_body(VALUE arg)
@@ -468,7 +469,14 @@ static VALUE run_body(VALUE arg)
 		rb_funcall(instance, id_handle, 3, task, sequence, step);
 	else
 		lifecycle(instance, task, sequence, step);
-	x->out->results_json = tc_json_generate_malloc(step_results(step));
+	x->results = step_results(step);
+	return Qnil;
+}
+
+static VALUE convert_body(VALUE arg)
+{
+	run_ctx *x = (run_ctx *)arg;
+	x->out->results_json = tc_json_generate_malloc(x->results);
 	x->out->outcome = TASKER_OUTCOME_SUCCESS;
 	return Qnil;
 }
@@ -541,19 +549,9 @@ static void classify(tc_outcome *out, VALUE exc)
 	}
 }
 
-void tc_run_handler(tc_outcome *out, const tc_handler_ref *handler, const tasker_claimed_step *step)
+/* Records the failure the pending exception (or non-local exit) of `state` stands for. */
+static void record_failure(tc_outcome *out, int state)
 {
-	memset(out, 0, sizeof *out);
-	out->retry_after = -1;
-	out->jump_error = Qnil;
-	run_ctx x = {handler, step, out};
-	int state = 0;
-	rb_protect(run_body, (VALUE)&x, &state);
-	if (!state) {
-		if (!out->results_json)
-			out->results_json = dup_cstr("null", 4);
-		return;
-	}
 	VALUE err = rb_errinfo();
 	rb_set_errinfo(Qnil);
 	free(out->results_json);
@@ -579,6 +577,47 @@ void tc_run_handler(tc_outcome *out, const tc_handler_ref *handler, const tasker
 		out->message = NULL;
 		out->error_class = NULL;
 	}
+}
+
+/* Results that have no JSON form are a bug of the handler, not a passing failure: the step fails
+ * for good with INVALID_RESULT (tests/conformance/README.md, "Handler specification"). */
+static void invalid_result(tc_outcome *out, const tc_handler_ref *handler)
+{
+	if (out->outcome != TASKER_OUTCOME_RETRYABLE || out->jump_state || !out->message)
+		return;
+	const char *cname = rb_class2name(handler->klass);
+	size_t n = strlen(cname) + strlen(out->message) + 32;
+	char *msg = malloc(n);
+	if (msg) {
+		snprintf(msg, n, "the result of %s cannot be stored: %s", cname, out->message);
+		free(out->message);
+		out->message = msg;
+	}
+	free(out->error_code);
+	out->error_code = dup_cstr("INVALID_RESULT", 14);
+	out->outcome = TASKER_OUTCOME_PERMANENT;
+}
+
+void tc_run_handler(tc_outcome *out, const tc_handler_ref *handler, const tasker_claimed_step *step)
+{
+	memset(out, 0, sizeof *out);
+	out->retry_after = -1;
+	out->jump_error = Qnil;
+	run_ctx x = {handler, step, out, Qnil};
+	int state = 0;
+	rb_protect(run_body, (VALUE)&x, &state);
+	if (state) {
+		record_failure(out, state);
+		return;
+	}
+	rb_protect(convert_body, (VALUE)&x, &state);
+	if (state) {
+		record_failure(out, state);
+		invalid_result(out, handler);
+	} else if (!out->results_json) {
+		out->results_json = dup_cstr("null", 4);
+	}
+	RB_GC_GUARD(x.results);
 }
 
 void tc_outcome_free(tc_outcome *o)

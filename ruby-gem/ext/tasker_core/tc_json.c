@@ -1,10 +1,13 @@
 /*
  * tc_json.c — JSON text ⇄ Ruby values, directly (no intermediate tree): the core speaks JSON text,
  * Ruby callers see Hash/Array/String/Integer/Float/true/false/nil. Integers keep full precision
- * (big ones become Bignums). Knows nothing of tasks or steps.
+ * (big ones become Bignums), as the handler specification asks of every language
+ * (tests/conformance/README.md). Knows nothing of tasks or steps.
  */
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,7 +15,7 @@
 
 #define MAX_DEPTH 256
 
-static ID id_as_json, id_to_s;
+static ID id_as_json, id_to_s, id_owner;
 static rb_encoding *utf8;
 
 /* ------------------------------------------------------------------ parsing */
@@ -306,12 +309,40 @@ VALUE tc_json_parse_cstr(const char *text)
 
 /* ------------------------------------------------------------------ generation */
 
+/* One step of the path to the value being written: a Hash key, an Array index (key == Qundef), or
+ * none (key == Qfalse: an object's as_json stands where the object was). */
+typedef struct {
+	VALUE key;
+	long index;
+} segment;
+
 typedef struct {
 	VALUE out;
 	int depth;
+	segment path[MAX_DEPTH + 1];  /* path[1..depth-1] leads to the value at `depth` */
 } gen;
 
 static void gen_value(gen *g, VALUE v);
+
+/* Raises JSONError naming where the value is ("$.items[2].price: ..."). */
+NORETURN(static void gen_fail(const gen *g, const char *fmt, ...));
+static void gen_fail(const gen *g, const char *fmt, ...)
+{
+	VALUE where = rb_str_new_cstr("$");
+	for (int i = 1; i < g->depth; i++) {
+		const segment *s = &g->path[i];
+		if (s->key == Qundef)
+			rb_str_catf(where, "[%ld]", s->index);
+		else if (s->key != Qfalse)
+			rb_str_catf(where, ".%" PRIsVALUE, SYMBOL_P(s->key) ? rb_sym2str(s->key) : rb_obj_as_string(s->key));
+	}
+	char what[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	tc_raise_named("JSONError", "%s: %s", StringValueCStr(where), what);
+}
 
 static void gen_string(gen *g, VALUE s)
 {
@@ -322,11 +353,11 @@ static void gen_string(gen *g, VALUE s)
 		} else {
 			s = rb_str_conv_enc(s, enc, utf8);
 			if (rb_enc_get(s) != utf8)
-				tc_raise_named("JSONError", "a string in %s cannot be converted to UTF-8", rb_enc_name(enc));
+				gen_fail(g, "a string in %s cannot be converted to UTF-8", rb_enc_name(enc));
 		}
 	}
 	if (rb_enc_str_coderange(s) == ENC_CODERANGE_BROKEN)
-		tc_raise_named("JSONError", "a string is not valid UTF-8");
+		gen_fail(g, "a string is not valid UTF-8");
 	const char *p = RSTRING_PTR(s), *end = p + RSTRING_LEN(s), *run = p;
 	rb_str_buf_cat(g->out, "\"", 1);
 	for (; p < end; p++) {
@@ -345,7 +376,7 @@ static void gen_string(gen *g, VALUE s)
 		case '\b': rb_str_buf_cat(g->out, "\\b", 2); break;
 		case '\f': rb_str_buf_cat(g->out, "\\f", 2); break;
 		case 0:
-			tc_raise_named("JSONError", "a string contains a NUL character, which PostgreSQL's jsonb cannot store");
+			gen_fail(g, "a string contains a NUL character, which PostgreSQL's jsonb cannot store");
 		default: {
 			char esc[8];
 			snprintf(esc, sizeof esc, "\\u%04x", c);
@@ -380,6 +411,7 @@ static int gen_pair(VALUE k, VALUE v, VALUE arg)
 	if (!c->first)
 		rb_str_buf_cat(c->g->out, ",", 1);
 	c->first = 0;
+	c->g->path[c->g->depth] = (segment){k, 0};
 	gen_key(c->g, k);
 	rb_str_buf_cat(c->g->out, ":", 1);
 	gen_value(c->g, v);
@@ -404,7 +436,7 @@ static void gen_value(gen *g, VALUE v)
 	case T_FLOAT: {
 		double d = RFLOAT_VALUE(v);
 		if (isnan(d) || isinf(d))
-			tc_raise_named("JSONError", "%s is not a JSON number", isnan(d) ? "NaN" : "Infinity");
+			gen_fail(g, "%s is not a JSON number", isnan(d) ? "NaN" : "Infinity");
 		rb_str_buf_append(g->out, rb_funcall(v, id_to_s, 0));
 		break;
 	}
@@ -422,23 +454,33 @@ static void gen_value(gen *g, VALUE v)
 		for (long i = 0; i < RARRAY_LEN(v); i++) {
 			if (i)
 				rb_str_buf_cat(g->out, ",", 1);
+			g->path[g->depth] = (segment){Qundef, i};
 			gen_value(g, RARRAY_AREF(v, i));
 		}
 		rb_str_buf_cat(g->out, "]", 1);
 		break;
 	default:
-		/* Time, BigDecimal, ActiveSupport objects...: what Rails would store. */
-		if (rb_respond_to(v, id_as_json))
+		/* An object's JSON form is its as_json (ActiveSupport gives one to Time, BigDecimal and every
+		 * object: what Rails would store), else the string of its own to_s (Time, Date, BigDecimal,
+		 * as Ruby's JSON library writes them). An object with only Ruby's default to_s has none:
+		 * "#<Object:0x...>" is not a value worth storing. */
+		if (rb_respond_to(v, id_as_json)) {
+			g->path[g->depth] = (segment){Qfalse, 0}; /* the same place; the depth still bounds as_json chains */
 			gen_value(g, rb_funcall(v, id_as_json, 0));
-		else
+		} else if (rb_funcall(rb_obj_method(v, ID2SYM(id_to_s)), id_owner, 0) != rb_mKernel) {
 			gen_string(g, rb_obj_as_string(v));
+		} else {
+			gen_fail(g, "an object of class %s has no JSON form (give it as_json or to_s)", rb_obj_classname(v));
+		}
 	}
 	g->depth--;
 }
 
 VALUE tc_json_generate(VALUE value)
 {
-	gen g = {rb_enc_associate(rb_str_buf_new(128), utf8), 0};
+	gen g;
+	g.out = rb_enc_associate(rb_str_buf_new(128), utf8);
+	g.depth = 0;
 	gen_value(&g, value);
 	return g.out;
 }
@@ -477,6 +519,7 @@ void tc_init_json(void)
 	utf8 = rb_utf8_encoding();
 	id_as_json = rb_intern("as_json");
 	id_to_s = rb_intern("to_s");
+	id_owner = rb_intern("owner");
 	VALUE m = rb_define_module_under(tc_mTaskerCore, "NativeJSON");
 	rb_define_module_function(m, "parse", m_parse, 1);
 	rb_define_module_function(m, "generate", m_generate, 1);

@@ -145,26 +145,6 @@ static void copy_text(char *dst, size_t cap, const char *src)
 	snprintf(dst, cap, "%s", src ? src : "");
 }
 
-/* Without a backtrace field in tasker_step_error the backtrace travels in the error context. */
-static char *context_with_backtrace(char *context, char *backtrace)
-{
-#ifdef HAVE_ST_TASKER_STEP_ERROR_BACKTRACE_JSON
-	(void)backtrace;
-	return context;
-#else
-	if (!backtrace)
-		return context;
-	const char *rest = context ? context + 1 : "}";  /* context is a JSON object: "{...}" */
-	int empty = !context || strcmp(context, "{}") == 0;
-	size_t n = strlen(backtrace) + strlen(rest) + 32;
-	char *out = malloc(n);
-	if (out)
-		snprintf(out, n, "{\"backtrace\":%s%s%s", backtrace, empty ? "" : ",", empty ? "}" : rest);
-	free(context);
-	return out;
-#endif
-}
-
 /* The core's C handler for every Ruby handler class: hands the step to a Ruby thread, waits. */
 static int bridge_process(char **out, const tasker_claimed_step *step, tasker_step_error *err, void *payload)
 {
@@ -209,11 +189,9 @@ static int bridge_process(char **out, const tasker_claimed_step *step, tasker_st
 	copy_text(err->message, sizeof err->message, o->message ? o->message : "the handler failed");
 	copy_text(err->error_class, sizeof err->error_class, o->error_class);
 	copy_text(err->error_code, sizeof err->error_code, o->error_code);
-#ifdef HAVE_ST_TASKER_STEP_ERROR_BACKTRACE_JSON
 	err->backtrace_json = o->backtrace_json;
 	o->backtrace_json = NULL;
-#endif
-	err->context_json = context_with_backtrace(o->context_json, o->backtrace_json);
+	err->context_json = o->context_json;
 	o->context_json = NULL;
 	tc_outcome_free(o);
 	return -1;

@@ -23,7 +23,10 @@ module TaskerCore
     # lifecycle in C: +process+, then +process_results+, then records +step.results+. An exception
     # fails the step: {TaskerCore::PermanentError} for good, {TaskerCore::RetryableError} (with
     # +retry_after+) or any other exception to be retried after a backoff while attempts remain;
-    # the class, message and backtrace are recorded.
+    # the class, message and backtrace are recorded. Results with no JSON form (NaN, an object with
+    # neither +as_json+ nor a +to_s+ of its own) fail the step for good, with error_code
+    # INVALID_RESULT. Every language follows the same rules: the handler specification in the
+    # repository's tests/conformance/README.md.
     #
     # @example
     #   class ValidateCart < TaskerCore::StepHandler::Base
