@@ -1,12 +1,12 @@
 /*
- * jsonschema.c — compiles JSON Schemas (a draft 7 subset) and validates cJSON values against them,
- * including the small ECMA-262 regular expression engine that "pattern" and "patternProperties" need.
- * Refuses every keyword it does not implement rather than ignoring it; never modifies or keeps the
- * caller's JSON, and never echoes instance strings into error messages (contexts may hold personal data).
+ * jsonschema.c — compiles JSON Schemas (draft 7) into a graph of nodes and validates cJSON values against
+ * it (see jsonschema.h). Owns $ref resolution (base URIs, JSON pointers, the built-in meta-schema), the
+ * keyword semantics and the error messages; regular expressions are regex.c's and formats jsonformat.c's.
+ * Never modifies or keeps the caller's JSON, and never echoes instance values into error messages
+ * (contexts may hold personal data).
  */
 #include "jsonschema.h"
 
-#include <arpa/inet.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -15,924 +15,28 @@
 #include <string.h>
 
 #include "error.h"
+#include "jsonformat.h"
+#include "regex.h"
+#include "utf8.h"
+#include "util.h"
 
-/* Compilation and validation recurse once per schema level; deeper schemas are refused. */
+/* Schemas nest at most this deep (position in the document); validation goes at most this deep. */
 #define TJS_MAX_DEPTH 128
-
-/* ------------------------------------------------------------------ UTF-8 */
-
-#define UTF8_INVALID UINT32_MAX
-
-/* Decodes the code point at s[0..len), len > 0; *adv receives its length in bytes. A malformed sequence
- * (overlong, surrogate, truncated, above U+10FFFF) is UTF8_INVALID and advances one byte, so a count
- * never stalls and every byte is seen once. */
-static uint32_t utf8_decode(const unsigned char *s, size_t len, size_t *adv)
-{
-	uint32_t c = s[0], min;
-	size_t n;
-	*adv = 1;
-	if (c < 0x80)
-		return c;
-	if ((c & 0xE0) == 0xC0) {
-		n = 2, c &= 0x1F, min = 0x80;
-	} else if ((c & 0xF0) == 0xE0) {
-		n = 3, c &= 0x0F, min = 0x800;
-	} else if ((c & 0xF8) == 0xF0) {
-		n = 4, c &= 0x07, min = 0x10000;
-	} else {
-		return UTF8_INVALID;
-	}
-	if (len < n)
-		return UTF8_INVALID;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return UTF8_INVALID;
-		c = (c << 6) | (s[i] & 0x3F);
-	}
-	if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-		return UTF8_INVALID;
-	*adv = n;
-	return c;
-}
-
-/* Code points in s (a malformed byte counts as one). */
-static size_t utf8_count(const char *s)
-{
-	size_t n = 0, len = strlen(s), adv;
-	for (size_t i = 0; i < len; i += adv, n++)
-		utf8_decode((const unsigned char *)s + i, len - i, &adv);
-	return n;
-}
-
-static int utf8_valid(const char *s)
-{
-	size_t len = strlen(s), adv;
-	for (size_t i = 0; i < len; i += adv)
-		if (utf8_decode((const unsigned char *)s + i, len - i, &adv) == UTF8_INVALID)
-			return 0;
-	return 1;
-}
-
-static int is_digit(int c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static int is_alnum(int c)
-{
-	return is_digit(c) || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
-}
-
-static int hex_value(int c)
-{
-	if (is_digit(c))
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Grows an array to hold `need` elements; NULL (array untouched) when out of memory. */
-static void *grow(void *array, size_t *cap, size_t need, size_t elem)
-{
-	if (need <= *cap)
-		return array;
-	size_t ncap = *cap ? *cap * 2 : 8;
-	while (ncap < need)
-		ncap *= 2;
-	void *bigger = realloc(array, ncap * elem);
-	if (bigger)
-		*cap = ncap;
-	return bigger;
-}
-
-/* ------------------------------------------------------------------ regular expressions
- *
- * A pattern is parsed into a small tree, then compiled to a Thompson automaton (CHAR/ANY/CLASS consume
- * one code point; SPLIT/JMP branch; assertions test the position) that is simulated breadth-first.
- * Every state is visited at most once per subject position, so a search costs O(subject × program)
- * whatever the pattern: no instance can make validation take exponential time. Counted repetition is
- * unrolled, hence the limits on counts and program size.
- */
-
-enum { RX_MAX_INSTS = 10000, RX_MAX_COUNT = 1000, RX_MAX_GROUP_DEPTH = 64 };
-
-typedef enum {
-	OP_CHAR, OP_ANY, OP_CLASS, OP_SPLIT, OP_JMP, OP_BOL, OP_EOL, OP_WORDB, OP_NWORDB, OP_MATCH
-} rx_op;
-
-typedef struct {
-	uint32_t lo, hi;
-} rx_range;
-
-typedef struct {
-	rx_range *r;
-	size_t n, cap;
-	int negated;
-} rx_class;
-
-typedef struct {
-	uint8_t op;        /* rx_op */
-	uint32_t arg;      /* OP_CHAR: code point; OP_CLASS: class index */
-	uint32_t x, y;     /* OP_JMP: x; OP_SPLIT: x, y */
-} rx_inst;
-
-typedef struct rx_regex {
-	char *source;
-	rx_inst *prog;
-	size_t ninst;
-	rx_class *classes;
-	size_t nclasses;
-} rx_regex;
-
-typedef enum { N_SEQ, N_ALT, N_CHAR, N_ANY, N_CLASS, N_ASSERT, N_REPEAT } rx_kind;
-
-typedef struct {
-	rx_kind kind;
-	uint32_t arg;      /* N_CHAR: code point; N_CLASS: class index; N_ASSERT: opcode */
-	int child;         /* N_SEQ, N_ALT: first item; N_REPEAT: operand */
-	int next;          /* next item of the enclosing N_SEQ / N_ALT, -1 for the last */
-	int min, max;      /* N_REPEAT; max -1 means unbounded */
-} rx_node;
-
-typedef struct {
-	const char *src;
-	size_t len, pos;
-	rx_node *nodes;
-	size_t nnodes, capnodes;
-	rx_class *classes;
-	size_t nclasses, capclasses;
-	const char *err;   /* first error (static text), at byte offset errpos */
-	size_t errpos;
-	int oom;
-	int depth;
-} rx_parser;
-
-/* Predefined classes of ECMA-262: \d, \w, \s (WhiteSpace and LineTerminator). */
-static const rx_range RX_DIGIT[] = {{'0', '9'}};
-static const rx_range RX_WORD[] = {{'0', '9'}, {'A', 'Z'}, {'_', '_'}, {'a', 'z'}};
-static const rx_range RX_SPACE[] = {{0x09, 0x0D}, {0x20, 0x20}, {0xA0, 0xA0}, {0x1680, 0x1680},
-                                    {0x2000, 0x200A}, {0x2028, 0x2029}, {0x202F, 0x202F},
-                                    {0x205F, 0x205F}, {0x3000, 0x3000}, {0xFEFF, 0xFEFF}};
-static const struct {
-	const rx_range *r;
-	size_t n;
-} RX_SETS[] = {{RX_DIGIT, 1}, {RX_WORD, 4}, {RX_SPACE, 10}};
-
-/* Escapes naming a predefined class: odd = the set, even = its complement. 0 = not a class escape. */
-enum { PRE_DIGIT = 1, PRE_NOT_DIGIT, PRE_WORD, PRE_NOT_WORD, PRE_SPACE, PRE_NOT_SPACE };
-
-static int rx_fail_at(rx_parser *p, size_t pos, const char *msg)
-{
-	if (!p->err) {
-		p->err = msg;
-		p->errpos = pos;
-	}
-	return -1;
-}
-
-static int rx_fail(rx_parser *p, const char *msg)
-{
-	return rx_fail_at(p, p->pos, msg);
-}
-
-static int rx_oom(rx_parser *p)
-{
-	p->oom = 1;
-	return rx_fail(p, "out of memory");
-}
-
-static int rx_node_new(rx_parser *p, rx_kind kind, uint32_t arg)
-{
-	rx_node *nodes = grow(p->nodes, &p->capnodes, p->nnodes + 1, sizeof *nodes);
-	if (!nodes)
-		return rx_oom(p);
-	p->nodes = nodes;
-	nodes[p->nnodes] = (rx_node){kind, arg, -1, -1, 0, 0};
-	return (int)p->nnodes++;
-}
-
-static int rx_class_new(rx_parser *p, int negated)
-{
-	rx_class *classes = grow(p->classes, &p->capclasses, p->nclasses + 1, sizeof *classes);
-	if (!classes)
-		return rx_oom(p);
-	p->classes = classes;
-	classes[p->nclasses] = (rx_class){NULL, 0, 0, negated};
-	return (int)p->nclasses++;
-}
-
-static int rx_class_add(rx_parser *p, int cls, uint32_t lo, uint32_t hi)
-{
-	rx_class *c = &p->classes[cls];
-	rx_range *r = grow(c->r, &c->cap, c->n + 1, sizeof *r);
-	if (!r)
-		return rx_oom(p);
-	c->r = r;
-	r[c->n++] = (rx_range){lo, hi};
-	return 0;
-}
-
-/* Adds a predefined set (PRE_*) to a class; a negated escape adds the complement of the set. */
-static int rx_class_add_set(rx_parser *p, int cls, int pre)
-{
-	const rx_range *r = RX_SETS[(pre - 1) / 2].r;
-	size_t n = RX_SETS[(pre - 1) / 2].n;
-	int rc = 0;
-	if (pre % 2) {
-		for (size_t i = 0; i < n && !rc; i++)
-			rc = rx_class_add(p, cls, r[i].lo, r[i].hi);
-		return rc;
-	}
-	uint32_t from = 0;
-	for (size_t i = 0; i < n && !rc; i++) {
-		if (r[i].lo > from)
-			rc = rx_class_add(p, cls, from, r[i].lo - 1);
-		from = r[i].hi + 1;
-	}
-	return rc ? rc : rx_class_add(p, cls, from, 0x10FFFF);
-}
-
-/* Reads exactly n hex digits at src[at]. */
-static int rx_hex(const rx_parser *p, size_t at, int n, uint32_t *out)
-{
-	uint32_t v = 0;
-	if (at + (size_t)n > p->len)
-		return 0;
-	for (int i = 0; i < n; i++) {
-		int h = hex_value((unsigned char)p->src[at + i]);
-		if (h < 0)
-			return 0;
-		v = v * 16 + (uint32_t)h;
-	}
-	*out = v;
-	return 1;
-}
-
-/* \u{X...} or \uXXXX (the backslash at src[backslash]); a \uXXXX\uXXXX surrogate pair is joined into
- * one code point. */
-static int rx_unicode_escape(rx_parser *p, size_t backslash, uint32_t *cp)
-{
-	size_t at = backslash + 2;
-	uint32_t low;
-	if (at < p->len && p->src[at] == '{') {
-		size_t i = at + 1;
-		uint32_t v = 0;
-		while (i < p->len && hex_value((unsigned char)p->src[i]) >= 0 && v <= 0x10FFFF)
-			v = v * 16 + (uint32_t)hex_value((unsigned char)p->src[i++]);
-		if (i == at + 1 || i >= p->len || p->src[i] != '}' || v > 0x10FFFF)
-			return rx_fail_at(p, backslash, "invalid \\u{...} escape");
-		p->pos = i + 1;
-		*cp = v;
-		return 0;
-	}
-	if (!rx_hex(p, at, 4, cp))
-		return rx_fail_at(p, backslash, "invalid \\u escape");
-	p->pos = at + 4;
-	if (*cp >= 0xD800 && *cp <= 0xDBFF && p->pos + 1 < p->len && p->src[p->pos] == '\\' &&
-	    p->src[p->pos + 1] == 'u' && rx_hex(p, p->pos + 2, 4, &low) && low >= 0xDC00 && low <= 0xDFFF) {
-		*cp = 0x10000 + ((*cp - 0xD800) << 10) + (low - 0xDC00);
-		p->pos += 6;
-	}
-	return 0;
-}
-
-/* Parses the escape at p->pos (a backslash): either a character (*cp) or a class escape (*pre).
- * Inside a class, \b is a backspace; outside, \b and \B never get here (they are assertions). */
-static int rx_escape(rx_parser *p, int in_class, uint32_t *cp, int *pre)
-{
-	size_t backslash = p->pos, at = p->pos + 1;
-	static const char CLASS_ESCAPES[] = "dDwWsS";
-	static const char CONTROL_ESCAPES[] = "tnvfr";
-	static const char CONTROL_VALUES[] = "\t\n\v\f\r";
-	*pre = 0;
-	if (at >= p->len)
-		return rx_fail_at(p, backslash, "\\ at end of pattern");
-	unsigned char c = (unsigned char)p->src[at];
-	const char *hit = c ? strchr(CLASS_ESCAPES, c) : NULL;
-	p->pos = at + 1;
-	if (hit) {
-		*pre = (int)(hit - CLASS_ESCAPES) + 1;
-		return 0;
-	}
-	if (c && (hit = strchr(CONTROL_ESCAPES, c))) {
-		*cp = (unsigned char)CONTROL_VALUES[hit - CONTROL_ESCAPES];
-		return 0;
-	}
-	switch (c) {
-	case 'b':
-		if (!in_class)
-			break;
-		*cp = 0x08;
-		return 0;
-	case '0':
-		if (p->pos < p->len && is_digit(p->src[p->pos]))
-			return rx_fail_at(p, backslash, "octal escapes are not supported");
-		*cp = 0;
-		return 0;
-	case 'c':
-		if (p->pos >= p->len || !is_alnum(p->src[p->pos]) || is_digit(p->src[p->pos]))
-			return rx_fail_at(p, backslash, "invalid \\c escape");
-		*cp = (uint32_t)p->src[p->pos++] % 32;
-		return 0;
-	case 'x':
-		if (!rx_hex(p, p->pos, 2, cp))
-			return rx_fail_at(p, backslash, "invalid \\x escape");
-		p->pos += 2;
-		return 0;
-	case 'u':
-		return rx_unicode_escape(p, backslash, cp);
-	case 'k':
-		return rx_fail_at(p, backslash, "named backreferences are not supported");
-	case 'p':
-	case 'P':
-		return rx_fail_at(p, backslash, "Unicode property escapes are not supported");
-	}
-	if (c >= '1' && c <= '9')
-		return rx_fail_at(p, backslash, "backreferences are not supported");
-	if (is_alnum(c) || c == '_')
-		return rx_fail_at(p, backslash, "invalid escape");
-	/* an identity escape: the character itself, which may be multibyte */
-	size_t adv;
-	*cp = utf8_decode((const unsigned char *)p->src + at, p->len - at, &adv);
-	p->pos = at + adv;
-	return 0;
-}
-
-static int rx_class_atom(rx_parser *p, uint32_t *cp, int *pre)
-{
-	size_t adv;
-	*pre = 0;
-	if (p->src[p->pos] == '\\')
-		return rx_escape(p, 1, cp, pre);
-	*cp = utf8_decode((const unsigned char *)p->src + p->pos, p->len - p->pos, &adv);
-	p->pos += adv;
-	return 0;
-}
-
-/* [...] and [^...]; as in ECMA-262, [] matches nothing and [^] matches any code point. */
-static int rx_parse_class(rx_parser *p)
-{
-	size_t start = p->pos++;
-	int negated = p->pos < p->len && p->src[p->pos] == '^';
-	p->pos += (size_t)negated;
-	int cls = rx_class_new(p, negated);
-	if (cls < 0)
-		return -1;
-	for (;;) {
-		uint32_t lo, hi;
-		int pre, pre_hi, rc;
-		if (p->pos >= p->len)
-			return rx_fail_at(p, start, "missing ']'");
-		if (p->src[p->pos] == ']')
-			break;
-		size_t atom = p->pos;
-		if (rx_class_atom(p, &lo, &pre))
-			return -1;
-		if (p->pos + 1 < p->len && p->src[p->pos] == '-' && p->src[p->pos + 1] != ']') {
-			p->pos++;
-			if (rx_class_atom(p, &hi, &pre_hi))
-				return -1;
-			if (pre || pre_hi)
-				return rx_fail_at(p, atom, "class escape used as a range bound");
-			if (lo > hi)
-				return rx_fail_at(p, atom, "range out of order in character class");
-			rc = rx_class_add(p, cls, lo, hi);
-		} else {
-			rc = pre ? rx_class_add_set(p, cls, pre) : rx_class_add(p, cls, lo, lo);
-		}
-		if (rc)
-			return -1;
-	}
-	p->pos++;
-	return rx_node_new(p, N_CLASS, (uint32_t)cls);
-}
-
-/* Reads a decimal number at src[*i] (saturating far above RX_MAX_COUNT); returns how many digits. */
-static size_t rx_number(const rx_parser *p, size_t *i, long *out)
-{
-	size_t n = 0;
-	long v = 0;
-	for (; *i < p->len && is_digit(p->src[*i]); (*i)++, n++)
-		if (v <= 100000)
-			v = v * 10 + (p->src[*i] - '0');
-	if (n)
-		*out = v;
-	return n;
-}
-
-/* A braced quantifier {n}, {n,} or {n,m} at p->pos: 1 (consumed), 0 (not one, nothing consumed: the
- * brace is a literal, as ECMA-262 Annex B has it), or -1 (error). */
-static int rx_braces(rx_parser *p, int *min, int *max)
-{
-	size_t i = p->pos + 1;
-	long lo = 0, hi;
-	if (!rx_number(p, &i, &lo))
-		return 0;
-	hi = lo;
-	if (i < p->len && p->src[i] == ',') {
-		i++;
-		if (!rx_number(p, &i, &hi))
-			hi = -1;
-	}
-	if (i >= p->len || p->src[i] != '}')
-		return 0;
-	if (lo > RX_MAX_COUNT || hi > RX_MAX_COUNT)
-		return rx_fail(p, "repetition count above 1000");
-	if (hi >= 0 && lo > hi)
-		return rx_fail(p, "numbers out of order in {} quantifier");
-	p->pos = i + 1;
-	*min = (int)lo;
-	*max = (int)hi;
-	return 1;
-}
-
-static int rx_disj(rx_parser *p);
-
-/* ( ... ), (?: ... ) and (?<name> ... ). Lookaround is refused: evaluating it at every position
- * would make a search quadratic in the subject. */
-static int rx_group(rx_parser *p)
-{
-	size_t start = p->pos++;
-	if (p->pos < p->len && p->src[p->pos] == '?') {
-		char k = p->pos + 1 < p->len ? p->src[p->pos + 1] : '\0';
-		char k2 = p->pos + 2 < p->len ? p->src[p->pos + 2] : '\0';
-		if (k == ':') {
-			p->pos += 2;
-		} else if (k == '=' || k == '!') {
-			return rx_fail_at(p, start, "lookahead is not supported");
-		} else if (k == '<' && (k2 == '=' || k2 == '!')) {
-			return rx_fail_at(p, start, "lookbehind is not supported");
-		} else if (k == '<') {
-			size_t i = p->pos + 2;
-			while (i < p->len && (is_alnum(p->src[i]) || p->src[i] == '_' || p->src[i] == '$'))
-				i++;
-			if (i == p->pos + 2 || i >= p->len || p->src[i] != '>')
-				return rx_fail_at(p, start, "invalid group name");
-			p->pos = i + 1;
-		} else {
-			return rx_fail_at(p, start, "invalid group");
-		}
-	}
-	if (++p->depth > RX_MAX_GROUP_DEPTH)
-		return rx_fail_at(p, start, "groups nested too deeply");
-	int sub = rx_disj(p);
-	if (sub < 0)
-		return -1;
-	if (p->pos >= p->len || p->src[p->pos] != ')')
-		return rx_fail_at(p, start, "missing ')'");
-	p->pos++;
-	p->depth--;
-	return sub;
-}
-
-static int rx_atom(rx_parser *p)
-{
-	size_t start = p->pos, adv;
-	uint32_t cp;
-	int min, max, pre, r, cls;
-	switch (p->src[p->pos]) {
-	case '*':
-	case '+':
-	case '?':
-		return rx_fail(p, "nothing to repeat");
-	case '{':
-		if ((r = rx_braces(p, &min, &max)) != 0)
-			return r < 0 ? -1 : rx_fail_at(p, start, "nothing to repeat");
-		break;
-	case '.':
-		p->pos++;
-		return rx_node_new(p, N_ANY, 0);
-	case '[':
-		return rx_parse_class(p);
-	case '(':
-		return rx_group(p);
-	case '\\':
-		if (rx_escape(p, 0, &cp, &pre))
-			return -1;
-		if (!pre)
-			return rx_node_new(p, N_CHAR, cp);
-		if ((cls = rx_class_new(p, 0)) < 0 || rx_class_add_set(p, cls, pre))
-			return -1;
-		return rx_node_new(p, N_CLASS, (uint32_t)cls);
-	}
-	cp = utf8_decode((const unsigned char *)p->src + p->pos, p->len - p->pos, &adv);
-	p->pos += adv;
-	return rx_node_new(p, N_CHAR, cp);
-}
-
-/* Applies a quantifier, if one follows, to `atom`. Lazy quantifiers accept the same strings. */
-static int rx_quantified(rx_parser *p, int atom)
-{
-	int min, max, r;
-	if (p->pos >= p->len)
-		return atom;
-	switch (p->src[p->pos]) {
-	case '*':
-		min = 0, max = -1, p->pos++;
-		break;
-	case '+':
-		min = 1, max = -1, p->pos++;
-		break;
-	case '?':
-		min = 0, max = 1, p->pos++;
-		break;
-	case '{':
-		if ((r = rx_braces(p, &min, &max)) <= 0)
-			return r < 0 ? -1 : atom;
-		break;
-	default:
-		return atom;
-	}
-	if (p->pos < p->len && p->src[p->pos] == '?')
-		p->pos++;
-	int rep = rx_node_new(p, N_REPEAT, 0);
-	if (rep >= 0) {
-		p->nodes[rep].child = atom;
-		p->nodes[rep].min = min;
-		p->nodes[rep].max = max;
-	}
-	return rep;
-}
-
-static int rx_term(rx_parser *p)
-{
-	const char *s = p->src + p->pos;
-	if (s[0] == '^' || s[0] == '$') {
-		p->pos++;
-		return rx_node_new(p, N_ASSERT, s[0] == '^' ? OP_BOL : OP_EOL);
-	}
-	if (s[0] == '\\' && p->pos + 1 < p->len && (s[1] == 'b' || s[1] == 'B')) {
-		p->pos += 2;
-		return rx_node_new(p, N_ASSERT, s[1] == 'b' ? OP_WORDB : OP_NWORDB);
-	}
-	int atom = rx_atom(p);
-	return atom < 0 ? -1 : rx_quantified(p, atom);
-}
-
-static int rx_seq(rx_parser *p)
-{
-	int seq = rx_node_new(p, N_SEQ, 0), tail = -1;
-	if (seq < 0)
-		return -1;
-	while (p->pos < p->len && p->src[p->pos] != '|' && p->src[p->pos] != ')') {
-		int t = rx_term(p);
-		if (t < 0)
-			return -1;
-		if (tail < 0)
-			p->nodes[seq].child = t;
-		else
-			p->nodes[tail].next = t;
-		tail = t;
-	}
-	return seq;
-}
-
-static int rx_disj(rx_parser *p)
-{
-	int first = rx_seq(p);
-	if (first < 0 || p->pos >= p->len || p->src[p->pos] != '|')
-		return first;
-	int alt = rx_node_new(p, N_ALT, 0), tail = first;
-	if (alt < 0)
-		return -1;
-	p->nodes[alt].child = first;
-	while (p->pos < p->len && p->src[p->pos] == '|') {
-		p->pos++;
-		int next = rx_seq(p);
-		if (next < 0)
-			return -1;
-		p->nodes[tail].next = next;
-		tail = next;
-	}
-	return alt;
-}
-
-static size_t rx_cap(size_t n)
-{
-	return n > RX_MAX_INSTS ? RX_MAX_INSTS + 1 : n;
-}
-
-/* An upper bound of the states node i compiles to (at least 1 per node, so that unrolling empty
- * groups cannot make compilation slow), capped just above RX_MAX_INSTS. */
-static size_t rx_size(const rx_node *nodes, int i)
-{
-	const rx_node *n = &nodes[i];
-	size_t s = 0, k = 0;
-	switch (n->kind) {
-	case N_SEQ:
-	case N_ALT:
-		for (int c = n->child; c >= 0; c = nodes[c].next, k++)
-			s = rx_cap(s + rx_size(nodes, c));
-		return n->kind == N_ALT ? rx_cap(s + 2 * k) : (s ? s : 1);
-	case N_REPEAT:
-		s = rx_size(nodes, n->child);
-		return rx_cap(s * (size_t)n->min + (n->max < 0 ? s + 2 : (size_t)(n->max - n->min) * (s + 1)));
-	default:
-		return 1;
-	}
-}
-
-typedef struct {
-	rx_inst *prog;
-	size_t n;
-} rx_gen;
-
-static size_t rx_put(rx_gen *g, rx_op op, uint32_t arg)
-{
-	g->prog[g->n] = (rx_inst){(uint8_t)op, arg, 0, 0};
-	return g->n++;
-}
-
-static void rx_emit(rx_gen *g, const rx_node *nodes, int i);
-
-/* a|b|c: SPLIT to each alternative in turn; every alternative but the last jumps to the end. The
- * pending jumps are chained through their x fields until the end is known. */
-static void rx_emit_alt(rx_gen *g, const rx_node *nodes, const rx_node *n)
-{
-	uint32_t pending = UINT32_MAX;
-	for (int c = n->child; c >= 0; c = nodes[c].next) {
-		if (nodes[c].next < 0) {
-			rx_emit(g, nodes, c);
-			break;
-		}
-		size_t split = rx_put(g, OP_SPLIT, 0);
-		g->prog[split].x = (uint32_t)split + 1;
-		rx_emit(g, nodes, c);
-		size_t jmp = rx_put(g, OP_JMP, 0);
-		g->prog[jmp].x = pending;
-		pending = (uint32_t)jmp;
-		g->prog[split].y = (uint32_t)g->n;
-	}
-	while (pending != UINT32_MAX) {
-		uint32_t prev = g->prog[pending].x;
-		g->prog[pending].x = (uint32_t)g->n;
-		pending = prev;
-	}
-}
-
-/* x{min,max}: min copies, then either a loop (unbounded) or max-min optional copies that may each
- * skip to the end (chained through y until the end is known). */
-static void rx_emit_repeat(rx_gen *g, const rx_node *nodes, const rx_node *n)
-{
-	for (int k = 0; k < n->min; k++)
-		rx_emit(g, nodes, n->child);
-	if (n->max < 0) {
-		size_t split = rx_put(g, OP_SPLIT, 0);
-		g->prog[split].x = (uint32_t)split + 1;
-		rx_emit(g, nodes, n->child);
-		g->prog[rx_put(g, OP_JMP, 0)].x = (uint32_t)split;
-		g->prog[split].y = (uint32_t)g->n;
-		return;
-	}
-	uint32_t pending = UINT32_MAX;
-	for (int k = n->min; k < n->max; k++) {
-		size_t split = rx_put(g, OP_SPLIT, 0);
-		g->prog[split].x = (uint32_t)split + 1;
-		g->prog[split].y = pending;
-		pending = (uint32_t)split;
-		rx_emit(g, nodes, n->child);
-	}
-	while (pending != UINT32_MAX) {
-		uint32_t prev = g->prog[pending].y;
-		g->prog[pending].y = (uint32_t)g->n;
-		pending = prev;
-	}
-}
-
-static void rx_emit(rx_gen *g, const rx_node *nodes, int i)
-{
-	const rx_node *n = &nodes[i];
-	switch (n->kind) {
-	case N_SEQ:
-		for (int c = n->child; c >= 0; c = nodes[c].next)
-			rx_emit(g, nodes, c);
-		break;
-	case N_ALT:
-		rx_emit_alt(g, nodes, n);
-		break;
-	case N_REPEAT:
-		rx_emit_repeat(g, nodes, n);
-		break;
-	case N_CHAR:
-		rx_put(g, OP_CHAR, n->arg);
-		break;
-	case N_ANY:
-		rx_put(g, OP_ANY, 0);
-		break;
-	case N_CLASS:
-		rx_put(g, OP_CLASS, n->arg);
-		break;
-	case N_ASSERT:
-		rx_put(g, (rx_op)n->arg, 0);
-		break;
-	}
-}
-
-static void rx_free(rx_regex *re)
-{
-	if (!re)
-		return;
-	for (size_t i = 0; i < re->nclasses; i++)
-		free(re->classes[i].r);
-	free(re->classes);
-	free(re->prog);
-	free(re->source);
-	free(re);
-}
-
-/* Turns a parsed tree into a program; takes the parser's classes. */
-static int rx_build(rx_regex **out, rx_parser *p, int root, const char *source)
-{
-	size_t size = rx_size(p->nodes, root) + 1;
-	if (size > RX_MAX_INSTS)
-		return rx_fail_at(p, 0, "pattern too large once repetitions are expanded");
-	rx_regex *re = calloc(1, sizeof *re);
-	if (!re || !(re->prog = malloc(size * sizeof *re->prog)) || !(re->source = strdup(source))) {
-		rx_free(re);
-		return rx_oom(p);
-	}
-	rx_gen g = {re->prog, 0};
-	rx_emit(&g, p->nodes, root);
-	rx_put(&g, OP_MATCH, 0);
-	re->ninst = g.n;
-	re->classes = p->classes;
-	re->nclasses = p->nclasses;
-	p->classes = NULL;
-	p->nclasses = 0;
-	*out = re;
-	return 0;
-}
-
-/* Compiles an ECMA-262 pattern. TASKER_EINVAL with `err` describing the problem and its byte offset,
- * or TASKER_ENOMEM (error set). */
-static int rx_compile(rx_regex **out, const char *source, char *err, size_t errlen)
-{
-	rx_parser p = {.src = source, .len = strlen(source)};
-	int root = -1;
-	*out = NULL;
-	if (!utf8_valid(source))
-		rx_fail(&p, "pattern is not valid UTF-8");
-	else if ((root = rx_disj(&p)) >= 0 && p.pos < p.len)
-		root = rx_fail(&p, "unmatched ')'");
-	if (root >= 0)
-		rx_build(out, &p, root, source);
-	for (size_t i = 0; i < p.nclasses; i++)
-		free(p.classes[i].r);
-	free(p.classes);
-	free(p.nodes);
-	if (p.oom)
-		return tasker_set_oom();
-	if (p.err) {
-		snprintf(err, errlen, "%s at offset %zu", p.err, p.errpos);
-		return TASKER_EINVAL;
-	}
-	return TASKER_OK;
-}
-
-typedef struct {
-	const rx_regex *re;
-	const uint32_t *text;
-	size_t n;
-	uint32_t *stack;
-	size_t *mark;     /* mark[pc] == gen: state pc is already in the list being built */
-	size_t gen;
-	int matched;
-} rx_run_state;
-
-static int rx_is_word(const rx_run_state *st, size_t i, int before)
-{
-	if (before ? i == 0 : i >= st->n)
-		return 0;
-	uint32_t c = st->text[before ? i - 1 : i];
-	return c < 128 && (is_alnum((int)c) || c == '_');
-}
-
-/* Adds state pc and every state reachable from it without consuming input at position i to `list`
- * (only consuming states are stored). Iterative: a pattern cannot exhaust the C stack here. */
-static void rx_add(rx_run_state *st, uint32_t *list, size_t *count, uint32_t pc, size_t i)
-{
-	size_t top = 0;
-	int hit;
-	st->stack[top++] = pc;
-	while (top) {
-		pc = st->stack[--top];
-		if (st->mark[pc] == st->gen)
-			continue;
-		st->mark[pc] = st->gen;
-		const rx_inst *in = &st->re->prog[pc];
-		switch ((rx_op)in->op) {
-		case OP_JMP:
-			st->stack[top++] = in->x;
-			continue;
-		case OP_SPLIT:
-			st->stack[top++] = in->y;
-			st->stack[top++] = in->x;
-			continue;
-		case OP_MATCH:
-			st->matched = 1;
-			continue;
-		case OP_BOL:
-			hit = i == 0;
-			break;
-		case OP_EOL:
-			hit = i == st->n;
-			break;
-		case OP_WORDB:
-		case OP_NWORDB:
-			hit = (rx_is_word(st, i, 1) != rx_is_word(st, i, 0)) == (in->op == OP_WORDB);
-			break;
-		default:
-			list[(*count)++] = pc;
-			continue;
-		}
-		if (hit)
-			st->stack[top++] = pc + 1;
-	}
-}
-
-static int rx_consumes(const rx_regex *re, const rx_inst *in, uint32_t c)
-{
-	switch ((rx_op)in->op) {
-	case OP_CHAR:
-		return c == in->arg;
-	case OP_ANY:
-		return c != '\n' && c != '\r' && c != 0x2028 && c != 0x2029;
-	case OP_CLASS: {
-		const rx_class *cls = &re->classes[in->arg];
-		int found = 0;
-		for (size_t k = 0; k < cls->n && !found; k++)
-			found = c >= cls->r[k].lo && c <= cls->r[k].hi;
-		return found != cls->negated;
-	}
-	default:
-		return 0;
-	}
-}
-
-/* Runs the automaton over text[0..n), starting a thread at every position: a search, not a full match.
- * clist and nlist hold the consuming states alive before and after each code point. */
-static void rx_simulate(rx_run_state *st, uint32_t *clist, uint32_t *nlist)
-{
-	size_t nc = 0, nn;
-	for (size_t i = 0;; i++) {
-		rx_add(st, clist, &nc, 0, i);
-		if (st->matched || i == st->n)
-			return;
-		st->gen++;
-		nn = 0;
-		for (size_t k = 0; k < nc; k++)
-			if (rx_consumes(st->re, &st->re->prog[clist[k]], st->text[i]))
-				rx_add(st, nlist, &nn, clist[k] + 1, i + 1);
-		uint32_t *swap = clist;
-		clist = nlist;
-		nlist = swap;
-		nc = nn;
-	}
-}
-
-static int rx_run(const rx_regex *re, const uint32_t *text, size_t n, int *matched)
-{
-	rx_run_state st = {re, text, n, malloc((2 * re->ninst + 1) * sizeof(uint32_t)),
-	                   calloc(re->ninst, sizeof(size_t)), 1, 0};
-	uint32_t *clist = malloc(re->ninst * sizeof *clist), *nlist = malloc(re->ninst * sizeof *nlist);
-	int rc = st.stack && st.mark && clist && nlist ? TASKER_OK : tasker_set_oom();
-	if (rc == TASKER_OK)
-		rx_simulate(&st, clist, nlist);
-	*matched = st.matched;
-	free(st.stack);
-	free(st.mark);
-	free(clist);
-	free(nlist);
-	return rc;
-}
-
-/* Searches `s` (UTF-8; a malformed byte is one U+FFFD) for a match anywhere: ECMA-262's RegExp#test. */
-static int rx_search(const rx_regex *re, const char *s, int *matched)
-{
-	size_t len = strlen(s), n = 0, adv;
-	uint32_t *text = malloc((len + 1) * sizeof *text);
-	if (!text)
-		return tasker_set_oom();
-	for (size_t i = 0; i < len; i += adv) {
-		uint32_t c = utf8_decode((const unsigned char *)s + i, len - i, &adv);
-		text[n++] = c == UTF8_INVALID ? 0xFFFD : c;
-	}
-	int rc = rx_run(re, text, n, matched);
-	free(text);
-	return rc;
-}
+#define TJS_MAX_VALIDATION_DEPTH 512
+/* The base URI of a schema without "$id" (so that relative references still resolve). */
+#define TJS_DEFAULT_BASE "tasker:/schema.json"
+#define META_URI "http://json-schema.org/draft-07/schema"
 
 /* ------------------------------------------------------------------ locations and messages */
 
-/* One step of a location: a member name, or an array index when key is NULL. Locations are chains of
- * these on the C stack (child → parent), so validation allocates nothing to track where it is. */
+/* One step of a location: a member name, or an array index when key is NULL; `raw` keys are already
+ * escaped pointer text (a $ref target's location). Locations are chains of these on the C stack
+ * (child → parent), so validation allocates nothing to track where it is. */
 typedef struct tjs_seg {
 	const struct tjs_seg *up;
 	const char *key;
 	size_t index;
+	int raw;
 } tjs_seg;
 
 /* A bounded string builder: writes past the capacity are dropped, the text stays terminated. */
@@ -989,6 +93,10 @@ static void sb_pointer(sbuf *b, const tjs_seg *at)
 		sb_putc(b, '#');
 		return;
 	}
+	if (at->raw) {
+		sb_puts(b, at->key);
+		return;
+	}
 	sb_pointer(b, at->up);
 	sb_putc(b, '/');
 	if (!at->key) {
@@ -1000,7 +108,7 @@ static void sb_pointer(sbuf *b, const tjs_seg *at)
 			sb_puts(b, "~0");
 		else if (*c == '/')
 			sb_puts(b, "~1");
-		else if (is_alnum(*c) || strchr("-._!$&'()*+,;=:@?", *c))
+		else if (tascii_alnum(*c) || strchr("-._!$&'()*+,;=:@?", *c))
 			sb_putc(b, (char)*c);
 		else
 			sb_printf(b, "%%%02X", *c);
@@ -1009,10 +117,10 @@ static void sb_pointer(sbuf *b, const tjs_seg *at)
 
 static int is_identifier(const char *s)
 {
-	if (!*s || is_digit(*s))
+	if (!*s || tascii_digit(*s))
 		return 0;
 	for (; *s; s++)
-		if (!is_alnum(*s) && *s != '_')
+		if (!tascii_alnum(*s) && *s != '_')
 			return 0;
 	return 1;
 }
@@ -1067,143 +175,151 @@ static const char *json_kind(const cJSON *v)
 	}
 }
 
-/* A validation failure at `at`: TASKER_ECONTEXT with "<path>: <what>". */
-static int fail(const tjs_seg *at, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(const tjs_seg *at, const char *fmt, ...)
-{
-	char path[1024], what[1024];
-	sbuf b = {path, sizeof path, 0};
-	va_list ap;
-	sb_path(&b, at);
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof what, fmt, ap);
-	va_end(ap);
-	return tasker_set_error(TASKER_ECONTEXT, "%s: %s", path, what);
-}
+/* ------------------------------------------------------------------ URI references (RFC 3986 §5) */
 
-/* ------------------------------------------------------------------ formats */
+/* The five components of a URI reference, as spans of the text (NULL start = undefined). */
+typedef struct {
+	const char *scheme, *authority, *path, *query, *fragment;
+	size_t scheme_n, authority_n, path_n, query_n, fragment_n;
+} uri_parts;
 
-static int is_atext(unsigned char c)
+static void uri_split(uri_parts *u, const char *s)
 {
-	return is_alnum(c) || (c && strchr("!#$%&'*+-/=?^_`{|}~", c));
-}
-
-/* RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens, each 1..63 octets,
- * 253 in all. */
-static int is_hostname(const char *s, size_t len)
-{
-	size_t label = 0;
-	if (len == 0 || len > 253)
-		return 0;
-	for (size_t i = 0; i <= len; i++) {
-		if (i == len || s[i] == '.') {
-			if (label == 0 || label > 63 || s[i - 1] == '-' || s[i - label] == '-')
-				return 0;
-			label = 0;
-		} else if (is_alnum(s[i]) || s[i] == '-') {
-			label++;
-		} else {
-			return 0;
-		}
-	}
-	return 1;
-}
-
-/* RFC 5321 address literal: [192.0.2.1] or [IPv6:2001:db8::1]. */
-static int is_address_literal(const char *s, size_t len)
-{
-	char buf[64];
-	unsigned char addr[16];
-	if (len < 3 || len - 2 >= sizeof buf || s[0] != '[' || s[len - 1] != ']')
-		return 0;
-	memcpy(buf, s + 1, len - 2);
-	buf[len - 2] = '\0';
-	if (strncmp(buf, "IPv6:", 5) == 0)
-		return inet_pton(AF_INET6, buf + 5, addr) == 1;
-	return inet_pton(AF_INET, buf, addr) == 1;
-}
-
-/* RFC 5321 Mailbox: a dot-atom or quoted local part (1..64 octets), "@", a host name or an address
- * literal. ASCII only: internationalized addresses are the separate "idn-email" format. */
-static int is_email(const char *str)
-{
-	const unsigned char *s = (const unsigned char *)str;
-	size_t i = 0;
-	if (s[0] == '"') {
-		for (i = 1; s[i] != '"'; i++) {
-			if (s[i] == '\\' && s[i + 1] >= 0x20 && s[i + 1] <= 0x7E)
-				i++;
-			else if (s[i] < 0x20 || s[i] > 0x7E || s[i] == '\\')
-				return 0;
-		}
-		i++;
-	} else {
-		for (; s[i] != '@'; i++)
-			if (s[i] == '.' ? i == 0 || s[i - 1] == '.' || s[i + 1] == '@' : !is_atext(s[i]))
-				return 0;
-	}
-	if (s[i] != '@' || i == 0 || i > 64)
-		return 0;
-	const char *domain = str + i + 1;
-	size_t len = strlen(domain);
-	return is_hostname(domain, len) || is_address_literal(domain, len);
-}
-
-/* Exactly n ASCII digits (stops at the terminator, so never reads past the string). */
-static int read_digits(const char *s, int n, int *out)
-{
-	int v = 0;
-	for (int i = 0; i < n; i++) {
-		if (!is_digit(s[i]))
-			return 0;
-		v = v * 10 + (s[i] - '0');
-	}
-	*out = v;
-	return 1;
-}
-
-static int days_in_month(int year, int month)
-{
-	static const int DAYS[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	if (month == 2 && year % 4 == 0 && (year % 100 != 0 || year % 400 == 0))
-		return 29;
-	return DAYS[month - 1];
-}
-
-/* RFC 3339 date-time: YYYY-MM-DD "T" hh:mm:ss[.frac] ("Z" | ±hh:mm); T and Z in either case. A leap
- * second (:60) is accepted only where it falls, in UTC, at 23:59:60. */
-static int is_date_time(const char *s)
-{
-	int y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0;
-	if (!read_digits(s, 4, &y) || s[4] != '-' || !read_digits(s + 5, 2, &mo) || s[7] != '-' ||
-	    !read_digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') || !read_digits(s + 11, 2, &h) ||
-	    s[13] != ':' || !read_digits(s + 14, 2, &mi) || s[16] != ':' || !read_digits(s + 17, 2, &sec))
-		return 0;
-	const char *p = s + 19;
-	if (*p == '.') {
-		if (!is_digit(*++p))
-			return 0;
-		while (is_digit(*p))
-			p++;
-	}
-	if (*p == 'Z' || *p == 'z') {
+	memset(u, 0, sizeof *u);
+	const char *p = s;
+	while (*p && *p != ':' && *p != '/' && *p != '?' && *p != '#')
 		p++;
-	} else if (*p == '+' || *p == '-') {
-		sign = *p == '+' ? 1 : -1;
-		if (!read_digits(p + 1, 2, &oh) || p[3] != ':' || !read_digits(p + 4, 2, &om))
-			return 0;
-		p += 6;
-	} else {
-		return 0;
+	if (*p == ':' && p > s) {
+		u->scheme = s;
+		u->scheme_n = (size_t)(p - s);
+		s = p + 1;
 	}
-	if (*p || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 60 ||
-	    oh > 23 || om > 59)
-		return 0;
-	if (sec == 60) {
-		int utc = ((h * 60 + mi - sign * (oh * 60 + om)) % 1440 + 1440) % 1440;
-		return utc == 23 * 60 + 59;
+	if (s[0] == '/' && s[1] == '/') {
+		u->authority = s + 2;
+		u->authority_n = strcspn(s + 2, "/?#");
+		s += 2 + u->authority_n;
 	}
-	return 1;
+	u->path = s;
+	u->path_n = strcspn(s, "?#");
+	s += u->path_n;
+	if (*s == '?') {
+		u->query = s + 1;
+		u->query_n = strcspn(s + 1, "#");
+		s += 1 + u->query_n;
+	}
+	if (*s == '#') {
+		u->fragment = s + 1;
+		u->fragment_n = strlen(s + 1);
+	}
+}
+
+/* remove_dot_segments of RFC 3986 §5.2.4 over in[0..n), appended to out (room for n bytes). */
+static size_t remove_dots(char *out, const char *in, size_t n)
+{
+	size_t o = 0, i = 0;
+	while (i < n) {
+		const char *s = in + i;
+		size_t left = n - i;
+		if (left >= 3 && strncmp(s, "../", 3) == 0) {
+			i += 3;
+		} else if (left >= 2 && strncmp(s, "./", 2) == 0) {
+			i += 2;
+		} else if ((left >= 3 && strncmp(s, "/./", 3) == 0) || (left == 2 && strncmp(s, "/.", 2) == 0)) {
+			i += 2;
+			if (left == 2)
+				out[o++] = '/';
+		} else if ((left >= 4 && strncmp(s, "/../", 4) == 0) || (left == 3 && strncmp(s, "/..", 3) == 0)) {
+			i += 3;
+			while (o > 0 && out[o - 1] != '/')
+				o--;
+			if (o > 0)
+				o--;
+			if (left == 3)
+				out[o++] = '/';
+		} else if ((left == 1 && s[0] == '.') || (left == 2 && strncmp(s, "..", 2) == 0)) {
+			i = n;
+		} else {
+			size_t seg = 1;
+			while (seg < left && s[seg] != '/')
+				seg++;
+			memcpy(out + o, s, seg);
+			o += seg;
+			i += seg;
+		}
+	}
+	return o;
+}
+
+/* Appends a span to a buffer sized by the caller. */
+static char *put(char *o, const char *s, size_t n)
+{
+	memcpy(o, s, n);
+	return o + n;
+}
+
+/* Resolves `ref` against the absolute `base` (RFC 3986 §5.2.2); malloc'd, NULL when out of memory. */
+static char *uri_resolve(const char *base, const char *ref)
+{
+	uri_parts b, r;
+	uri_split(&b, base);
+	uri_split(&r, ref);
+	size_t cap = strlen(base) + strlen(ref) + 8;
+	char *out = malloc(cap), *o = out, *merged = malloc(cap);
+	if (!out || !merged) {
+		free(out);
+		free(merged);
+		return NULL;
+	}
+	const uri_parts *auth = r.scheme || r.authority ? &r : &b;
+	const char *scheme = r.scheme ? r.scheme : b.scheme;
+	size_t scheme_n = r.scheme ? r.scheme_n : b.scheme_n;
+	const char *path = r.path, *query = r.query;
+	size_t path_n = r.path_n, query_n = r.query_n;
+	if (!r.scheme && !r.authority) {
+		if (r.path_n == 0) {
+			path = b.path, path_n = b.path_n;
+			if (!r.query)
+				query = b.query, query_n = b.query_n;
+		} else if (r.path[0] != '/') {
+			/* merge: the base path up to its last "/", then the reference's path */
+			size_t keep = b.path_n;
+			while (keep > 0 && b.path[keep - 1] != '/')
+				keep--;
+			char *m = merged;
+			if (b.authority && b.path_n == 0)
+				*m++ = '/';
+			m = put(m, b.path, keep);
+			m = put(m, r.path, r.path_n);
+			path = merged, path_n = (size_t)(m - merged);
+		}
+	}
+	if (scheme)
+		o = put(put(o, scheme, scheme_n), ":", 1);
+	if (auth->authority)
+		o = put(put(o, "//", 2), auth->authority, auth->authority_n);
+	o += remove_dots(o, path, path_n);
+	if (query)
+		o = put(put(o, "?", 1), query, query_n);
+	if (r.fragment)
+		o = put(put(o, "#", 1), r.fragment, r.fragment_n);
+	*o = '\0';
+	free(merged);
+	return out;
+}
+
+/* Percent-decodes s in place (a malformed escape stays as written). */
+static void percent_decode(char *s)
+{
+	char *o = s;
+	for (; *s; s++) {
+		if (*s == '%' && tascii_hex((unsigned char)s[1]) >= 0 && tascii_hex((unsigned char)s[2]) >= 0) {
+			*o++ = (char)(tascii_hex((unsigned char)s[1]) * 16 + tascii_hex((unsigned char)s[2]));
+			s += 2;
+		} else {
+			*o++ = *s;
+		}
+	}
+	*o = '\0';
 }
 
 /* ------------------------------------------------------------------ compiled schemas */
@@ -1216,78 +332,184 @@ enum { B_MINIMUM, B_MAXIMUM, B_EXCLUSIVE_MINIMUM, B_EXCLUSIVE_MAXIMUM, BOUND_COU
 static const char *const BOUND_NAMES[] = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"};
 static const char *const BOUND_BREACH[] = {"less than", "greater than", "not greater than", "not less than"};
 
-enum { L_MIN_LENGTH, L_MAX_LENGTH, L_MIN_ITEMS, L_MAX_ITEMS, LIMIT_COUNT };
+enum { L_MIN_LENGTH, L_MAX_LENGTH, L_MIN_ITEMS, L_MAX_ITEMS, L_MIN_PROPERTIES, L_MAX_PROPERTIES, LIMIT_COUNT };
 
-typedef enum { FMT_NONE, FMT_EMAIL, FMT_DATE_TIME } tjs_format;
+typedef struct tjs_node tjs_node;
 
 typedef struct {
 	char *name;
-	tjs_schema *schema;
+	tjs_node *schema;
 } tjs_property;
 
 typedef struct {
-	rx_regex *re;
-	tjs_schema *schema;
+	trx_regex *re;
+	tjs_node *schema;
 } tjs_pattern_property;
 
-struct tjs_schema {
-	int verdict;                 /* a boolean schema: 1 (true) or 0 (false); -1 for an object schema */
-	unsigned types;              /* T_* bits "type" accepts; 0 when absent */
+/* "dependencies": when `name` is present, either these properties are required or `schema` applies. */
+typedef struct {
+	char *name;
 	char **required;
 	size_t nrequired;
-	tjs_property *properties;
+	tjs_node *schema;
+} tjs_dependency;
+
+typedef struct {
+	tjs_node **v;
+	size_t n;
+} tjs_list;
+
+struct tjs_node {
+	int verdict;                 /* a boolean schema: 1 (true) or 0 (false); -1 for an object schema */
+	tjs_node *ref;               /* $ref: the target; every other keyword is then ignored */
+	int shared;                  /* a $ref target: evaluated once per value (memoized) */
+	int color;                   /* cycle check: 0 new, 1 on the path, 2 done */
+	char *where;                 /* the schema's location, "#/definitions/a", for compile errors */
+	unsigned types;              /* T_* bits "type" accepts; 0 when absent */
+	cJSON *enum_values;          /* copies: the caller's JSON is only borrowed */
+	cJSON *const_value;
+	double bound[BOUND_COUNT];
+	unsigned has_bound;          /* bit 1 << B_* */
+	double multiple_of;          /* 0 when absent */
+	double limit[LIMIT_COUNT];
+	unsigned has_limit;          /* bit 1 << L_* */
+	trx_regex *pattern;
+	tfmt_kind format;
+	tjs_node *items;             /* single-schema form of "items" */
+	tjs_list item_list;          /* array form: item_list.v[i] applies to element i */
+	tjs_node *additional_items;
+	tjs_node *contains;
+	int unique_items;
+	char **required;
+	size_t nrequired;
+	tjs_property *properties;    /* sorted by name (bsearch) */
 	size_t nproperties;
 	tjs_pattern_property *pattern_properties;
 	size_t npattern_properties;
-	tjs_schema *additional_properties;  /* NULL when absent */
-	tjs_schema *items;                  /* single-schema form of "items" */
-	tjs_schema **item_list;             /* array form: item_list[i] applies to element i */
-	size_t nitem_list;
-	cJSON *enum_values;                 /* copies: the caller's JSON is only borrowed */
-	cJSON *const_value;
-	double bound[BOUND_COUNT];
-	unsigned has_bound;                 /* bit 1 << B_* */
-	double limit[LIMIT_COUNT];
-	unsigned has_limit;                 /* bit 1 << L_* */
-	rx_regex *pattern;
-	tjs_format format;
+	tjs_node *additional_properties;
+	tjs_node *property_names;
+	tjs_dependency *dependencies;
+	size_t ndependencies;
+	tjs_list all_of, any_of, one_of;
+	tjs_node *not_schema, *if_schema, *then_schema, *else_schema;
+	int exclusive_bool[2];       /* draft-4 boolean exclusiveMinimum / exclusiveMaximum */
 };
 
-void tjs_free(tjs_schema *s)
+struct tjs_schema {
+	tjs_node *root;
+	tjs_node **nodes;            /* every node, owned here (the graph may have cycles) */
+	size_t nnodes, capnodes;
+	char **ignored;              /* tjs_ignored lines */
+	size_t nignored, capignored;
+};
+
+static void free_strings(char **v, size_t n)
 {
-	if (!s)
-		return;
-	for (size_t i = 0; i < s->nrequired; i++)
-		free(s->required[i]);
-	free(s->required);
-	for (size_t i = 0; i < s->nproperties; i++) {
-		free(s->properties[i].name);
-		tjs_free(s->properties[i].schema);
-	}
-	free(s->properties);
-	for (size_t i = 0; i < s->npattern_properties; i++) {
-		rx_free(s->pattern_properties[i].re);
-		tjs_free(s->pattern_properties[i].schema);
-	}
-	free(s->pattern_properties);
-	tjs_free(s->additional_properties);
-	tjs_free(s->items);
-	for (size_t i = 0; i < s->nitem_list; i++)
-		tjs_free(s->item_list[i]);
-	free(s->item_list);
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void node_free(tjs_node *s)
+{
 	cJSON_Delete(s->enum_values);
 	cJSON_Delete(s->const_value);
-	rx_free(s->pattern);
+	trx_free(s->pattern);
+	free(s->item_list.v);
+	free(s->all_of.v);
+	free(s->any_of.v);
+	free(s->one_of.v);
+	free_strings(s->required, s->nrequired);
+	for (size_t i = 0; i < s->nproperties; i++)
+		free(s->properties[i].name);
+	free(s->properties);
+	for (size_t i = 0; i < s->npattern_properties; i++)
+		trx_free(s->pattern_properties[i].re);
+	free(s->pattern_properties);
+	for (size_t i = 0; i < s->ndependencies; i++) {
+		free(s->dependencies[i].name);
+		free_strings(s->dependencies[i].required, s->dependencies[i].nrequired);
+	}
+	free(s->dependencies);
+	free(s->where);
 	free(s);
 }
 
-/* Where a keyword is being compiled: its name, its table slot, the schema holding it. */
+void tjs_free(tjs_schema *schema)
+{
+	if (!schema)
+		return;
+	for (size_t i = 0; i < schema->nnodes; i++)
+		node_free(schema->nodes[i]);
+	free(schema->nodes);
+	free_strings(schema->ignored, schema->nignored);
+	free(schema);
+}
+
+size_t tjs_ignored_count(const tjs_schema *schema)
+{
+	return schema ? schema->nignored : 0;
+}
+
+const char *tjs_ignored(const tjs_schema *schema, size_t index)
+{
+	return schema && index < schema->nignored ? schema->ignored[index] : NULL;
+}
+
+/* ------------------------------------------------------------------ the compiler */
+
+/* A document that $ref may point into: the schema itself, a subschema with an "$id", the meta-schema.
+ * `parent_base` is the base URI in effect where `json` sits (its own "$id" applies on top). */
 typedef struct {
+	char *uri;                   /* absolute, without fragment (resources) or with it (anchors) */
+	const cJSON *json;
+	char *parent_base;
+} tjs_resource;
+
+typedef struct {
+	const cJSON *json;
+	tjs_node *node;
+} cache_slot;
+
+/* A node created for a $ref target, compiled after the current one (so chains of references do not
+ * nest compilation). */
+typedef struct {
+	tjs_node *node;
+	const cJSON *json;
+	char *parent_base;
+} pending;
+
+typedef struct {
+	tjs_schema *out;
+	tjs_resource *resources, *anchors;
+	size_t nresources, capresources, nanchors, capanchors;
+	cache_slot *cache;           /* open addressing by JSON node address */
+	size_t ncache, capcache;
+	pending *todo;
+	size_t ntodo, captodo;
+	cJSON *meta;                 /* the meta-schema, parsed when a $ref first needs it */
+} compiler;
+
+/* Where a keyword is being compiled: its name, its table slot, the schema holding it, its base URI. */
+typedef struct {
+	compiler *c;
 	const char *keyword;
 	int slot;
 	const tjs_seg *at;
 	int depth;
+	const char *base;
 } tjs_site;
+
+static int schema_error(const tjs_seg *at, const char *what, const char *keyword)
+{
+	char where[1024], name[256];
+	sbuf w = {where, sizeof where, 0}, n = {name, sizeof name, 0};
+	sb_pointer(&w, at);
+	if (!keyword)
+		return tasker_set_error(TASKER_EINVAL, "%s at %s", what, where);
+	sb_quoted(&n, keyword);
+	return tasker_set_error(TASKER_EINVAL, "%s JSON Schema keyword %s at %s", what, name, where);
+}
 
 static int bad_value(const tjs_site *site, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int bad_value(const tjs_site *site, const char *fmt, ...)
@@ -1303,35 +525,446 @@ static int bad_value(const tjs_site *site, const char *fmt, ...)
 	                        site->keyword, where, what);
 }
 
-static int compile_schema(tjs_schema **out, const cJSON *json, const tjs_seg *at, int depth);
-
-static int compile_regex(rx_regex **out, const char *source, const tjs_site *site)
+/* Records a line for tjs_ignored: `what` at the schema location `at`, then `tail`. */
+static int note_ignored(compiler *c, const char *what, const tjs_seg *at, const char *tail)
 {
-	char err[128], where[1024], quoted[256];
-	sbuf w = {where, sizeof where, 0}, q = {quoted, sizeof quoted, 0};
-	int rc = rx_compile(out, source, err, sizeof err);
-	if (rc != TASKER_EINVAL)
-		return rc;
-	sb_pointer(&w, site->at);
-	sb_quoted(&q, source);
-	return tasker_set_error(TASKER_EINVAL,
-	                        "invalid regular expression %s in JSON Schema keyword \"%s\" at %s: %s", quoted,
-	                        site->keyword, where, err);
+	char line[1400];
+	sbuf b = {line, sizeof line, 0};
+	sb_puts(&b, what);
+	sb_puts(&b, " at ");
+	sb_pointer(&b, at);
+	sb_puts(&b, tail);
+	char **v = tarray_grow(c->out->ignored, &c->out->capignored, c->out->nignored + 1, sizeof *v);
+	if (!v)
+		return tasker_set_oom();
+	c->out->ignored = v;
+	if (!(v[c->out->nignored] = strdup(line)))
+		return tasker_set_oom();
+	c->out->nignored++;
+	return TASKER_OK;
 }
 
-static int kw_string(tjs_schema *s, const cJSON *v, const tjs_site *site)
+static size_t ptr_hash(const void *p, size_t cap)
+{
+	uint64_t h = (uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ULL;
+	return (size_t)(h >> 17) & (cap - 1);
+}
+
+static tjs_node *cache_find(const compiler *c, const cJSON *json)
+{
+	if (!c->capcache)
+		return NULL;
+	for (size_t i = ptr_hash(json, c->capcache);; i = (i + 1) & (c->capcache - 1)) {
+		if (!c->cache[i].json)
+			return NULL;
+		if (c->cache[i].json == json)
+			return c->cache[i].node;
+	}
+}
+
+static void cache_place(cache_slot *slots, size_t cap, const cJSON *json, tjs_node *node)
+{
+	size_t i = ptr_hash(json, cap);
+	while (slots[i].json)
+		i = (i + 1) & (cap - 1);
+	slots[i] = (cache_slot){json, node};
+}
+
+static int cache_put(compiler *c, const cJSON *json, tjs_node *node)
+{
+	if ((c->ncache + 1) * 2 > c->capcache) {
+		size_t cap = c->capcache ? c->capcache * 2 : 64;
+		cache_slot *slots = calloc(cap, sizeof *slots);
+		if (!slots)
+			return tasker_set_oom();
+		for (size_t i = 0; i < c->capcache; i++)
+			if (c->cache[i].json)
+				cache_place(slots, cap, c->cache[i].json, c->cache[i].node);
+		free(c->cache);
+		c->cache = slots;
+		c->capcache = cap;
+	}
+	cache_place(c->cache, c->capcache, json, node);
+	c->ncache++;
+	return TASKER_OK;
+}
+
+/* A new, empty node owned by the schema, located at `at` (for messages). */
+static int node_new(tjs_node **out, compiler *c, const tjs_seg *at)
+{
+	char where[1024];
+	sbuf w = {where, sizeof where, 0};
+	tjs_node **v = tarray_grow(c->out->nodes, &c->out->capnodes, c->out->nnodes + 1, sizeof *v);
+	tjs_node *n = calloc(1, sizeof *n);
+	sb_pointer(&w, at);
+	if (!v || !n || !(n->where = strdup(where))) {
+		free(n);
+		if (v)
+			c->out->nodes = v;
+		return tasker_set_oom();
+	}
+	c->out->nodes = v;
+	v[c->out->nnodes++] = n;
+	n->verdict = -1;
+	*out = n;
+	return TASKER_OK;
+}
+
+/* The base URI inside `json` when the base around it is `parent_base`: its "$id" resolved, without
+ * fragment; unchanged when there is no "$id", or a "$ref" beside it (draft 7 ignores the siblings of
+ * $ref). malloc'd; NULL when out of memory. */
+static char *inner_base(const cJSON *json, const char *parent_base)
+{
+	const cJSON *id = cJSON_IsObject(json) ? cJSON_GetObjectItemCaseSensitive(json, "$id") : NULL;
+	if (!cJSON_IsString(id) || cJSON_GetObjectItemCaseSensitive(json, "$ref"))
+		return strdup(parent_base);
+	char *uri = uri_resolve(parent_base, id->valuestring);
+	char *hash = uri ? strchr(uri, '#') : NULL;
+	if (hash)
+		*hash = '\0';
+	return uri;
+}
+
+static int add_resource(tjs_resource **v, size_t *n, size_t *cap, const char *uri, const cJSON *json,
+                        const char *parent_base)
+{
+	tjs_resource *bigger = tarray_grow(*v, cap, *n + 1, sizeof **v);
+	if (!bigger)
+		return tasker_set_oom();
+	*v = bigger;
+	tjs_resource *r = &bigger[*n];
+	r->uri = strdup(uri);
+	r->parent_base = strdup(parent_base);
+	r->json = json;
+	if (!r->uri || !r->parent_base) {
+		free(r->uri);
+		free(r->parent_base);
+		return tasker_set_oom();
+	}
+	(*n)++;
+	return TASKER_OK;
+}
+
+/* How a keyword's value holds subschemas: one, an array of them, or a map of them. */
+enum { HOLDS_NONE, HOLDS_ONE, HOLDS_ARRAY, HOLDS_MAP };
+
+static int holds(const char *keyword, const cJSON *value)
+{
+	static const char *const ONE[] = {"additionalItems", "additionalProperties", "contains", "propertyNames",
+	                                  "not", "if", "then", "else"};
+	static const char *const ARRAY[] = {"allOf", "anyOf", "oneOf"};
+	static const char *const MAP[] = {"properties", "patternProperties", "definitions", "dependencies"};
+	if (strcmp(keyword, "items") == 0)
+		return cJSON_IsArray(value) ? HOLDS_ARRAY : HOLDS_ONE;
+	for (size_t i = 0; i < sizeof ONE / sizeof *ONE; i++)
+		if (strcmp(keyword, ONE[i]) == 0)
+			return HOLDS_ONE;
+	for (size_t i = 0; i < sizeof ARRAY / sizeof *ARRAY; i++)
+		if (strcmp(keyword, ARRAY[i]) == 0)
+			return HOLDS_ARRAY;
+	for (size_t i = 0; i < sizeof MAP / sizeof *MAP; i++)
+		if (strcmp(keyword, MAP[i]) == 0)
+			return HOLDS_MAP;
+	return HOLDS_NONE;
+}
+
+static int scan(compiler *c, const cJSON *json, const char *parent_base, int depth);
+
+/* Registers the "$id" of `json` (a schema at a schema position): a resource, or a "#name" identifier. */
+static int scan_id(compiler *c, const cJSON *json, const char *parent_base)
+{
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(json, "$id");
+	if (!cJSON_IsString(id) || cJSON_GetObjectItemCaseSensitive(json, "$ref"))
+		return TASKER_OK;
+	char *uri = uri_resolve(parent_base, id->valuestring);
+	if (!uri)
+		return tasker_set_oom();
+	int rc = TASKER_OK;
+	char *hash = strchr(uri, '#');
+	if (hash && hash[1] && hash[1] != '/')
+		rc = add_resource(&c->anchors, &c->nanchors, &c->capanchors, uri, json, parent_base);
+	if (hash)
+		*hash = '\0';
+	if (!rc && strcmp(uri, parent_base) != 0)
+		rc = add_resource(&c->resources, &c->nresources, &c->capresources, uri, json, parent_base);
+	free(uri);
+	return rc;
+}
+
+static int scan_children(compiler *c, const cJSON *value, int kind, const char *base, int depth)
+{
+	int rc = TASKER_OK;
+	const cJSON *item;
+	if (kind == HOLDS_ONE)
+		return scan(c, value, base, depth);
+	if ((kind == HOLDS_ARRAY && cJSON_IsArray(value)) || (kind == HOLDS_MAP && cJSON_IsObject(value)))
+		cJSON_ArrayForEach(item, value)
+			if (!rc)
+				rc = scan(c, item, base, depth);
+	return rc;
+}
+
+/* Collects every "$id" below a schema, so that $ref can find resources and identifiers wherever they are
+ * declared, before anything is compiled. Only schema positions count: an "$id" inside "enum" or an
+ * unknown keyword is data. */
+static int scan(compiler *c, const cJSON *json, const char *parent_base, int depth)
+{
+	if (!cJSON_IsObject(json) || depth > TJS_MAX_DEPTH)
+		return TASKER_OK;
+	int rc = scan_id(c, json, parent_base);
+	char *base = rc ? NULL : inner_base(json, parent_base);
+	if (!rc && !base)
+		rc = tasker_set_oom();
+	const cJSON *m;
+	cJSON_ArrayForEach(m, json)
+		if (!rc && m->string)
+			rc = scan_children(c, m, holds(m->string, m), base, depth + 1);
+	free(base);
+	return rc;
+}
+
+/* The draft-07 meta-schema, the one remote document every validator knows. */
+static const char META_SCHEMA[] =
+	"{\"$schema\":\"http://json-schema.org/draft-07/schema#\",\"$id\":\"http://json-schema.org/draft-07/schema#\","
+	"\"title\":\"Core schema meta-schema\",\"definitions\":{"
+	"\"schemaArray\":{\"type\":\"array\",\"minItems\":1,\"items\":{\"$ref\":\"#\"}},"
+	"\"nonNegativeInteger\":{\"type\":\"integer\",\"minimum\":0},"
+	"\"nonNegativeIntegerDefault0\":{\"allOf\":[{\"$ref\":\"#/definitions/nonNegativeInteger\"},{\"default\":0}]},"
+	"\"simpleTypes\":{\"enum\":[\"array\",\"boolean\",\"integer\",\"null\",\"number\",\"object\",\"string\"]},"
+	"\"stringArray\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"uniqueItems\":true,\"default\":[]}},"
+	"\"type\":[\"object\",\"boolean\"],\"properties\":{"
+	"\"$id\":{\"type\":\"string\",\"format\":\"uri-reference\"},"
+	"\"$schema\":{\"type\":\"string\",\"format\":\"uri\"},"
+	"\"$ref\":{\"type\":\"string\",\"format\":\"uri-reference\"},"
+	"\"$comment\":{\"type\":\"string\"},\"title\":{\"type\":\"string\"},\"description\":{\"type\":\"string\"},"
+	"\"default\":true,\"readOnly\":{\"type\":\"boolean\",\"default\":false},"
+	"\"writeOnly\":{\"type\":\"boolean\",\"default\":false},\"examples\":{\"type\":\"array\",\"items\":true},"
+	"\"multipleOf\":{\"type\":\"number\",\"exclusiveMinimum\":0},\"maximum\":{\"type\":\"number\"},"
+	"\"exclusiveMaximum\":{\"type\":\"number\"},\"minimum\":{\"type\":\"number\"},"
+	"\"exclusiveMinimum\":{\"type\":\"number\"},"
+	"\"maxLength\":{\"$ref\":\"#/definitions/nonNegativeInteger\"},"
+	"\"minLength\":{\"$ref\":\"#/definitions/nonNegativeIntegerDefault0\"},"
+	"\"pattern\":{\"type\":\"string\",\"format\":\"regex\"},\"additionalItems\":{\"$ref\":\"#\"},"
+	"\"items\":{\"anyOf\":[{\"$ref\":\"#\"},{\"$ref\":\"#/definitions/schemaArray\"}],\"default\":true},"
+	"\"maxItems\":{\"$ref\":\"#/definitions/nonNegativeInteger\"},"
+	"\"minItems\":{\"$ref\":\"#/definitions/nonNegativeIntegerDefault0\"},"
+	"\"uniqueItems\":{\"type\":\"boolean\",\"default\":false},\"contains\":{\"$ref\":\"#\"},"
+	"\"maxProperties\":{\"$ref\":\"#/definitions/nonNegativeInteger\"},"
+	"\"minProperties\":{\"$ref\":\"#/definitions/nonNegativeIntegerDefault0\"},"
+	"\"required\":{\"$ref\":\"#/definitions/stringArray\"},\"additionalProperties\":{\"$ref\":\"#\"},"
+	"\"definitions\":{\"type\":\"object\",\"additionalProperties\":{\"$ref\":\"#\"},\"default\":{}},"
+	"\"properties\":{\"type\":\"object\",\"additionalProperties\":{\"$ref\":\"#\"},\"default\":{}},"
+	"\"patternProperties\":{\"type\":\"object\",\"additionalProperties\":{\"$ref\":\"#\"},"
+	"\"propertyNames\":{\"format\":\"regex\"},\"default\":{}},"
+	"\"dependencies\":{\"type\":\"object\",\"additionalProperties\":{\"anyOf\":[{\"$ref\":\"#\"},"
+	"{\"$ref\":\"#/definitions/stringArray\"}]}},"
+	"\"propertyNames\":{\"$ref\":\"#\"},\"const\":true,\"enum\":{\"type\":\"array\",\"items\":true},"
+	"\"type\":{\"anyOf\":[{\"$ref\":\"#/definitions/simpleTypes\"},{\"type\":\"array\",\"items\":"
+	"{\"$ref\":\"#/definitions/simpleTypes\"},\"minItems\":1,\"uniqueItems\":true}]},"
+	"\"format\":{\"type\":\"string\"},\"contentMediaType\":{\"type\":\"string\"},"
+	"\"contentEncoding\":{\"type\":\"string\"},\"if\":{\"$ref\":\"#\"},\"then\":{\"$ref\":\"#\"},"
+	"\"else\":{\"$ref\":\"#\"},\"allOf\":{\"$ref\":\"#/definitions/schemaArray\"},"
+	"\"anyOf\":{\"$ref\":\"#/definitions/schemaArray\"},\"oneOf\":{\"$ref\":\"#/definitions/schemaArray\"},"
+	"\"not\":{\"$ref\":\"#\"}},\"default\":true}";
+
+static const tjs_resource *find_resource(const tjs_resource *v, size_t n, const char *uri)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i].uri, uri) == 0)
+			return &v[i];
+	return NULL;
+}
+
+/* The resource named `uri`, loading the built-in meta-schema when that is what it names. */
+static int resource_for(const tjs_resource **out, compiler *c, const char *uri)
+{
+	*out = find_resource(c->resources, c->nresources, uri);
+	if (*out || c->meta || (strcmp(uri, META_URI) != 0 && strcmp(uri, "https://json-schema.org/draft-07/schema") != 0))
+		return TASKER_OK;
+	if (!(c->meta = cJSON_Parse(META_SCHEMA)))
+		return tasker_set_oom();
+	int rc = scan(c, c->meta, TJS_DEFAULT_BASE, 0);
+	if (!rc && strcmp(uri, META_URI) != 0)
+		rc = add_resource(&c->resources, &c->nresources, &c->capresources, uri, c->meta, TJS_DEFAULT_BASE);
+	*out = rc ? NULL : find_resource(c->resources, c->nresources, uri);
+	return rc;
+}
+
+/* The member (or element) a JSON pointer token names. */
+static const cJSON *pointer_step(const cJSON *cur, char *token)
+{
+	char *o = token;
+	for (char *t = token; *t; t++) {
+		if (t[0] == '~' && (t[1] == '0' || t[1] == '1'))
+			*o++ = *++t == '1' ? '/' : '~';
+		else
+			*o++ = *t;
+	}
+	*o = '\0';
+	if (cJSON_IsObject(cur))
+		return cJSON_GetObjectItemCaseSensitive(cur, token);
+	if (!cJSON_IsArray(cur) || !*token || strspn(token, "0123456789") != strlen(token) ||
+	    (token[0] == '0' && token[1]) || strlen(token) > 9)
+		return NULL;
+	return cJSON_GetArrayItem(cur, atoi(token));
+}
+
+/* Walks the (percent-decoded) JSON pointer `ptr` from a resource, keeping track of the base URI: at every
+ * schema position passed on the way, its "$id" applies. *base (malloc'd) is the base around the target. */
+static int walk_pointer(const cJSON **out, char **base, const tjs_resource *r, char *ptr)
+{
+	enum { AT_SCHEMA, AT_LIST, AT_OTHER } kind = AT_SCHEMA;
+	const cJSON *cur = r->json;
+	char *parent = strdup(r->parent_base);
+	while (parent && *ptr == '/' && cur) {
+		char *token = ptr + 1, *slash = strchr(token, '/');
+		ptr = slash ? slash : token + strlen(token);
+		char saved = *ptr;
+		*ptr = '\0';
+		const cJSON *next = pointer_step(cur, token);
+		*ptr = saved;
+		if (kind == AT_SCHEMA && next) {
+			char *inner = inner_base(cur, parent);
+			free(parent);
+			parent = inner;
+			int h = holds(next->string ? next->string : "", next);
+			kind = h == HOLDS_ONE ? AT_SCHEMA : h == HOLDS_NONE ? AT_OTHER : AT_LIST;
+		} else if (kind == AT_LIST) {
+			kind = AT_SCHEMA;
+		}
+		cur = next;
+	}
+	if (!parent)
+		return tasker_set_oom();
+	*out = cur;
+	*base = parent;
+	return TASKER_OK;
+}
+
+static int cannot_resolve(const tjs_site *site, const char *ref, const char *uri, const char *why)
+{
+	char quoted[600];
+	sbuf q = {quoted, sizeof quoted, 0};
+	sb_quoted(&q, ref);
+	if (strcmp(ref, uri) != 0) {
+		sb_puts(&q, " (");
+		sb_puts(&q, uri);
+		sb_puts(&q, ")");
+	}
+	return bad_value(site, "cannot resolve %s: %s", quoted, why);
+}
+
+/* Finds what `ref` points to: *json and the base around it (*parent_base, malloc'd). */
+static int resolve_ref(const cJSON **json, char **parent_base, const tjs_site *site, const char *ref)
+{
+	compiler *c = site->c;
+	char *uri = uri_resolve(site->base, ref);
+	if (!uri)
+		return tasker_set_oom();
+	char *hash = strchr(uri, '#'), *frag = hash ? hash + 1 : NULL;
+	const tjs_resource *r = NULL;
+	if (hash)
+		*hash = '\0';
+	int rc = resource_for(&r, c, uri);
+	if (hash)
+		*hash = '#';
+	*json = NULL;
+	if (!rc && !r)
+		rc = cannot_resolve(site, ref, uri, "no schema with that URI here (remote schemas are not fetched)");
+	if (!rc && frag && *frag && *frag != '/') {
+		const tjs_resource *a = find_resource(c->anchors, c->nanchors, uri);
+		if (a && (*json = a->json) && !(*parent_base = strdup(a->parent_base)))
+			rc = tasker_set_oom();
+	} else if (!rc) {
+		char *ptr = strdup(frag ? frag : "");
+		if (!ptr)
+			rc = tasker_set_oom();
+		else
+			percent_decode(ptr);
+		if (!rc)
+			rc = walk_pointer(json, parent_base, r, ptr);
+		free(ptr);
+		if (!rc && !*json)
+			free(*parent_base);
+	}
+	if (!rc && !*json)
+		rc = cannot_resolve(site, ref, uri, "it points to nothing");
+	free(uri);
+	return rc;
+}
+
+static int compile_node(compiler *c, tjs_node *node, const cJSON *json, const char *parent_base,
+                        const tjs_seg *at, int depth);
+
+/* The node of a subschema written at `at`: compiled now, unless a $ref compiled it (or queued it) first. */
+static int child(tjs_node **out, const tjs_site *site, const cJSON *json, const tjs_seg *at)
+{
+	if ((*out = cache_find(site->c, json)))
+		return TASKER_OK;
+	int rc = node_new(out, site->c, at);
+	if (!rc)
+		rc = cache_put(site->c, json, *out);
+	return rc ? rc : compile_node(site->c, *out, json, site->base, at, site->depth + 1);
+}
+
+/* The node a $ref targets; a new one is queued, not compiled here, so that chains of references never
+ * nest compilation. */
+static int ref_target(tjs_node **out, const tjs_site *site, const cJSON *json, char *parent_base, const char *ref)
+{
+	compiler *c = site->c;
+	if ((*out = cache_find(c, json))) {
+		free(parent_base);
+		return TASKER_OK;
+	}
+	tjs_seg where = {NULL, ref, 0, 1};
+	pending *todo = tarray_grow(c->todo, &c->captodo, c->ntodo + 1, sizeof *todo);
+	int rc = todo ? node_new(out, c, &where) : tasker_set_oom();
+	if (todo)
+		c->todo = todo;
+	if (!rc)
+		rc = cache_put(c, json, *out);
+	if (rc) {
+		free(parent_base);
+		return rc;
+	}
+	todo[c->ntodo++] = (pending){*out, json, parent_base};
+	return TASKER_OK;
+}
+
+static int kw_ref(tjs_node *s, const cJSON *v, const tjs_site *site)
+{
+	const cJSON *json;
+	char *parent_base = NULL;
+	if (!cJSON_IsString(v))
+		return bad_value(site, "expected a URI reference string, got %s", json_kind(v));
+	int rc = resolve_ref(&json, &parent_base, site, v->valuestring);
+	if (rc)
+		return rc;
+	rc = ref_target(&s->ref, site, json, parent_base, v->valuestring);
+	if (!rc)
+		s->ref->shared = 1;
+	return rc;
+}
+
+static int kw_string(tjs_node *s, const cJSON *v, const tjs_site *site)
 {
 	(void)s;
 	return cJSON_IsString(v) ? 0 : bad_value(site, "expected a string, got %s", json_kind(v));
 }
 
-static int kw_any(tjs_schema *s, const cJSON *v, const tjs_site *site)
+static int kw_boolean(tjs_node *s, const cJSON *v, const tjs_site *site)
+{
+	(void)s;
+	return cJSON_IsBool(v) ? 0 : bad_value(site, "expected true or false, got %s", json_kind(v));
+}
+
+static int kw_any(tjs_node *s, const cJSON *v, const tjs_site *site)
 {
 	(void)s, (void)v, (void)site;
 	return 0;
 }
 
-static int kw_examples(tjs_schema *s, const cJSON *v, const tjs_site *site)
+static int kw_examples(tjs_node *s, const cJSON *v, const tjs_site *site)
 {
 	(void)s;
 	return cJSON_IsArray(v) ? 0 : bad_value(site, "expected an array, got %s", json_kind(v));
@@ -1345,7 +978,7 @@ static unsigned type_bit(const cJSON *v)
 	return 0;
 }
 
-static int kw_type(tjs_schema *s, const cJSON *v, const tjs_site *site)
+static int kw_type(tjs_node *s, const cJSON *v, const tjs_site *site)
 {
 	if (cJSON_IsString(v)) {
 		if (!(s->types = type_bit(v)))
@@ -1367,121 +1000,211 @@ static int kw_type(tjs_schema *s, const cJSON *v, const tjs_site *site)
 	return 0;
 }
 
-/* 1 if v is an array of strings, none repeated. */
-static int is_unique_string_array(const cJSON *v)
+/* Copies an array of distinct strings; `what` names the problem otherwise. */
+static int string_list(char ***out, size_t *n, const cJSON *v, const tjs_site *site)
 {
 	if (!cJSON_IsArray(v))
-		return 0;
+		return bad_value(site, "expected an array of distinct strings, got %s", json_kind(v));
 	for (const cJSON *a = v->child; a; a = a->next) {
 		if (!cJSON_IsString(a))
-			return 0;
+			return bad_value(site, "expected an array of distinct strings, got an array holding %s",
+			                 json_kind(a));
 		for (const cJSON *b = v->child; b != a; b = b->next)
 			if (strcmp(a->valuestring, b->valuestring) == 0)
-				return 0;
+				return bad_value(site, "expected an array of distinct strings, got \"%.100s\" twice",
+				                 a->valuestring);
 	}
-	return 1;
-}
-
-static int kw_required(tjs_schema *s, const cJSON *v, const tjs_site *site)
-{
-	if (!is_unique_string_array(v))
-		return bad_value(site, "expected an array of distinct strings");
-	size_t n = (size_t)cJSON_GetArraySize(v);
-	if (n && !(s->required = calloc(n, sizeof *s->required)))
+	size_t count = (size_t)cJSON_GetArraySize(v);
+	if (count && !(*out = calloc(count, sizeof **out)))
 		return tasker_set_oom();
 	for (const cJSON *r = v->child; r; r = r->next)
-		if (!(s->required[s->nrequired++] = strdup(r->valuestring)))
+		if (!((*out)[(*n)++] = strdup(r->valuestring)))
 			return tasker_set_oom();
 	return 0;
 }
 
-static int kw_properties(tjs_schema *s, const cJSON *v, const tjs_site *site)
+static int kw_required(tjs_node *s, const cJSON *v, const tjs_site *site)
+{
+	return string_list(&s->required, &s->nrequired, v, site);
+}
+
+static int cmp_property(const void *a, const void *b)
+{
+	return strcmp(((const tjs_property *)a)->name, ((const tjs_property *)b)->name);
+}
+
+/* An object whose every member is a schema ("properties", "definitions"). */
+static int schema_map(tjs_property *props, size_t *n, const cJSON *v, const tjs_site *site)
+{
+	const tjs_seg kw = {site->at, site->keyword, 0, 0};
+	for (const cJSON *m = v->child; m; m = m->next) {
+		for (size_t i = 0; i < *n; i++)
+			if (strcmp(props[i].name, m->string) == 0)
+				return bad_value(site, "\"%.100s\" defined twice", m->string);
+		tjs_property *p = &props[(*n)++];
+		const tjs_seg at = {&kw, m->string, 0, 0};
+		if (!(p->name = strdup(m->string)))
+			return tasker_set_oom();
+		int rc = child(&p->schema, site, m, &at);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int kw_properties(tjs_node *s, const cJSON *v, const tjs_site *site)
 {
 	if (!cJSON_IsObject(v))
 		return bad_value(site, "expected an object of schemas, got %s", json_kind(v));
 	size_t n = (size_t)cJSON_GetArraySize(v);
 	if (n && !(s->properties = calloc(n, sizeof *s->properties)))
 		return tasker_set_oom();
-	const tjs_seg kw = {site->at, site->keyword, 0};
-	for (const cJSON *m = v->child; m; m = m->next) {
-		for (size_t i = 0; i < s->nproperties; i++)
-			if (strcmp(s->properties[i].name, m->string) == 0)
-				return bad_value(site, "property \"%.100s\" defined twice", m->string);
-		tjs_property *p = &s->properties[s->nproperties++];
-		const tjs_seg at = {&kw, m->string, 0};
-		if (!(p->name = strdup(m->string)))
-			return tasker_set_oom();
-		int rc = compile_schema(&p->schema, m, &at, site->depth + 1);
-		if (rc)
-			return rc;
-	}
-	return 0;
+	int rc = schema_map(s->properties, &s->nproperties, v, site);
+	if (!rc && s->nproperties > 1)
+		qsort(s->properties, s->nproperties, sizeof *s->properties, cmp_property);
+	return rc;
 }
 
-static int kw_pattern_properties(tjs_schema *s, const cJSON *v, const tjs_site *site)
+static int kw_definitions(tjs_node *s, const cJSON *v, const tjs_site *site)
+{
+	(void)s;
+	if (!cJSON_IsObject(v))
+		return bad_value(site, "expected an object of schemas, got %s", json_kind(v));
+	size_t n = (size_t)cJSON_GetArraySize(v), used = 0;
+	tjs_property *defs = calloc(n ? n : 1, sizeof *defs);
+	if (!defs)
+		return tasker_set_oom();
+	int rc = schema_map(defs, &used, v, site);
+	for (size_t i = 0; i < used; i++)
+		free(defs[i].name);
+	free(defs);
+	return rc;
+}
+
+static int compile_regex(trx_regex **out, const char *source, const tjs_site *site)
+{
+	char err[128], where[1024], quoted[256];
+	sbuf w = {where, sizeof where, 0}, q = {quoted, sizeof quoted, 0};
+	int rc = trx_compile(out, source, err, sizeof err);
+	if (rc != TASKER_EINVAL)
+		return rc;
+	sb_pointer(&w, site->at);
+	sb_quoted(&q, source);
+	return tasker_set_error(TASKER_EINVAL,
+	                        "invalid regular expression %s in JSON Schema keyword \"%s\" at %s: %s", quoted,
+	                        site->keyword, where, err);
+}
+
+static int kw_pattern_properties(tjs_node *s, const cJSON *v, const tjs_site *site)
 {
 	if (!cJSON_IsObject(v))
 		return bad_value(site, "expected an object of schemas, got %s", json_kind(v));
 	size_t n = (size_t)cJSON_GetArraySize(v);
 	if (n && !(s->pattern_properties = calloc(n, sizeof *s->pattern_properties)))
 		return tasker_set_oom();
-	const tjs_seg kw = {site->at, site->keyword, 0};
+	const tjs_seg kw = {site->at, site->keyword, 0, 0};
 	for (const cJSON *m = v->child; m; m = m->next) {
 		tjs_pattern_property *p = &s->pattern_properties[s->npattern_properties++];
-		const tjs_seg at = {&kw, m->string, 0};
+		const tjs_seg at = {&kw, m->string, 0, 0};
 		int rc = compile_regex(&p->re, m->string, site);
-		if (rc || (rc = compile_schema(&p->schema, m, &at, site->depth + 1)))
+		if (rc || (rc = child(&p->schema, site, m, &at)))
 			return rc;
 	}
 	return 0;
 }
 
-static int kw_additional_properties(tjs_schema *s, const cJSON *v, const tjs_site *site)
+/* A keyword whose value is one schema: the node goes to the field at `slot` bytes into the node. */
+static int kw_schema(tjs_node *s, const cJSON *v, const tjs_site *site)
 {
-	const tjs_seg at = {site->at, site->keyword, 0};
-	return compile_schema(&s->additional_properties, v, &at, site->depth + 1);
+	const tjs_seg at = {site->at, site->keyword, 0, 0};
+	return child((tjs_node **)(void *)((char *)s + site->slot), site, v, &at);
 }
 
-static int kw_items(tjs_schema *s, const cJSON *v, const tjs_site *site)
+/* A non-empty array of schemas, into the list at `slot` bytes into the node. */
+static int kw_schema_list(tjs_node *s, const cJSON *v, const tjs_site *site)
 {
-	const tjs_seg kw = {site->at, site->keyword, 0};
-	if (!cJSON_IsArray(v))
-		return compile_schema(&s->items, v, &kw, site->depth + 1);
-	if (!v->child)
-		return bad_value(site, "expected a schema or a non-empty array of schemas, got an empty array");
-	size_t n = (size_t)cJSON_GetArraySize(v);
-	if (!(s->item_list = calloc(n, sizeof *s->item_list)))
+	tjs_list *list = (tjs_list *)(void *)((char *)s + site->slot);
+	const tjs_seg kw = {site->at, site->keyword, 0, 0};
+	if (!cJSON_IsArray(v) || !v->child)
+		return bad_value(site, "expected a non-empty array of schemas, got %s",
+		                 cJSON_IsArray(v) ? "an empty array" : json_kind(v));
+	if (!(list->v = calloc((size_t)cJSON_GetArraySize(v), sizeof *list->v)))
 		return tasker_set_oom();
 	for (const cJSON *item = v->child; item; item = item->next) {
-		const tjs_seg at = {&kw, NULL, s->nitem_list};
-		int rc = compile_schema(&s->item_list[s->nitem_list++], item, &at, site->depth + 1);
+		const tjs_seg at = {&kw, NULL, list->n, 0};
+		int rc = child(&list->v[list->n], site, item, &at);
+		list->n++;
 		if (rc)
 			return rc;
 	}
 	return 0;
 }
 
-static int kw_enum(tjs_schema *s, const cJSON *v, const tjs_site *site)
+static int kw_items(tjs_node *s, const cJSON *v, const tjs_site *site)
+{
+	if (!cJSON_IsArray(v)) {
+		const tjs_seg at = {site->at, site->keyword, 0, 0};
+		return child(&s->items, site, v, &at);
+	}
+	if (!v->child)
+		return bad_value(site, "expected a schema or a non-empty array of schemas, got an empty array");
+	tjs_site list_site = *site;
+	list_site.slot = offsetof(tjs_node, item_list);
+	return kw_schema_list(s, v, &list_site);
+}
+
+static int kw_dependencies(tjs_node *s, const cJSON *v, const tjs_site *site)
+{
+	if (!cJSON_IsObject(v))
+		return bad_value(site, "expected an object, got %s", json_kind(v));
+	size_t n = (size_t)cJSON_GetArraySize(v);
+	if (n && !(s->dependencies = calloc(n, sizeof *s->dependencies)))
+		return tasker_set_oom();
+	const tjs_seg kw = {site->at, site->keyword, 0, 0};
+	for (const cJSON *m = v->child; m; m = m->next) {
+		tjs_dependency *d = &s->dependencies[s->ndependencies++];
+		const tjs_seg at = {&kw, m->string, 0, 0};
+		int rc;
+		if (!(d->name = strdup(m->string)))
+			return tasker_set_oom();
+		if (cJSON_IsArray(m)) {
+			tjs_site entry = *site;
+			entry.at = &at;
+			rc = string_list(&d->required, &d->nrequired, m, &entry);
+		} else if (cJSON_IsObject(m) || cJSON_IsBool(m)) {
+			rc = child(&d->schema, site, m, &at);
+		} else {
+			rc = bad_value(site, "\"%.100s\" must be a schema or an array of property names, got %s",
+			               m->string, json_kind(m));
+		}
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int kw_enum(tjs_node *s, const cJSON *v, const tjs_site *site)
 {
 	if (!cJSON_IsArray(v))
 		return bad_value(site, "expected an array, got %s", json_kind(v));
 	return (s->enum_values = cJSON_Duplicate(v, 1)) ? 0 : tasker_set_oom();
 }
 
-static int kw_const(tjs_schema *s, const cJSON *v, const tjs_site *site)
+static int kw_const(tjs_node *s, const cJSON *v, const tjs_site *site)
 {
 	(void)site;
 	return (s->const_value = cJSON_Duplicate(v, 1)) ? 0 : tasker_set_oom();
 }
 
-static int kw_bound(tjs_schema *s, const cJSON *v, const tjs_site *site)
+/* minimum, maximum, exclusiveMinimum, exclusiveMaximum; the draft-4 boolean exclusive forms too. */
+static int kw_bound(tjs_node *s, const cJSON *v, const tjs_site *site)
 {
+	if (cJSON_IsBool(v) && site->slot >= B_EXCLUSIVE_MINIMUM) {
+		s->exclusive_bool[site->slot - B_EXCLUSIVE_MINIMUM] = cJSON_IsTrue(v);
+		return 0;
+	}
 	if (!cJSON_IsNumber(v))
-		return bad_value(site, "expected a number%s, got %s",
-		                 cJSON_IsBool(v) && site->slot >= B_EXCLUSIVE_MINIMUM
-		                         ? " (the boolean form of draft 4 is not supported)"
-		                         : "",
-		                 json_kind(v));
+		return bad_value(site, "expected a number, got %s", json_kind(v));
 	s->bound[site->slot] = v->valuedouble;
 	s->has_bound |= 1u << site->slot;
 	return 0;
@@ -1492,7 +1215,7 @@ static int is_integral(double d)
 	return isfinite(d) && floor(d) == d;
 }
 
-static int kw_limit(tjs_schema *s, const cJSON *v, const tjs_site *site)
+static int kw_limit(tjs_node *s, const cJSON *v, const tjs_site *site)
 {
 	char num[32];
 	if (!cJSON_IsNumber(v))
@@ -1504,81 +1227,124 @@ static int kw_limit(tjs_schema *s, const cJSON *v, const tjs_site *site)
 	return 0;
 }
 
-static int kw_pattern(tjs_schema *s, const cJSON *v, const tjs_site *site)
+static int kw_multiple_of(tjs_node *s, const cJSON *v, const tjs_site *site)
+{
+	char num[32];
+	if (!cJSON_IsNumber(v))
+		return bad_value(site, "expected a number greater than 0, got %s", json_kind(v));
+	if (!(v->valuedouble > 0) || !isfinite(v->valuedouble))
+		return bad_value(site, "expected a number greater than 0, got %s", fmt_number(num, v->valuedouble));
+	s->multiple_of = v->valuedouble;
+	return 0;
+}
+
+static int kw_unique_items(tjs_node *s, const cJSON *v, const tjs_site *site)
+{
+	if (!cJSON_IsBool(v))
+		return bad_value(site, "expected true or false, got %s", json_kind(v));
+	s->unique_items = cJSON_IsTrue(v);
+	return 0;
+}
+
+static int kw_pattern(tjs_node *s, const cJSON *v, const tjs_site *site)
 {
 	if (!cJSON_IsString(v))
 		return bad_value(site, "expected a regular expression string, got %s", json_kind(v));
 	return compile_regex(&s->pattern, v->valuestring, site);
 }
 
-static int kw_format(tjs_schema *s, const cJSON *v, const tjs_site *site)
+static int kw_format(tjs_node *s, const cJSON *v, const tjs_site *site)
 {
+	char what[160];
 	if (!cJSON_IsString(v))
 		return bad_value(site, "expected a string, got %s", json_kind(v));
-	if (strcmp(v->valuestring, "email") == 0)
-		s->format = FMT_EMAIL;
-	else if (strcmp(v->valuestring, "date-time") == 0)
-		s->format = FMT_DATE_TIME;
-	else
-		return bad_value(site, "unsupported format \"%.100s\" (supported: email, date-time)", v->valuestring);
-	return 0;
+	if ((s->format = tfmt_lookup(v->valuestring)) != TFMT_UNCHECKED)
+		return 0;
+	snprintf(what, sizeof what, "format \"%.100s\"", v->valuestring);
+	return note_ignored(site->c, what, site->at, " is not checked");
 }
 
 typedef struct {
 	const char *name;
-	int (*compile)(tjs_schema *s, const cJSON *value, const tjs_site *site);
+	int (*compile)(tjs_node *s, const cJSON *value, const tjs_site *site);
 	int slot;
 } tjs_keyword;
 
-/* Every keyword this validator knows; tjs_supported_keywords() lists the same names in this order. */
+#define FIELD(f) ((int)offsetof(tjs_node, f))
+
+/* Every draft-7 keyword; tjs_supported_keywords() lists the same names in this order. */
 static const tjs_keyword KEYWORDS[] = {
 	{"type", kw_type, 0},
+	{"enum", kw_enum, 0},
+	{"const", kw_const, 0},
+	{"multipleOf", kw_multiple_of, 0},
+	{"maximum", kw_bound, B_MAXIMUM},
+	{"exclusiveMaximum", kw_bound, B_EXCLUSIVE_MAXIMUM},
+	{"minimum", kw_bound, B_MINIMUM},
+	{"exclusiveMinimum", kw_bound, B_EXCLUSIVE_MINIMUM},
+	{"maxLength", kw_limit, L_MAX_LENGTH},
+	{"minLength", kw_limit, L_MIN_LENGTH},
+	{"pattern", kw_pattern, 0},
+	{"format", kw_format, 0},
+	{"items", kw_items, 0},
+	{"additionalItems", kw_schema, FIELD(additional_items)},
+	{"maxItems", kw_limit, L_MAX_ITEMS},
+	{"minItems", kw_limit, L_MIN_ITEMS},
+	{"uniqueItems", kw_unique_items, 0},
+	{"contains", kw_schema, FIELD(contains)},
+	{"maxProperties", kw_limit, L_MAX_PROPERTIES},
+	{"minProperties", kw_limit, L_MIN_PROPERTIES},
 	{"required", kw_required, 0},
 	{"properties", kw_properties, 0},
 	{"patternProperties", kw_pattern_properties, 0},
-	{"additionalProperties", kw_additional_properties, 0},
-	{"items", kw_items, 0},
-	{"enum", kw_enum, 0},
-	{"const", kw_const, 0},
-	{"minimum", kw_bound, B_MINIMUM},
-	{"maximum", kw_bound, B_MAXIMUM},
-	{"exclusiveMinimum", kw_bound, B_EXCLUSIVE_MINIMUM},
-	{"exclusiveMaximum", kw_bound, B_EXCLUSIVE_MAXIMUM},
-	{"minLength", kw_limit, L_MIN_LENGTH},
-	{"maxLength", kw_limit, L_MAX_LENGTH},
-	{"pattern", kw_pattern, 0},
-	{"minItems", kw_limit, L_MIN_ITEMS},
-	{"maxItems", kw_limit, L_MAX_ITEMS},
-	{"format", kw_format, 0},
+	{"additionalProperties", kw_schema, FIELD(additional_properties)},
+	{"dependencies", kw_dependencies, 0},
+	{"propertyNames", kw_schema, FIELD(property_names)},
+	{"if", kw_schema, FIELD(if_schema)},
+	{"then", kw_schema, FIELD(then_schema)},
+	{"else", kw_schema, FIELD(else_schema)},
+	{"allOf", kw_schema_list, FIELD(all_of)},
+	{"anyOf", kw_schema_list, FIELD(any_of)},
+	{"oneOf", kw_schema_list, FIELD(one_of)},
+	{"not", kw_schema, FIELD(not_schema)},
+	{"$ref", kw_ref, 0},
+	{"definitions", kw_definitions, 0},
+	{"$id", kw_string, 0},
+	{"$schema", kw_string, 0},
+	{"$comment", kw_string, 0},
 	{"title", kw_string, 0},
 	{"description", kw_string, 0},
 	{"default", kw_any, 0},
 	{"examples", kw_examples, 0},
-	{"$schema", kw_string, 0},
-	{"$id", kw_string, 0},
-	{"$comment", kw_string, 0},
+	{"readOnly", kw_boolean, 0},
+	{"writeOnly", kw_boolean, 0},
+	{"contentMediaType", kw_string, 0},
+	{"contentEncoding", kw_string, 0},
 };
 #define KEYWORD_COUNT (sizeof KEYWORDS / sizeof KEYWORDS[0])
 
 const char *tjs_supported_keywords(void)
 {
-	return "type,required,properties,patternProperties,additionalProperties,items,enum,const,minimum,"
-	       "maximum,exclusiveMinimum,exclusiveMaximum,minLength,maxLength,pattern,minItems,maxItems,format,"
-	       "title,description,default,examples,$schema,$id,$comment";
+	return "type,enum,const,multipleOf,maximum,exclusiveMaximum,minimum,exclusiveMinimum,maxLength,minLength,"
+	       "pattern,format,items,additionalItems,maxItems,minItems,uniqueItems,contains,maxProperties,"
+	       "minProperties,required,properties,patternProperties,additionalProperties,dependencies,"
+	       "propertyNames,if,then,else,allOf,anyOf,oneOf,not,$ref,definitions,$id,$schema,$comment,title,"
+	       "description,default,examples,readOnly,writeOnly,contentMediaType,contentEncoding";
 }
 
-static int schema_error(const tjs_seg *at, const char *what, const char *keyword)
+/* The draft-4 boolean exclusiveMinimum/exclusiveMaximum make minimum/maximum exclusive. */
+static void apply_draft4_exclusive(tjs_node *s)
 {
-	char where[1024], name[256];
-	sbuf w = {where, sizeof where, 0}, n = {name, sizeof name, 0};
-	sb_pointer(&w, at);
-	if (!keyword)
-		return tasker_set_error(TASKER_EINVAL, "%s at %s", what, where);
-	sb_quoted(&n, keyword);
-	return tasker_set_error(TASKER_EINVAL, "%s JSON Schema keyword %s at %s", what, name, where);
+	for (int i = 0; i < 2; i++) {
+		int plain = i ? B_MAXIMUM : B_MINIMUM, strict = i ? B_EXCLUSIVE_MAXIMUM : B_EXCLUSIVE_MINIMUM;
+		if (!s->exclusive_bool[i] || !(s->has_bound & (1u << plain)) || (s->has_bound & (1u << strict)))
+			continue;
+		s->bound[strict] = s->bound[plain];
+		s->has_bound = (s->has_bound & ~(1u << plain)) | (1u << strict);
+	}
 }
 
-static int compile_keywords(tjs_schema *s, const cJSON *json, const tjs_seg *at, int depth)
+static int compile_keywords(tjs_node *s, const cJSON *json, const tjs_site *base_site)
 {
 	uint64_t seen = 0;
 	for (const cJSON *m = json->child; m; m = m->next) {
@@ -1586,42 +1352,161 @@ static int compile_keywords(tjs_schema *s, const cJSON *json, const tjs_seg *at,
 		size_t k = 0;
 		while (k < KEYWORD_COUNT && strcmp(KEYWORDS[k].name, name) != 0)
 			k++;
-		if (k == KEYWORD_COUNT)
-			return schema_error(at, "unsupported", name);
+		int rc;
+		if (k == KEYWORD_COUNT) {
+			char what[160];
+			snprintf(what, sizeof what, "unknown keyword \"%.100s\"", name);
+			if ((rc = note_ignored(base_site->c, what, base_site->at, "")))
+				return rc;
+			continue;
+		}
 		if (seen & ((uint64_t)1 << k))
-			return schema_error(at, "duplicate", name);
+			return schema_error(base_site->at, "duplicate", name);
 		seen |= (uint64_t)1 << k;
-		const tjs_site site = {KEYWORDS[k].name, KEYWORDS[k].slot, at, depth};
-		int rc = KEYWORDS[k].compile(s, m, &site);
-		if (rc)
+		tjs_site site = *base_site;
+		site.keyword = KEYWORDS[k].name;
+		site.slot = KEYWORDS[k].slot;
+		if ((rc = KEYWORDS[k].compile(s, m, &site)))
 			return rc;
 	}
+	apply_draft4_exclusive(s);
 	return 0;
 }
 
-static int compile_schema(tjs_schema **out, const cJSON *json, const tjs_seg *at, int depth)
+static int compile_node(compiler *c, tjs_node *node, const cJSON *json, const char *parent_base,
+                        const tjs_seg *at, int depth)
 {
 	char msg[96];
-	*out = NULL;
 	if (depth > TJS_MAX_DEPTH) {
 		snprintf(msg, sizeof msg, "JSON Schema nested more than %d levels deep", TJS_MAX_DEPTH);
 		return schema_error(at, msg, NULL);
 	}
-	if (!cJSON_IsBool(json) && !cJSON_IsObject(json)) {
+	if (cJSON_IsBool(json)) {
+		node->verdict = cJSON_IsTrue(json);
+		return TASKER_OK;
+	}
+	if (!cJSON_IsObject(json)) {
 		snprintf(msg, sizeof msg, "a JSON Schema must be an object or a boolean, got %s", json_kind(json));
 		return schema_error(at, msg, NULL);
 	}
-	tjs_schema *s = calloc(1, sizeof *s);
-	if (!s)
+	const cJSON *ref = cJSON_GetObjectItemCaseSensitive(json, "$ref");
+	tjs_site site = {c, "$ref", 0, at, depth, parent_base};
+	if (ref) /* draft 7: the siblings of $ref are ignored, "$id" included */
+		return kw_ref(node, ref, &site);
+	char *base = inner_base(json, parent_base);
+	if (!base)
 		return tasker_set_oom();
-	s->verdict = cJSON_IsBool(json) ? cJSON_IsTrue(json) : -1;
-	int rc = cJSON_IsObject(json) ? compile_keywords(s, json, at, depth) : 0;
-	if (rc) {
-		tjs_free(s);
-		return rc;
+	site.base = base;
+	int rc = compile_keywords(node, json, &site);
+	free(base);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ checks at compile end */
+
+/* The k-th subschema that applies to the same value as `n` itself (not to a part of it): *out, or 0
+ * when k is past the last one. */
+static int inplace_edge(const tjs_node *n, size_t k, tjs_node **out)
+{
+	tjs_node *single[] = {n->ref, n->not_schema, n->if_schema, n->then_schema, n->else_schema};
+	const tjs_list *lists[] = {&n->all_of, &n->any_of, &n->one_of};
+	*out = NULL;
+	if (k < 5) {
+		*out = single[k];
+		return 1;
 	}
-	*out = s;
-	return TASKER_OK;
+	k -= 5;
+	for (size_t i = 0; i < 3; i++) {
+		if (k < lists[i]->n) {
+			*out = lists[i]->v[k];
+			return 1;
+		}
+		k -= lists[i]->n;
+	}
+	if (k < n->ndependencies) {
+		*out = n->dependencies[k].schema;
+		return 1;
+	}
+	return 0;
+}
+
+/* Refuses a cycle of subschemas that apply to the same value ({"$ref": "#"} in "allOf", two definitions
+ * referring to each other): validating with it would never end. Depth-first, with an explicit stack. */
+static int check_cycles(tjs_schema *out)
+{
+	typedef struct {
+		tjs_node *node;
+		size_t k;
+	} frame;
+	frame *stack = malloc((out->nnodes + 1) * sizeof *stack);
+	if (!stack)
+		return tasker_set_oom();
+	int rc = TASKER_OK;
+	for (size_t i = 0; i < out->nnodes && !rc; i++) {
+		if (out->nodes[i]->color)
+			continue;
+		size_t top = 0;
+		stack[top++] = (frame){out->nodes[i], 0};
+		out->nodes[i]->color = 1;
+		while (top && !rc) {
+			frame *f = &stack[top - 1];
+			tjs_node *next;
+			if (!inplace_edge(f->node, f->k++, &next)) {
+				f->node->color = 2;
+				top--;
+			} else if (next && next->color == 1) {
+				rc = tasker_set_error(TASKER_EINVAL,
+				                      "JSON Schema $ref cycle at %s: the schema applies itself to the same "
+				                      "value without going into it, so validation would never end",
+				                      next->where);
+			} else if (next && !next->color) {
+				next->color = 1;
+				stack[top++] = (frame){next, 0};
+			}
+		}
+	}
+	free(stack);
+	return rc;
+}
+
+static void compiler_free(compiler *c)
+{
+	for (size_t i = 0; i < c->nresources; i++) {
+		free(c->resources[i].uri);
+		free(c->resources[i].parent_base);
+	}
+	for (size_t i = 0; i < c->nanchors; i++) {
+		free(c->anchors[i].uri);
+		free(c->anchors[i].parent_base);
+	}
+	for (size_t i = 0; i < c->ntodo; i++)
+		free(c->todo[i].parent_base);
+	free(c->resources);
+	free(c->anchors);
+	free(c->cache);
+	free(c->todo);
+	cJSON_Delete(c->meta);
+}
+
+static int compile_all(compiler *c, const cJSON *schema)
+{
+	int rc = TASKER_OK;
+	const cJSON *id = cJSON_IsObject(schema) ? cJSON_GetObjectItemCaseSensitive(schema, "$id") : NULL;
+	if (!cJSON_IsString(id) || cJSON_GetObjectItemCaseSensitive(schema, "$ref"))
+		rc = add_resource(&c->resources, &c->nresources, &c->capresources, TJS_DEFAULT_BASE, schema,
+		                  TJS_DEFAULT_BASE);
+	if (!rc)
+		rc = scan(c, schema, TJS_DEFAULT_BASE, 0);
+	const tjs_site root = {c, NULL, 0, NULL, -1, TJS_DEFAULT_BASE};
+	if (!rc)
+		rc = child(&c->out->root, &root, schema, NULL);
+	while (!rc && c->ntodo) {
+		pending p = c->todo[--c->ntodo];
+		const tjs_seg at = {NULL, p.node->where, 0, 1};
+		rc = compile_node(c, p.node, p.json, p.parent_base, &at, 0);
+		free(p.parent_base);
+	}
+	return rc ? rc : check_cycles(c->out);
 }
 
 int tjs_compile(tjs_schema **out, const cJSON *schema)
@@ -1631,12 +1516,64 @@ int tjs_compile(tjs_schema **out, const cJSON *schema)
 	*out = NULL;
 	if (!schema)
 		return tasker_set_error(TASKER_EINVAL, "tjs_compile: schema must not be NULL");
-	return compile_schema(out, schema, NULL, 0);
+	compiler c = {0};
+	if (!(c.out = calloc(1, sizeof *c.out)))
+		return tasker_set_oom();
+	int rc = compile_all(&c, schema);
+	compiler_free(&c);
+	if (rc) {
+		tjs_free(c.out);
+		return rc;
+	}
+	*out = c.out;
+	return TASKER_OK;
 }
 
-/* ------------------------------------------------------------------ validation */
+/* ------------------------------------------------------------------ equality and hashing */
 
-/* Deep JSON equality: numbers by value (1 == 1.0), objects regardless of member order. */
+static int cmp_member(const void *a, const void *b)
+{
+	const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
+	return strcmp(x->string ? x->string : "", y->string ? y->string : "");
+}
+
+static int json_equal(const cJSON *a, const cJSON *b);
+
+/* Objects as sets of members (member order does not matter): both sorted by name, then compared in
+ * step, so a comparison costs O(n log n), not O(n²). -1 when out of memory. */
+static int objects_equal(const cJSON *a, const cJSON *b)
+{
+	size_t n = 0, m = 0;
+	for (const cJSON *x = a->child; x; x = x->next)
+		n++;
+	for (const cJSON *x = b->child; x; x = x->next)
+		m++;
+	if (n != m)
+		return 0;
+	if (n == 0)
+		return 1;
+	const cJSON **sa = malloc(n * sizeof *sa), **sb = malloc(n * sizeof *sb);
+	int eq = sa && sb ? 1 : -1;
+	size_t i = 0;
+	for (const cJSON *x = a->child, *y = b->child; eq > 0 && x; x = x->next, y = y->next, i++) {
+		sa[i] = x;
+		sb[i] = y;
+	}
+	if (eq > 0) {
+		qsort(sa, n, sizeof *sa, cmp_member);
+		qsort(sb, n, sizeof *sb, cmp_member);
+	}
+	for (i = 0; eq > 0 && i < n; i++)
+		eq = cmp_member(&sa[i], &sb[i]) != 0 ? 0 : json_equal(sa[i], sb[i]);
+	free(sa);
+	free(sb);
+	if (eq < 0)
+		tasker_set_oom();
+	return eq;
+}
+
+/* Deep JSON equality: numbers by value (1 == 1.0), objects regardless of member order. 1, 0, or -1 when
+ * out of memory (error set). */
 static int json_equal(const cJSON *a, const cJSON *b)
 {
 	int type = a->type & 0xFF;
@@ -1649,28 +1586,96 @@ static int json_equal(const cJSON *a, const cJSON *b)
 	case cJSON_Raw:
 		return a->valuestring && b->valuestring && strcmp(a->valuestring, b->valuestring) == 0;
 	case cJSON_Array:
-		for (a = a->child, b = b->child; a && b; a = a->next, b = b->next)
-			if (!json_equal(a, b))
-				return 0;
+		for (a = a->child, b = b->child; a && b; a = a->next, b = b->next) {
+			int eq = json_equal(a, b);
+			if (eq <= 0)
+				return eq;
+		}
 		return !a && !b;
 	case cJSON_Object:
-		if (cJSON_GetArraySize(a) != cJSON_GetArraySize(b))
-			return 0;
-		for (const cJSON *m = a->child; m; m = m->next) {
-			const cJSON *other = m->string ? cJSON_GetObjectItemCaseSensitive(b, m->string) : NULL;
-			if (!other || !json_equal(m, other))
-				return 0;
-		}
-		/* both ways, so that repeated member names cannot make unequal objects look equal */
-		for (const cJSON *m = b->child; m; m = m->next) {
-			const cJSON *other = m->string ? cJSON_GetObjectItemCaseSensitive(a, m->string) : NULL;
-			if (!other || !json_equal(m, other))
-				return 0;
-		}
-		return 1;
+		return objects_equal(a, b);
 	default:
 		return 1; /* null, true, false */
 	}
+}
+
+static uint64_t mix(uint64_t h)
+{
+	h ^= h >> 33;
+	h *= 0xFF51AFD7ED558CCDULL;
+	h ^= h >> 33;
+	h *= 0xC4CEB9FE1A85EC53ULL;
+	return h ^ (h >> 33);
+}
+
+static uint64_t hash_text(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (; s && *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+/* A hash that agrees with json_equal: equal values hash alike (numbers by value, members in any order). */
+static uint64_t json_hash(const cJSON *v)
+{
+	uint64_t h = (uint64_t)(v->type & 0xFF);
+	switch (v->type & 0xFF) {
+	case cJSON_Number: {
+		double d = v->valuedouble == 0 ? 0 : v->valuedouble; /* -0 == 0 */
+		uint64_t bits;
+		memcpy(&bits, &d, sizeof bits);
+		return mix(h ^ bits);
+	}
+	case cJSON_String:
+	case cJSON_Raw:
+		return mix(h ^ hash_text(v->valuestring));
+	case cJSON_Array:
+		for (const cJSON *c = v->child; c; c = c->next)
+			h = mix(h * 31 + json_hash(c));
+		return h;
+	case cJSON_Object: {
+		uint64_t sum = 0;
+		for (const cJSON *c = v->child; c; c = c->next)
+			sum += mix(hash_text(c->string) ^ (json_hash(c) * 0x9E3779B97F4A7C15ULL));
+		return mix(h ^ sum);
+	}
+	default:
+		return mix(h);
+	}
+}
+
+/* ------------------------------------------------------------------ validation */
+
+/* The result of a shared node (a $ref target) for one value, so it is computed once per value. */
+typedef struct {
+	const tjs_node *node;
+	const cJSON *value;
+	int rc;
+	char *msg;                   /* the failure message, when it was computed loudly */
+} memo_slot;
+
+typedef struct {
+	memo_slot *slots;            /* open addressing; NULL node = empty */
+	size_t n, cap;
+	int depth;
+} vstate;
+
+/* A failure at `at`: TASKER_ECONTEXT with "<path>: <what>", or just the code when `quiet` (inside anyOf,
+ * oneOf, not, if, contains, propertyNames: the message would be thrown away). */
+static int vfail(int quiet, const tjs_seg *at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int vfail(int quiet, const tjs_seg *at, const char *fmt, ...)
+{
+	if (quiet)
+		return TASKER_ECONTEXT;
+	char path[1024], what[1024];
+	sbuf b = {path, sizeof path, 0};
+	va_list ap;
+	sb_path(&b, at);
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	return tasker_set_error(TASKER_ECONTEXT, "%s: %s", path, what);
 }
 
 /* The T_* bits an instance has: an integral number is both a number and an integer. */
@@ -1695,11 +1700,13 @@ static unsigned instance_types(const cJSON *v)
 	}
 }
 
-static int fail_type(unsigned expected, unsigned got, const tjs_seg *at)
+static int fail_type(unsigned expected, unsigned got, const tjs_seg *at, int quiet)
 {
 	char list[128];
 	sbuf b = {list, sizeof list, 0};
 	unsigned left = expected;
+	if (quiet)
+		return TASKER_ECONTEXT;
 	list[0] = '\0';
 	for (size_t i = 0; i < TYPE_COUNT; i++) {
 		if (!(expected & (1u << i)))
@@ -1713,184 +1720,441 @@ static int fail_type(unsigned expected, unsigned got, const tjs_seg *at)
 	for (size_t i = 0; i < TYPE_COUNT && !(got & T_INTEGER); i++)
 		if (got & (1u << i))
 			name = TYPE_NAMES[i];
-	return fail(at, "expected %s, got %s", list, name);
+	return vfail(0, at, "expected %s, got %s", list, name);
 }
 
 /* "value is not one of <json>": the schema's own values, shortened if long. */
-static int fail_listing(const tjs_seg *at, const char *what, const cJSON *values)
+static int fail_listing(const tjs_seg *at, int quiet, const char *what, const cJSON *values)
 {
+	if (quiet)
+		return TASKER_ECONTEXT;
 	char *text = cJSON_PrintUnformatted(values);
 	int rc;
 	if (!text)
-		return fail(at, "%s", what);
+		return vfail(0, at, "%s", what);
 	if (strlen(text) > 200)
-		rc = fail(at, "%s %.200s...", what, text);
+		rc = vfail(0, at, "%s %.200s...", what, text);
 	else
-		rc = fail(at, "%s %s", what, text);
+		rc = vfail(0, at, "%s %s", what, text);
 	free(text);
 	return rc;
 }
 
-static int check_enum_const(const tjs_schema *s, const cJSON *v, const tjs_seg *at)
+static int check_enum_const(const tjs_node *s, const cJSON *v, const tjs_seg *at, int quiet)
 {
-	if (s->const_value && !json_equal(v, s->const_value))
-		return fail_listing(at, "value does not equal const", s->const_value);
-	if (s->enum_values) {
-		for (const cJSON *e = s->enum_values->child; e; e = e->next)
-			if (json_equal(v, e))
-				return 0;
-		return fail_listing(at, "value is not one of enum", s->enum_values);
-	}
-	return 0;
+	int eq;
+	if (s->const_value && (eq = json_equal(v, s->const_value)) <= 0)
+		return eq < 0 ? TASKER_ENOMEM : fail_listing(at, quiet, "value does not equal const", s->const_value);
+	if (!s->enum_values)
+		return 0;
+	for (const cJSON *e = s->enum_values->child; e; e = e->next)
+		if ((eq = json_equal(v, e)) != 0)
+			return eq < 0 ? TASKER_ENOMEM : 0;
+	return fail_listing(at, quiet, "value is not one of enum", s->enum_values);
 }
 
-static int check_number(const tjs_schema *s, double x, const tjs_seg *at)
+/* x is a multiple of m when x / m is an integer up to the rounding of the division itself (3 units in
+ * the last place), so 19.99 is a multiple of 0.01 although neither is exact in binary. */
+static int is_multiple(double x, double m)
 {
-	char got[32], lim[32];
+	double q = x / m;
+	if (!isfinite(q))
+		return 0;
+	double r = round(q);
+	return fabs(q - r) <= 3 * (nextafter(fabs(q), INFINITY) - fabs(q));
+}
+
+static int check_number(const tjs_node *s, double x, const tjs_seg *at, int quiet)
+{
+	char lim[32];
 	for (int b = 0; b < BOUND_COUNT; b++) {
 		if (!(s->has_bound & (1u << b)))
 			continue;
 		double l = s->bound[b];
 		int ok = b == B_MINIMUM ? x >= l : b == B_MAXIMUM ? x <= l : b == B_EXCLUSIVE_MINIMUM ? x > l : x < l;
 		if (!ok)
-			return fail(at, "%s is %s %s %s", fmt_number(got, x), BOUND_BREACH[b], BOUND_NAMES[b],
-			            fmt_number(lim, l));
+			return vfail(quiet, at, "%s %s %s", BOUND_BREACH[b], BOUND_NAMES[b], fmt_number(lim, l));
 	}
+	if (s->multiple_of > 0 && !is_multiple(x, s->multiple_of))
+		return vfail(quiet, at, "not a multiple of %s (multipleOf)", fmt_number(lim, s->multiple_of));
 	return 0;
 }
 
-static int check_string(const tjs_schema *s, const char *str, const tjs_seg *at)
+static int check_string(const tjs_node *s, const char *str, const tjs_seg *at, int quiet)
 {
 	char lim[32];
 	int rc, matched;
 	if (s->has_limit & ((1u << L_MIN_LENGTH) | (1u << L_MAX_LENGTH))) {
-		size_t n = utf8_count(str);
+		size_t n = tutf8_count(str);
 		if ((s->has_limit & (1u << L_MIN_LENGTH)) && (double)n < s->limit[L_MIN_LENGTH])
-			return fail(at, "string of %zu characters is shorter than minLength %s", n,
-			            fmt_number(lim, s->limit[L_MIN_LENGTH]));
+			return vfail(quiet, at, "string of %zu characters is shorter than minLength %s", n,
+			             fmt_number(lim, s->limit[L_MIN_LENGTH]));
 		if ((s->has_limit & (1u << L_MAX_LENGTH)) && (double)n > s->limit[L_MAX_LENGTH])
-			return fail(at, "string of %zu characters is longer than maxLength %s", n,
-			            fmt_number(lim, s->limit[L_MAX_LENGTH]));
+			return vfail(quiet, at, "string of %zu characters is longer than maxLength %s", n,
+			             fmt_number(lim, s->limit[L_MAX_LENGTH]));
 	}
 	if (s->pattern) {
-		if ((rc = rx_search(s->pattern, str, &matched)))
+		if ((rc = trx_search(s->pattern, str, &matched)))
 			return rc;
 		if (!matched) {
 			char quoted[256];
 			sbuf q = {quoted, sizeof quoted, 0};
-			sb_quoted(&q, s->pattern->source);
-			return fail(at, "string does not match pattern %s", quoted);
+			if (quiet)
+				return TASKER_ECONTEXT;
+			sb_quoted(&q, trx_source(s->pattern));
+			return vfail(0, at, "string does not match pattern %s", quoted);
 		}
 	}
-	if (s->format == FMT_EMAIL && !is_email(str))
-		return fail(at, "not a valid email address (format \"email\")");
-	if (s->format == FMT_DATE_TIME && !is_date_time(str))
-		return fail(at, "not a valid RFC 3339 date-time (format \"date-time\")");
+	if (s->format != TFMT_UNCHECKED && !tfmt_valid(s->format, str))
+		return vfail(quiet, at, "not %s (format \"%s\")", tfmt_description(s->format), tfmt_name(s->format));
 	return 0;
 }
 
-static int validate(const tjs_schema *s, const cJSON *v, const tjs_seg *at);
+static int validate(vstate *vs, const tjs_node *s, const cJSON *v, const tjs_seg *at, int quiet);
 
-static int check_array(const tjs_schema *s, const cJSON *v, const tjs_seg *at)
+typedef struct {
+	uint64_t hash;
+	size_t index;
+	const cJSON *item;
+} hashed_item;
+
+static int cmp_hashed(const void *a, const void *b)
+{
+	const hashed_item *x = a, *y = b;
+	if (x->hash != y->hash)
+		return x->hash < y->hash ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* uniqueItems in O(n log n): items sorted by hash, only items with equal hashes compared. */
+static int check_unique(const cJSON *v, size_t n, const tjs_seg *at, int quiet)
+{
+	if (n < 2)
+		return 0;
+	hashed_item *h = malloc(n * sizeof *h);
+	if (!h)
+		return tasker_set_oom();
+	size_t i = 0;
+	for (const cJSON *e = v->child; e; e = e->next, i++)
+		h[i] = (hashed_item){json_hash(e), i, e};
+	qsort(h, n, sizeof *h, cmp_hashed);
+	int rc = 0;
+	for (size_t a = 0; a < n && !rc; a++) {
+		for (size_t b = a + 1; b < n && h[b].hash == h[a].hash && !rc; b++) {
+			int eq = json_equal(h[a].item, h[b].item);
+			if (eq < 0)
+				rc = TASKER_ENOMEM;
+			else if (eq)
+				rc = vfail(quiet, at, "items %zu and %zu are equal (uniqueItems)", h[a].index, h[b].index);
+		}
+	}
+	free(h);
+	return rc;
+}
+
+static int check_contains(vstate *vs, const tjs_node *s, const cJSON *v, const tjs_seg *at, int quiet)
+{
+	size_t i = 0;
+	for (const cJSON *e = v->child; e; e = e->next, i++) {
+		const tjs_seg seg = {at, NULL, i, 0};
+		int rc = validate(vs, s->contains, e, &seg, 1);
+		if (rc != TASKER_ECONTEXT)
+			return rc;
+	}
+	return vfail(quiet, at, "no item matches the schema of contains");
+}
+
+static int check_array(vstate *vs, const tjs_node *s, const cJSON *v, const tjs_seg *at, int quiet)
 {
 	char lim[32];
 	size_t n = 0;
+	int rc;
 	for (const cJSON *e = v->child; e; e = e->next)
 		n++;
 	if ((s->has_limit & (1u << L_MIN_ITEMS)) && (double)n < s->limit[L_MIN_ITEMS])
-		return fail(at, "array of %zu items has fewer than minItems %s", n,
-		            fmt_number(lim, s->limit[L_MIN_ITEMS]));
+		return vfail(quiet, at, "array of %zu items has fewer than minItems %s", n,
+		             fmt_number(lim, s->limit[L_MIN_ITEMS]));
 	if ((s->has_limit & (1u << L_MAX_ITEMS)) && (double)n > s->limit[L_MAX_ITEMS])
-		return fail(at, "array of %zu items has more than maxItems %s", n,
-		            fmt_number(lim, s->limit[L_MAX_ITEMS]));
-	if (!s->items && !s->item_list)
-		return 0;
+		return vfail(quiet, at, "array of %zu items has more than maxItems %s", n,
+		             fmt_number(lim, s->limit[L_MAX_ITEMS]));
+	if (s->unique_items && (rc = check_unique(v, n, at, quiet)))
+		return rc;
 	size_t i = 0;
-	for (const cJSON *e = v->child; e; e = e->next, i++) {
-		const tjs_schema *item = s->items ? s->items : i < s->nitem_list ? s->item_list[i] : NULL;
-		const tjs_seg seg = {at, NULL, i};
-		int rc = item ? validate(item, e, &seg) : 0;
+	for (const cJSON *e = v->child; e && (s->items || s->item_list.n); e = e->next, i++) {
+		const tjs_node *item = s->items ? s->items : i < s->item_list.n ? s->item_list.v[i] : s->additional_items;
+		const tjs_seg seg = {at, NULL, i, 0};
+		if (!item)
+			break;
+		if (item->verdict == 0 && item == s->additional_items)
+			return vfail(quiet, &seg, "item is not allowed (additionalItems is false)");
+		if ((rc = validate(vs, item, e, &seg, quiet)))
+			return rc;
+	}
+	return s->contains ? check_contains(vs, s, v, at, quiet) : 0;
+}
+
+static const tjs_property *find_property(const tjs_node *s, const char *name)
+{
+	size_t lo = 0, hi = s->nproperties;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(s->properties[mid].name, name);
+		if (c == 0)
+			return &s->properties[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* One member of an object: its "properties" schema, every matching "patternProperties" schema, and
+ * "additionalProperties" when neither applied; then "propertyNames" on its name. */
+static int check_member(vstate *vs, const tjs_node *s, const cJSON *m, const char *name, const tjs_seg *at,
+                        int quiet)
+{
+	int applied = 0, rc, hit;
+	const tjs_property *p = s->nproperties ? find_property(s, name) : NULL;
+	if (p) {
+		if ((rc = validate(vs, p->schema, m, at, quiet)))
+			return rc;
+		applied = 1;
+	}
+	for (size_t i = 0; i < s->npattern_properties; i++) {
+		if ((rc = trx_search(s->pattern_properties[i].re, name, &hit)))
+			return rc;
+		if (hit && (rc = validate(vs, s->pattern_properties[i].schema, m, at, quiet)))
+			return rc;
+		applied |= hit;
+	}
+	if (!applied && s->additional_properties) {
+		if (s->additional_properties->verdict == 0)
+			return vfail(quiet, at, "property is not allowed (additionalProperties is false)");
+		if ((rc = validate(vs, s->additional_properties, m, at, quiet)))
+			return rc;
+	}
+	if (s->property_names) {
+		cJSON key = {0};
+		key.type = cJSON_String;
+		key.valuestring = (char *)name;
+		rc = validate(vs, s->property_names, &key, at, 1);
+		if (rc == TASKER_ECONTEXT)
+			return vfail(quiet, at, "property name is not allowed by propertyNames");
 		if (rc)
 			return rc;
 	}
 	return 0;
 }
 
-/* One member of an object: its "properties" schema, every matching "patternProperties" schema, and
- * "additionalProperties" when neither applied. */
-static int check_member(const tjs_schema *s, const cJSON *m, const char *name, const tjs_seg *at)
+static int check_dependencies(vstate *vs, const tjs_node *s, const cJSON *v, const tjs_seg *at, int quiet)
 {
-	int applied = 0, rc, hit;
-	for (size_t i = 0; i < s->nproperties; i++) {
-		if (strcmp(s->properties[i].name, name) == 0) {
-			if ((rc = validate(s->properties[i].schema, m, at)))
-				return rc;
-			applied = 1;
-			break;
+	for (size_t i = 0; i < s->ndependencies; i++) {
+		const tjs_dependency *d = &s->dependencies[i];
+		if (!cJSON_GetObjectItemCaseSensitive(v, d->name))
+			continue;
+		for (size_t k = 0; k < d->nrequired; k++) {
+			if (cJSON_GetObjectItemCaseSensitive(v, d->required[k]))
+				continue;
+			char need[256], by[256];
+			sbuf a = {need, sizeof need, 0}, b = {by, sizeof by, 0};
+			if (quiet)
+				return TASKER_ECONTEXT;
+			sb_quoted(&a, d->required[k]);
+			sb_quoted(&b, d->name);
+			return vfail(0, at, "property %s is required when %s is present (dependencies)", need, by);
 		}
-	}
-	for (size_t i = 0; i < s->npattern_properties; i++) {
-		if ((rc = rx_search(s->pattern_properties[i].re, name, &hit)))
+		int rc = d->schema ? validate(vs, d->schema, v, at, quiet) : 0;
+		if (rc)
 			return rc;
-		if (hit && (rc = validate(s->pattern_properties[i].schema, m, at)))
-			return rc;
-		applied |= hit;
 	}
-	if (applied || !s->additional_properties)
-		return 0;
-	if (s->additional_properties->verdict == 0)
-		return fail(at, "property is not allowed (additionalProperties is false)");
-	return validate(s->additional_properties, m, at);
+	return 0;
 }
 
-static int check_object(const tjs_schema *s, const cJSON *v, const tjs_seg *at)
+static int check_object(vstate *vs, const tjs_node *s, const cJSON *v, const tjs_seg *at, int quiet)
 {
+	char lim[32];
+	size_t n = 0;
+	for (const cJSON *m = v->child; m; m = m->next)
+		n++;
+	if ((s->has_limit & (1u << L_MIN_PROPERTIES)) && (double)n < s->limit[L_MIN_PROPERTIES])
+		return vfail(quiet, at, "object of %zu properties has fewer than minProperties %s", n,
+		             fmt_number(lim, s->limit[L_MIN_PROPERTIES]));
+	if ((s->has_limit & (1u << L_MAX_PROPERTIES)) && (double)n > s->limit[L_MAX_PROPERTIES])
+		return vfail(quiet, at, "object of %zu properties has more than maxProperties %s", n,
+		             fmt_number(lim, s->limit[L_MAX_PROPERTIES]));
 	for (size_t i = 0; i < s->nrequired; i++) {
 		if (!cJSON_GetObjectItemCaseSensitive(v, s->required[i])) {
 			char name[256];
 			sbuf b = {name, sizeof name, 0};
+			if (quiet)
+				return TASKER_ECONTEXT;
 			sb_quoted(&b, s->required[i]);
-			return fail(at, "required property %s is missing", name);
+			return vfail(0, at, "required property %s is missing", name);
 		}
 	}
-	if (!s->nproperties && !s->npattern_properties && !s->additional_properties)
-		return 0;
+	int rc = check_dependencies(vs, s, v, at, quiet);
+	if (rc || (!s->nproperties && !s->npattern_properties && !s->additional_properties && !s->property_names))
+		return rc;
 	for (const cJSON *m = v->child; m; m = m->next) {
 		const char *name = m->string ? m->string : "";
-		const tjs_seg seg = {at, name, 0};
-		int rc = check_member(s, m, name, &seg);
-		if (rc)
+		const tjs_seg seg = {at, name, 0, 0};
+		if ((rc = check_member(vs, s, m, name, &seg, quiet)))
 			return rc;
 	}
 	return 0;
 }
 
-static int validate(const tjs_schema *s, const cJSON *v, const tjs_seg *at)
+/* Counts the subschemas of a list the value matches, stopping once `enough` match. */
+static int count_matches(vstate *vs, const tjs_list *list, const cJSON *v, const tjs_seg *at, size_t enough,
+                         size_t *matched, size_t first[2])
+{
+	*matched = 0;
+	for (size_t i = 0; i < list->n && *matched < enough; i++) {
+		int rc = validate(vs, list->v[i], v, at, 1);
+		if (rc == 0) {
+			if (*matched < 2)
+				first[*matched] = i;
+			(*matched)++;
+		} else if (rc != TASKER_ECONTEXT) {
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/* allOf, anyOf, oneOf, not, if/then/else: the subschemas that apply to the value itself. */
+static int check_applicators(vstate *vs, const tjs_node *s, const cJSON *v, const tjs_seg *at, int quiet)
+{
+	int rc;
+	size_t matched, first[2];
+	for (size_t i = 0; i < s->all_of.n; i++)
+		if ((rc = validate(vs, s->all_of.v[i], v, at, quiet)))
+			return rc;
+	if (s->any_of.n) {
+		if ((rc = count_matches(vs, &s->any_of, v, at, 1, &matched, first)))
+			return rc;
+		if (!matched)
+			return vfail(quiet, at, "matches none of the %zu schemas of anyOf", s->any_of.n);
+	}
+	if (s->one_of.n) {
+		if ((rc = count_matches(vs, &s->one_of, v, at, 2, &matched, first)))
+			return rc;
+		if (matched == 0)
+			return vfail(quiet, at, "matches none of the %zu schemas of oneOf", s->one_of.n);
+		if (matched > 1)
+			return vfail(quiet, at, "matches schemas %zu and %zu of oneOf, not exactly one", first[0], first[1]);
+	}
+	if (s->not_schema) {
+		rc = validate(vs, s->not_schema, v, at, 1);
+		if (rc == 0)
+			return vfail(quiet, at, "matches the schema of not");
+		if (rc != TASKER_ECONTEXT)
+			return rc;
+	}
+	if (s->if_schema && (s->then_schema || s->else_schema)) {
+		rc = validate(vs, s->if_schema, v, at, 1);
+		if (rc != 0 && rc != TASKER_ECONTEXT)
+			return rc;
+		const tjs_node *branch = rc == 0 ? s->then_schema : s->else_schema;
+		if (branch)
+			return validate(vs, branch, v, at, quiet);
+	}
+	return 0;
+}
+
+static int validate_node(vstate *vs, const tjs_node *s, const cJSON *v, const tjs_seg *at, int quiet)
 {
 	if (s->verdict == 0)
-		return fail(at, "no value is allowed here (the schema is false)");
+		return vfail(quiet, at, "no value is allowed here (the schema is false)");
 	if (s->verdict == 1)
 		return 0;
+	if (s->ref)
+		return validate(vs, s->ref, v, at, quiet);
 	unsigned t = instance_types(v);
 	int rc;
 	if (s->types && !(s->types & t))
-		return fail_type(s->types, t, at);
-	if ((rc = check_enum_const(s, v, at)))
+		return fail_type(s->types, t, at, quiet);
+	if ((rc = check_enum_const(s, v, at, quiet)))
 		return rc;
 	if (t & T_NUMBER)
-		return check_number(s, v->valuedouble, at);
-	if (t & T_STRING)
-		return check_string(s, v->valuestring, at);
-	if (t & T_ARRAY)
-		return check_array(s, v, at);
-	if (t & T_OBJECT)
-		return check_object(s, v, at);
-	return 0;
+		rc = check_number(s, v->valuedouble, at, quiet);
+	else if (t & T_STRING)
+		rc = check_string(s, v->valuestring, at, quiet);
+	else if (t & T_ARRAY)
+		rc = check_array(vs, s, v, at, quiet);
+	else if (t & T_OBJECT)
+		rc = check_object(vs, s, v, at, quiet);
+	return rc ? rc : check_applicators(vs, s, v, at, quiet);
+}
+
+static size_t memo_index(const vstate *vs, const tjs_node *s, const cJSON *v)
+{
+	uint64_t h = mix((uint64_t)(uintptr_t)s * 31 + (uint64_t)(uintptr_t)v);
+	size_t i = (size_t)h & (vs->cap - 1);
+	while (vs->slots[i].node && (vs->slots[i].node != s || vs->slots[i].value != v))
+		i = (i + 1) & (vs->cap - 1);
+	return i;
+}
+
+static int memo_grow(vstate *vs)
+{
+	if ((vs->n + 1) * 2 <= vs->cap)
+		return TASKER_OK;
+	vstate bigger = {calloc(vs->cap ? vs->cap * 2 : 64, sizeof(memo_slot)), 0, vs->cap ? vs->cap * 2 : 64, 0};
+	if (!bigger.slots)
+		return tasker_set_oom();
+	for (size_t i = 0; i < vs->cap; i++)
+		if (vs->slots[i].node)
+			bigger.slots[memo_index(&bigger, vs->slots[i].node, vs->slots[i].value)] = vs->slots[i];
+	free(vs->slots);
+	vs->slots = bigger.slots;
+	vs->cap = bigger.cap;
+	return TASKER_OK;
+}
+
+/* Records the result of a shared node for a value (a failure's message when it was computed loudly). */
+static int memo_store(vstate *vs, const tjs_node *s, const cJSON *v, int rc, int quiet)
+{
+	if (memo_grow(vs))
+		return TASKER_ENOMEM;
+	memo_slot *slot = &vs->slots[memo_index(vs, s, v)];
+	if (!slot->node) {
+		*slot = (memo_slot){s, v, rc, NULL};
+		vs->n++;
+	}
+	if (rc == TASKER_ECONTEXT && !quiet && !slot->msg && !(slot->msg = strdup(tasker_error_last()->message)))
+		return tasker_set_oom();
+	return rc;
+}
+
+static int validate(vstate *vs, const tjs_node *s, const cJSON *v, const tjs_seg *at, int quiet)
+{
+	if (vs->depth >= TJS_MAX_VALIDATION_DEPTH)
+		return vfail(quiet, at, "nested more than %d levels deep for this schema", TJS_MAX_VALIDATION_DEPTH);
+	if (s->shared && vs->cap) {
+		const memo_slot *m = &vs->slots[memo_index(vs, s, v)];
+		if (m->node && (m->rc == 0 || quiet))
+			return m->rc;
+		if (m->node && m->msg)
+			return tasker_set_error(TASKER_ECONTEXT, "%s", m->msg);
+	}
+	vs->depth++;
+	int rc = validate_node(vs, s, v, at, quiet);
+	vs->depth--;
+	if (!s->shared || (rc != 0 && rc != TASKER_ECONTEXT))
+		return rc;
+	return memo_store(vs, s, v, rc, quiet);
 }
 
 int tjs_validate(const tjs_schema *schema, const cJSON *instance)
 {
 	if (!schema || !instance)
 		return tasker_set_error(TASKER_EINVAL, "tjs_validate: schema and instance must not be NULL");
-	return validate(schema, instance, NULL);
+	vstate vs = {0};
+	int rc = validate(&vs, schema->root, instance, NULL, 0);
+	for (size_t i = 0; i < vs.cap; i++)
+		free(vs.slots[i].msg);
+	free(vs.slots);
+	return rc;
 }

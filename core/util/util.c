@@ -258,3 +258,16 @@ char *tstrdup(const char *s)
 		tasker_set_oom();
 	return d;
 }
+
+void *tarray_grow(void *array, size_t *cap, size_t need, size_t elem)
+{
+	if (need <= *cap)
+		return array;
+	size_t ncap = *cap ? *cap * 2 : 8;
+	while (ncap < need)
+		ncap *= 2;
+	void *bigger = realloc(array, ncap * elem);
+	if (bigger)
+		*cap = ncap;
+	return bigger;
+}

@@ -59,5 +59,19 @@ int tjson_keep_numbers(cJSON *doc, const char *text);
 int tjson_set_number_text(cJSON *number, const char *text);
 /* strdup that sets TASKER_ENOMEM on failure. NULL input gives NULL. */
 char *tstrdup(const char *s);
+/* Grows `array` (elements of `elem` bytes, capacity *cap) to hold at least `need` elements, doubling;
+ * returns the array, possibly moved, or NULL when out of memory (the old array is untouched, *cap too;
+ * no error is set). */
+void *tarray_grow(void *array, size_t *cap, size_t need, size_t elem);
+
+/* ASCII character classes that do not depend on the host's locale, as <ctype.h>'s do. */
+static inline int tascii_digit(int c) { return c >= '0' && c <= '9'; }
+static inline int tascii_alpha(int c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
+static inline int tascii_alnum(int c) { return tascii_digit(c) || tascii_alpha(c); }
+/* The value of a hexadecimal digit, or -1. */
+static inline int tascii_hex(int c)
+{
+	return tascii_digit(c) ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
 
 #endif

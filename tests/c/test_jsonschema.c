@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,14 +21,14 @@
 #include "testdb.h"
 
 #define DEFAULT_SUITE "/usr/share/json-schema-test-suite/tests/draft7"
-/* Debian 12's suite (2.0.0) holds 206 cases in these files; later releases hold more. */
-#define SUITE_MIN_CASES 200
+/* Debian 12's suite (2.0.0) holds 402 required cases and 118 of optional/format; later releases more. */
+#define SUITE_MIN_REQUIRED 400
+#define SUITE_MIN_FORMAT 100
 
-static const char *const SUITE_FILES[] = {
-	"type.json", "required.json", "properties.json", "patternProperties.json",
-	"additionalProperties.json", "items.json", "enum.json", "const.json", "minimum.json", "maximum.json",
-	"exclusiveMinimum.json", "exclusiveMaximum.json", "minLength.json", "maxLength.json", "pattern.json",
-	"minItems.json", "maxItems.json", "optional/format/email.json", "optional/format/date-time.json",
+/* What the run leaves out: remote references need a network, and these formats are not checked
+ * (draft 7 lets a validator accept any value for a format it does not check). */
+static const char *const SUITE_SKIPPED[] = {
+	"refRemote.json", "optional/format/idn-email.json", "optional/format/idn-hostname.json",
 };
 
 /* ------------------------------------------------------------------ helpers */
@@ -182,34 +183,74 @@ static void run_suite_group(const char *file, const cJSON *group, suite_counts *
 	tjs_free(s);
 }
 
-static void test_suite(void **state)
+static int is_skipped(const char *name)
 {
-	(void)state;
-	const char *dir = getenv("TASKER_JSON_SCHEMA_SUITE");
-	suite_counts c = {0, 0, 0};
-	if (!dir || !*dir)
-		dir = DEFAULT_SUITE;
-	for (size_t i = 0; i < sizeof SUITE_FILES / sizeof SUITE_FILES[0]; i++) {
-		char path[4096];
-		snprintf(path, sizeof path, "%s/%s", dir, SUITE_FILES[i]);
+	for (size_t i = 0; i < sizeof SUITE_SKIPPED / sizeof SUITE_SKIPPED[0]; i++)
+		if (strcmp(name, SUITE_SKIPPED[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Runs every *.json file of `dir`/`sub` (sorted, minus the skipped ones); returns how many files ran. */
+static int run_suite_dir(const char *dir, const char *sub, suite_counts *c)
+{
+	char path[4096], *names[256];
+	size_t n = 0;
+	snprintf(path, sizeof path, "%s/%s", dir, sub);
+	DIR *d = opendir(path);
+	if (!d)
+		fail_msg("cannot open the JSON-Schema-Test-Suite directory %s (set TASKER_JSON_SCHEMA_SUITE)", path);
+	for (struct dirent *e; (e = readdir(d)) && n < 256;) {
+		size_t len = strlen(e->d_name);
+		char name[512];
+		snprintf(name, sizeof name, "%s%s", sub, e->d_name);
+		if (len > 5 && strcmp(e->d_name + len - 5, ".json") == 0 && !is_skipped(name))
+			names[n++] = strdup(name);
+	}
+	closedir(d);
+	qsort(names, n, sizeof *names, cmp_names);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(path, sizeof path, "%s/%s", dir, names[i]);
 		char *text = testdb_read_file(path);
 		cJSON *groups = cJSON_Parse(text);
 		if (!cJSON_IsArray(groups) || !groups->child) {
 			printf("FAIL %s: not a JSON array of test groups\n", path);
-			c.failed++;
+			c->failed++;
 		}
 		for (const cJSON *g = cJSON_IsArray(groups) ? groups->child : NULL; g; g = g->next)
-			run_suite_group(SUITE_FILES[i], g, &c);
+			run_suite_group(names[i], g, c);
 		cJSON_Delete(groups);
 		free(text);
+		free(names[i]);
 	}
-	printf("json-schema-test-suite: %d cases in %d groups passed, %d failed\n", c.cases - c.failed, c.groups,
-	       c.failed);
+	return (int)n;
+}
+
+/* The whole draft-7 directory of the public JSON-Schema-Test-Suite: every required case and every case of
+ * optional/format, except SUITE_SKIPPED. */
+static void test_suite(void **state)
+{
+	(void)state;
+	const char *dir = getenv("TASKER_JSON_SCHEMA_SUITE");
+	suite_counts req = {0, 0, 0}, fmt = {0, 0, 0};
+	if (!dir || !*dir)
+		dir = DEFAULT_SUITE;
+	int files = run_suite_dir(dir, "", &req);
+	int fmt_files = run_suite_dir(dir, "optional/format/", &fmt);
+	printf("json-schema-test-suite draft 7: %d of %d required cases passed (%d files), %d of %d optional/format "
+	       "cases passed (%d files); not run: refRemote.json (no network), idn-email, idn-hostname (formats "
+	       "not checked)\n",
+	       req.cases - req.failed, req.cases, files, fmt.cases - fmt.failed, fmt.cases, fmt_files);
 	fflush(stdout);
-	assert_int_equal(c.failed, 0);
-	if (c.cases < SUITE_MIN_CASES)
-		fail_msg("only %d cases found under %s (expected at least %d): wrong suite directory?", c.cases, dir,
-		         SUITE_MIN_CASES);
+	assert_int_equal(req.failed + fmt.failed, 0);
+	if (req.cases < SUITE_MIN_REQUIRED || fmt.cases < SUITE_MIN_FORMAT)
+		fail_msg("only %d + %d cases found under %s (expected at least %d + %d): wrong suite directory?", req.cases,
+		         fmt.cases, dir, SUITE_MIN_REQUIRED, SUITE_MIN_FORMAT);
 }
 
 /* ------------------------------------------------------------------ error messages */
@@ -236,47 +277,48 @@ static void test_error_paths(void **state)
 	assert_invalid("{\"patternProperties\":{\"^b\":false}}", "{\"bar\":1}",
 	               "$.bar: no value is allowed here (the schema is false)");
 	assert_invalid("{\"properties\":{\"items\":{\"minItems\":2,\"items\":{\"minimum\":0}}}}",
-	               "{\"items\":[3,-0.5]}", "$.items[1]: -0.5 is less than minimum 0");
+	               "{\"items\":[3,-0.5]}", "$.items[1]: less than minimum 0");
 	assert_invalid("{\"minItems\":2}", "[1]", "$: array of 1 items has fewer than minItems 2");
 	assert_invalid("{\"maxItems\":1}", "[1,2]", "$: array of 2 items has more than maxItems 1");
-	assert_invalid("{\"maximum\":10}", "10.5", "$: 10.5 is greater than maximum 10");
-	assert_invalid("{\"exclusiveMinimum\":5}", "5", "$: 5 is not greater than exclusiveMinimum 5");
-	assert_invalid("{\"exclusiveMaximum\":5}", "5.0", "$: 5 is not less than exclusiveMaximum 5");
+	assert_invalid("{\"maximum\":10}", "10.5", "$: greater than maximum 10");
+	assert_invalid("{\"exclusiveMinimum\":5}", "5", "$: not greater than exclusiveMinimum 5");
+	assert_invalid("{\"exclusiveMaximum\":5}", "5.0", "$: not less than exclusiveMaximum 5");
 	assert_invalid("{\"minLength\":3}", "\"ab\"", "$: string of 2 characters is shorter than minLength 3");
 	assert_invalid("{\"maxLength\":1}", "\"ab\"", "$: string of 2 characters is longer than maxLength 1");
 	assert_invalid("{\"pattern\":\"^\\\\d+$\"}", "\"12a\"", "$: string does not match pattern \"^\\\\d+$\"");
 	assert_invalid("{\"enum\":[\"a\",1,null]}", "\"b\"", "$: value is not one of enum [\"a\",1,null]");
 	assert_invalid("{\"const\":{\"k\":[1]}}", "{\"k\":[2]}", "$: value does not equal const {\"k\":[1]}");
-	assert_invalid("{\"format\":\"email\"}", "\"nope\"", "$: not a valid email address (format \"email\")");
+	assert_invalid("{\"format\":\"email\"}", "\"nope\"", "$: not an email address (format \"email\")");
 	assert_invalid("{\"format\":\"date-time\"}", "\"2024-02-30T00:00:00Z\"",
-	               "$: not a valid RFC 3339 date-time (format \"date-time\")");
+	               "$: not an RFC 3339 date-time (format \"date-time\")");
 	assert_invalid("false", "{}", "$: no value is allowed here (the schema is false)");
 }
 
-static void test_unsupported_keyword(void **state)
+/* Draft 7: unknown keywords and formats are accepted and ignored; each is listed for the caller to warn. */
+static void test_ignored_keywords(void **state)
 {
 	(void)state;
-	assert_compile_error("{\"properties\":{\"items\":{\"type\":\"array\",\"oneOf\":[]}}}",
-	                     "unsupported JSON Schema keyword \"oneOf\" at #/properties/items");
-	assert_compile_error("{\"$ref\":\"#/definitions/a\"}", "unsupported JSON Schema keyword \"$ref\" at #");
-	assert_compile_error("{\"properties\":{\"a/b\":{\"items\":[true,{\"not\":{}}]}}}",
-	                     "unsupported JSON Schema keyword \"not\" at #/properties/a~1b/items/1");
-	assert_compile_error("{\"patternProperties\":{\"^x~\":{\"additionalProperties\":{\"Type\":\"string\"}}}}",
-	                     "unsupported JSON Schema keyword \"Type\" at #/patternProperties/%5Ex~0/"
-	                     "additionalProperties");
+	cJSON *doc = parse("{\"properties\":{\"a/b\":{\"x-order\":1,\"format\":\"idn-email\"}},"
+	                   "\"$defs\":{\"n\":{\"type\":\"integer\"}},\"items\":[true,{\"nullable\":true}]}");
+	tjs_schema *s = NULL;
+	assert_int_equal(tjs_compile(&s, doc), 0);
+	cJSON_Delete(doc);
+	assert_int_equal(tjs_ignored_count(s), 4);
+	assert_string_equal(tjs_ignored(s, 0), "unknown keyword \"x-order\" at #/properties/a~1b");
+	assert_string_equal(tjs_ignored(s, 1), "format \"idn-email\" at #/properties/a~1b is not checked");
+	assert_string_equal(tjs_ignored(s, 2), "unknown keyword \"$defs\" at #");
+	assert_string_equal(tjs_ignored(s, 3), "unknown keyword \"nullable\" at #/items/1");
+	assert_null(tjs_ignored(s, 4));
+	tjs_free(s);
+	/* ignored means ignored: they restrict nothing */
+	assert_true(is_valid("{\"dependentRequired\":{\"a\":[\"b\"]},\"format\":\"color\"}", "{\"a\":1}"));
+	assert_true(is_valid("{\"format\":\"idn-hostname\"}", "\"-not a host-\""));
+	s = compile_ok("{\"type\":\"object\"}");
+	assert_int_equal(tjs_ignored_count(s), 0);
+	tjs_free(s);
+	assert_int_equal(tjs_ignored_count(NULL), 0);
 	assert_compile_error("{\"type\":\"string\",\"type\":\"integer\"}",
 	                     "duplicate JSON Schema keyword \"type\" at #");
-	static const char *const others[] = {
-		"definitions", "allOf", "anyOf", "not", "if", "then", "else", "dependencies", "propertyNames",
-		"contains", "uniqueItems", "multipleOf", "minProperties", "maxProperties", "additionalItems",
-		"contentMediaType", "contentEncoding", "readOnly", "writeOnly", "$defs", "prefixItems",
-	};
-	for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
-		char schema[128], message[160];
-		snprintf(schema, sizeof schema, "{\"%s\":true}", others[i]);
-		snprintf(message, sizeof message, "unsupported JSON Schema keyword \"%s\" at #", others[i]);
-		assert_compile_error(schema, message);
-	}
 }
 
 static void test_bad_keyword_values(void **state)
@@ -298,25 +340,55 @@ static void test_bad_keyword_values(void **state)
 	assert_compile_error("{\"type\":[\"string\",\"string\"]}",
 	                     "invalid value of JSON Schema keyword \"type\" at #: type \"string\" listed twice");
 	assert_compile_error("{\"required\":[\"a\",\"a\"]}", "invalid value of JSON Schema keyword \"required\" "
-	                                                     "at #: expected an array of distinct strings");
+	                                                     "at #: expected an array of distinct strings, got \"a\" twice");
 	assert_compile_error("{\"required\":\"a\"}", "invalid value of JSON Schema keyword \"required\" at #: "
-	                                             "expected an array of distinct strings");
+	                                             "expected an array of distinct strings, got string");
+	assert_compile_error("{\"required\":[1]}", "invalid value of JSON Schema keyword \"required\" at #: "
+	                                         "expected an array of distinct strings, got an array holding number");
 	assert_compile_error("{\"properties\":[]}", "invalid value of JSON Schema keyword \"properties\" at #: "
 	                                            "expected an object of schemas, got array");
 	assert_compile_error("{\"items\":[]}", "invalid value of JSON Schema keyword \"items\" at #: expected a "
 	                                       "schema or a non-empty array of schemas, got an empty array");
-	assert_compile_error("{\"exclusiveMinimum\":true}",
-	                     "invalid value of JSON Schema keyword \"exclusiveMinimum\" at #: expected a number "
-	                     "(the boolean form of draft 4 is not supported), got boolean");
+	assert_compile_error("{\"exclusiveMinimum\":\"5\"}",
+	                     "invalid value of JSON Schema keyword \"exclusiveMinimum\" at #: expected a number, got string");
 	assert_compile_error("{\"maximum\":\"5\"}",
 	                     "invalid value of JSON Schema keyword \"maximum\" at #: expected a number, got string");
 	assert_compile_error("{\"enum\":{}}",
 	                     "invalid value of JSON Schema keyword \"enum\" at #: expected an array, got object");
 	assert_compile_error("{\"pattern\":5}", "invalid value of JSON Schema keyword \"pattern\" at #: expected "
 	                                        "a regular expression string, got number");
-	assert_compile_error("{\"properties\":{\"when\":{\"format\":\"uri\"}}}",
-	                     "invalid value of JSON Schema keyword \"format\" at #/properties/when: unsupported "
-	                     "format \"uri\" (supported: email, date-time)");
+	assert_compile_error("{\"properties\":{\"when\":{\"format\":5}}}",
+	                     "invalid value of JSON Schema keyword \"format\" at #/properties/when: expected a string, "
+	                     "got number");
+	assert_compile_error("{\"multipleOf\":0}", "invalid value of JSON Schema keyword \"multipleOf\" at #: "
+	                                          "expected a number greater than 0, got 0");
+	assert_compile_error("{\"multipleOf\":\"2\"}", "invalid value of JSON Schema keyword \"multipleOf\" at #: "
+	                                              "expected a number greater than 0, got string");
+	assert_compile_error("{\"allOf\":[]}", "invalid value of JSON Schema keyword \"allOf\" at #: expected a "
+	                                      "non-empty array of schemas, got an empty array");
+	assert_compile_error("{\"oneOf\":{}}", "invalid value of JSON Schema keyword \"oneOf\" at #: expected a "
+	                                      "non-empty array of schemas, got object");
+	assert_compile_error("{\"anyOf\":[true,3]}", "a JSON Schema must be an object or a boolean, got number at "
+	                                            "#/anyOf/1");
+	assert_compile_error("{\"not\":[]}", "a JSON Schema must be an object or a boolean, got array at #/not");
+	assert_compile_error("{\"dependencies\":{\"a\":\"b\"}}", "invalid value of JSON Schema keyword "
+	                                                      "\"dependencies\" at #: \"a\" must be a schema or an "
+	                                                      "array of property names, got string");
+	assert_compile_error("{\"dependencies\":{\"a\":[\"b\",\"b\"]}}",
+	                     "invalid value of JSON Schema keyword \"dependencies\" at #/dependencies/a: expected an array of "
+	                     "distinct strings, got \"b\" twice");
+	assert_compile_error("{\"uniqueItems\":1}", "invalid value of JSON Schema keyword \"uniqueItems\" at #: "
+	                                           "expected true or false, got number");
+	assert_compile_error("{\"readOnly\":\"yes\"}", "invalid value of JSON Schema keyword \"readOnly\" at #: "
+	                                              "expected true or false, got string");
+	assert_compile_error("{\"minProperties\":-2}", "invalid value of JSON Schema keyword \"minProperties\" at "
+	                                              "#: expected a non-negative integer, got -2");
+	assert_compile_error("{\"definitions\":[]}", "invalid value of JSON Schema keyword \"definitions\" at #: "
+	                                            "expected an object of schemas, got array");
+	assert_compile_error("{\"definitions\":{\"a\":{\"type\":\"nope\"}}}",
+	                     "invalid value of JSON Schema keyword \"type\" at #/definitions/a: unknown type \"nope\"");
+	assert_compile_error("{\"$ref\":5}", "invalid value of JSON Schema keyword \"$ref\" at #: expected a URI "
+	                                    "reference string, got number");
 	assert_compile_error("{\"title\":5}",
 	                     "invalid value of JSON Schema keyword \"title\" at #: expected a string, got number");
 	assert_compile_error("{\"examples\":{}}", "invalid value of JSON Schema keyword \"examples\" at #: "
@@ -555,11 +627,245 @@ static void test_formats(void **state)
 		{"email", "joe@exa_mple.com", 0}, {"email", "a@b@example.com", 0}, {"email", "\"unterminated@x.com", 0},
 		{"email", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@example.com", 0},
 	};
+	static const string_case others[] = {
+		{"date", "2024-02-29", 1}, {"date", "2023-02-29", 0}, {"date", "2024-1-01", 0}, {"date", "2024-01-01T", 0},
+		{"date", "06/19/1963", 0}, {"date", "2013-350", 0},
+		{"time", "08:30:06.283185Z", 1}, {"time", "23:59:60Z", 1}, {"time", "15:59:60-08:00", 1},
+		{"time", "22:59:60Z", 0}, {"time", "08:30:06", 0}, {"time", "08:30:06 PST", 0}, {"time", "01:01:01,1111", 0},
+		{"hostname", "www.example.com", 1}, {"hostname", "xn--nw2a.xn--j6w193g", 1}, {"hostname", "localhost", 1},
+		{"hostname", "-a.com", 0}, {"hostname", "a_b.com", 0}, {"hostname", "a..b", 0}, {"hostname", "", 0},
+		{"ipv4", "192.168.0.1", 1}, {"ipv4", "0.0.0.0", 1}, {"ipv4", "256.0.0.1", 0}, {"ipv4", "01.2.3.4", 0},
+		{"ipv4", "1.2.3", 0}, {"ipv4", "1.2.3.4.5", 0}, {"ipv4", "1.2.3.4 ", 0}, {"ipv4", "\xd9\xa1.2.3.4", 0},
+		{"ipv6", "::1", 1}, {"ipv6", "2001:db8::7", 1}, {"ipv6", "::ffff:192.0.2.1", 1}, {"ipv6", "12345::", 0},
+		{"ipv6", "1::2::3", 0}, {"ipv6", "fe80::1%eth0", 0},
+		{"uri", "http://foo.bar/?baz=qux#quux", 1}, {"uri", "ldap://[2001:db8::7]/c=GB?objectClass?one", 1},
+		{"uri", "mailto:John.Doe@example.com", 1}, {"uri", "urn:isbn:0451450523", 1},
+		{"uri", "http://[v1.fe80::a+en1]/", 1}, {"uri", "http://u:p@h:8080/p", 1},
+		{"uri", "/abc", 0}, {"uri", "abc", 0}, {"uri", "http:// x", 0}, {"uri", "http://h:80a/", 0},
+		{"uri", "http://a@b@c/", 0}, {"uri", "http://h/%zz", 0}, {"uri", "http://h/\xc3\xa9", 0},
+		{"uri-reference", "/abc", 1}, {"uri-reference", "abc", 1}, {"uri-reference", "", 1},
+		{"uri-reference", "#frag", 1}, {"uri-reference", "//host/p", 1}, {"uri-reference", "1a:b", 0},
+		{"uri-reference", "\\\\WINDOWS\\share", 0},
+		{"iri", "http://\xc6\x92\xc3\xb8\xc3\xb8.com/\xcf\x80", 1}, {"iri", "\xc3\xa2\xcf\x80", 0},
+		{"iri-reference", "\xc3\xa2\xcf\x80", 1}, {"iri-reference", "http://h/ x", 0},
+		{"uri-template", "http://example.com/{term:1}/{term}{?q,lang*}", 1}, {"uri-template", "plain", 1},
+		{"uri-template", "http://example.com/{term", 0}, {"uri-template", "{term:0}", 0},
+		{"uri-template", "{}", 0}, {"uri-template", "a b", 0},
+		{"json-pointer", "", 1}, {"json-pointer", "/a~1b/0/~0", 1}, {"json-pointer", "a", 0},
+		{"json-pointer", "/a~2", 0}, {"json-pointer", "/a~", 0},
+		{"relative-json-pointer", "0", 1}, {"relative-json-pointer", "2/a/0", 1}, {"relative-json-pointer", "1#", 1},
+		{"relative-json-pointer", "01", 0}, {"relative-json-pointer", "/a", 0}, {"relative-json-pointer", "1##", 0},
+		{"regex", "([abc])+\\s+$", 1}, {"regex", "^(?=.*\\d)(?!x)(?<=a)(?<!b).{8,}$", 1},
+		{"regex", "(a)\\1", 1}, {"regex", "\\k<n>(?<n>a)", 1}, {"regex", "\\p{Lu}\\P{Script=Greek}", 1},
+		{"regex", "^(abc]", 0}, {"regex", "\\Z", 0}, {"regex", "\\1(a)(b)\\3", 0}, {"regex", "\\k<m>(?<n>a)", 0},
+		{"regex", "(?=a)*", 0}, {"regex", "(?<n>a)(?<n>b)", 0}, {"regex", "[\\1]", 0}, {"regex", "a**", 0},
+	};
 	run_string_cases("format", date_times, sizeof date_times / sizeof date_times[0]);
 	run_string_cases("format", emails, sizeof emails / sizeof emails[0]);
+	run_string_cases("format", others, sizeof others / sizeof others[0]);
 	/* formats apply to strings only */
 	assert_true(is_valid("{\"format\":\"date-time\"}", "12"));
 	assert_true(is_valid("{\"format\":\"email\"}", "{}"));
+}
+
+/* $ref: JSON pointers (escaped and percent-encoded), "$id" base URIs, "#name" identifiers, the built-in
+ * meta-schema; and what cannot be resolved or would never end is refused when compiling. */
+static void test_refs(void **state)
+{
+	(void)state;
+	const char *tree = "{\"$id\":\"http://example.com/tree.json\",\"type\":\"object\","
+	                   "\"properties\":{\"children\":{\"type\":\"array\",\"items\":{\"$ref\":\"node.json\"}}},"
+	                   "\"definitions\":{\"node\":{\"$id\":\"node.json\",\"required\":[\"v\"],"
+	                   "\"properties\":{\"v\":{\"$ref\":\"#int\"},\"sub\":{\"$ref\":\"tree.json\"}},"
+	                   "\"definitions\":{\"i\":{\"$id\":\"#int\",\"type\":\"integer\"}}}}}";
+	assert_true(is_valid(tree, "{\"children\":[{\"v\":1,\"sub\":{\"children\":[{\"v\":2}]}}]}"));
+	assert_invalid(tree, "{\"children\":[{\"v\":1,\"sub\":{\"children\":[{\"v\":\"x\"}]}}]}",
+	               "$.children[0].sub.children[0].v: expected integer, got string");
+	const char *escaped = "{\"definitions\":{\"a/b~c d\":{\"type\":\"string\"}},"
+	                      "\"properties\":{\"x\":{\"$ref\":\"#/definitions/a~1b~0c%20d\"}}}";
+	assert_invalid(escaped, "{\"x\":1}", "$.x: expected string, got integer");
+	/* draft 7: the siblings of $ref are ignored */
+	assert_true(is_valid("{\"definitions\":{\"s\":{\"type\":\"string\"}},\"properties\":{\"x\":"
+	                     "{\"$ref\":\"#/definitions/s\",\"maxLength\":1}}}", "{\"x\":\"long\"}"));
+	/* the draft-07 meta-schema is built in: a schema can check schemas */
+	const char *meta = "{\"$ref\":\"http://json-schema.org/draft-07/schema#\"}";
+	assert_true(is_valid(meta, "{\"type\":\"object\",\"properties\":{\"a\":{\"minLength\":2}}}"));
+	assert_invalid(meta, "{\"properties\":{\"a\":{\"minLength\":-1}}}",
+	               "$.properties.a.minLength: less than minimum 0");
+	assert_compile_error("{\"properties\":{\"a\":{\"$ref\":\"https://example.com/s.json#/x\"}}}",
+	                     "invalid value of JSON Schema keyword \"$ref\" at #/properties/a: cannot resolve "
+	                     "\"https://example.com/s.json#/x\": no schema with that URI here (remote schemas are "
+	                     "not fetched)");
+	assert_compile_error("{\"items\":{\"$ref\":\"#/definitions/missing\"}}",
+	                     "invalid value of JSON Schema keyword \"$ref\" at #/items: cannot resolve "
+	                     "\"#/definitions/missing\" (tasker:/schema.json#/definitions/missing): it points to "
+	                     "nothing");
+	assert_compile_error("{\"$ref\":\"#nowhere\"}", "invalid value of JSON Schema keyword \"$ref\" at #: cannot "
+	                                            "resolve \"#nowhere\" (tasker:/schema.json#nowhere): it points to "
+	                                            "nothing");
+	/* cycles that never go into the value would recurse for ever */
+	assert_compile_error("{\"allOf\":[{\"$ref\":\"#\"}]}",
+	                     "JSON Schema $ref cycle at #: the schema applies itself to the same value without going "
+	                     "into it, so validation would never end");
+	assert_compile_error("{\"definitions\":{\"a\":{\"not\":{\"$ref\":\"#/definitions/b\"}},"
+	                     "\"b\":{\"anyOf\":[{\"$ref\":\"#/definitions/a\"}]}},\"$ref\":\"#/definitions/a\"}",
+	                     "JSON Schema $ref cycle at #/definitions/a: the schema applies itself to the same value "
+	                     "without going into it, so validation would never end");
+	/* recursion that goes into the value is fine */
+	assert_true(is_valid("{\"anyOf\":[{\"type\":\"integer\"},{\"type\":\"array\",\"items\":{\"$ref\":\"#\"}}]}",
+	                     "[1,[2,[3,[]]]]"));
+}
+
+/* A schema reached through $ref is evaluated once per value: schemas that would take 2^40 steps when
+ * re-evaluated on every path finish at once. */
+static void test_refs_are_memoized(void **state)
+{
+	(void)state;
+	char schema[8192] = "{\"$ref\":\"#/definitions/d0\",\"definitions\":{";
+	for (int i = 0; i < 40; i++) {
+		char def[160];
+		snprintf(def, sizeof def, "\"d%d\":{\"allOf\":[{\"$ref\":\"#/definitions/d%d\"},"
+		                          "{\"$ref\":\"#/definitions/d%d\"}]},", i, i + 1, i + 1);
+		strcat(schema, def);
+	}
+	strcat(schema, "\"d40\":{\"type\":\"integer\"}}}");
+	assert_true(is_valid(schema, "7"));
+	assert_invalid(schema, "\"seven\"", "$: expected integer, got string");
+
+	/* the same through the value: each level of the instance doubles the paths */
+	const char *doubling = "{\"type\":\"object\",\"properties\":{\"a\":{\"allOf\":[{\"$ref\":\"#\"},{\"$ref\":\"#\"}]}},"
+	                       "\"additionalProperties\":false}";
+	char instance[4096] = "", tail[256] = "";
+	for (int i = 0; i < 60; i++)
+		strcat(instance, "{\"a\":");
+	strcat(instance, "{\"b\":1}");
+	for (int i = 0; i < 60; i++)
+		strcat(instance, "}");
+	assert_false(is_valid(doubling, instance));
+	const char *msg = tasker_error_last()->message;
+	snprintf(tail, sizeof tail, ".a.a.b: property is not allowed (additionalProperties is false)");
+	assert_true(strlen(msg) > strlen(tail) && strcmp(msg + strlen(msg) - strlen(tail), tail) == 0);
+}
+
+static void test_applicator_messages(void **state)
+{
+	(void)state;
+	assert_invalid("{\"anyOf\":[{\"type\":\"string\"},{\"minimum\":3}]}", "1",
+	               "$: matches none of the 2 schemas of anyOf");
+	assert_invalid("{\"oneOf\":[{\"type\":\"integer\"},{\"minimum\":0},{\"maximum\":-5}]}", "2",
+	               "$: matches schemas 0 and 1 of oneOf, not exactly one");
+	assert_invalid("{\"oneOf\":[{\"type\":\"string\"},{\"type\":\"null\"}]}", "2",
+	               "$: matches none of the 2 schemas of oneOf");
+	assert_invalid("{\"properties\":{\"a\":{\"not\":{\"type\":\"null\"}}}}", "{\"a\":null}",
+	               "$.a: matches the schema of not");
+	assert_invalid("{\"allOf\":[{\"required\":[\"a\"]},{\"required\":[\"b\"]}]}", "{\"a\":1}",
+	               "$: required property \"b\" is missing");
+	const char *cond = "{\"if\":{\"properties\":{\"kind\":{\"const\":\"card\"}}},\"then\":{\"required\":[\"number\"]},"
+	                   "\"else\":{\"required\":[\"iban\"]}}";
+	assert_invalid(cond, "{\"kind\":\"card\"}", "$: required property \"number\" is missing");
+	assert_invalid(cond, "{\"kind\":\"sepa\"}", "$: required property \"iban\" is missing");
+	assert_true(is_valid(cond, "{\"kind\":\"sepa\",\"iban\":\"x\"}"));
+	assert_invalid("{\"contains\":{\"type\":\"string\"}}", "[1,2]", "$: no item matches the schema of contains");
+	assert_invalid("{\"items\":[{},{}],\"additionalItems\":false}", "[1,2,3]",
+	               "$[2]: item is not allowed (additionalItems is false)");
+	assert_invalid("{\"items\":[{}],\"additionalItems\":{\"type\":\"string\"}}", "[1,2]",
+	               "$[1]: expected string, got integer");
+	assert_invalid("{\"uniqueItems\":true}", "[1,{\"a\":[1],\"b\":2},3,{\"b\":2,\"a\":[1.0]}]",
+	               "$: items 1 and 3 are equal (uniqueItems)");
+	assert_invalid("{\"dependencies\":{\"card\":[\"cvv\"]}}", "{\"card\":1}",
+	               "$: property \"cvv\" is required when \"card\" is present (dependencies)");
+	assert_invalid("{\"dependencies\":{\"card\":{\"properties\":{\"cvv\":{\"type\":\"string\"}}}}}",
+	               "{\"card\":1,\"cvv\":2}", "$.cvv: expected string, got integer");
+	assert_invalid("{\"propertyNames\":{\"pattern\":\"^[a-z]+$\"}}", "{\"ok\":1,\"Not OK\":2}",
+	               "$[\"Not OK\"]: property name is not allowed by propertyNames");
+	assert_invalid("{\"minProperties\":2}", "{\"a\":1}", "$: object of 1 properties has fewer than minProperties 2");
+	assert_invalid("{\"maxProperties\":1}", "{\"a\":1,\"b\":2}",
+	               "$: object of 2 properties has more than maxProperties 1");
+	assert_invalid("{\"multipleOf\":0.5}", "1.25", "$: not a multiple of 0.5 (multipleOf)");
+}
+
+/* multipleOf tolerates the rounding of binary fractions, and nothing more. */
+static void test_multiple_of(void **state)
+{
+	(void)state;
+	assert_true(is_valid("{\"multipleOf\":0.01}", "19.99"));
+	assert_true(is_valid("{\"multipleOf\":0.1}", "0.3"));
+	assert_false(is_valid("{\"multipleOf\":0.1}", "0.35"));
+	assert_true(is_valid("{\"multipleOf\":0.0001}", "0.0075"));
+	assert_false(is_valid("{\"multipleOf\":0.0001}", "0.00751"));
+	assert_false(is_valid("{\"multipleOf\":1}", "1000000000000000.5"));
+	assert_true(is_valid("{\"multipleOf\":3}", "-9"));
+	assert_true(is_valid("{\"multipleOf\":3}", "0"));
+	assert_false(is_valid("{\"multipleOf\":0.123456789}", "1e308"));
+}
+
+/* The draft-4 form a Rails application's schemas may still use: a boolean makes the bound exclusive. */
+static void test_draft4_exclusive_bounds(void **state)
+{
+	(void)state;
+	assert_invalid("{\"minimum\":5,\"exclusiveMinimum\":true}", "5", "$: not greater than exclusiveMinimum 5");
+	assert_true(is_valid("{\"minimum\":5,\"exclusiveMinimum\":true}", "5.5"));
+	assert_true(is_valid("{\"exclusiveMaximum\":false,\"maximum\":5}", "5"));
+	assert_invalid("{\"exclusiveMaximum\":true,\"maximum\":5}", "5", "$: not less than exclusiveMaximum 5");
+	assert_true(is_valid("{\"exclusiveMinimum\":true}", "-100"));
+}
+
+/* uniqueItems hashes: a large array is checked in O(n log n). */
+static void test_unique_items_large(void **state)
+{
+	(void)state;
+	tjs_schema *s = compile_ok("{\"uniqueItems\":true}");
+	cJSON *arr = cJSON_CreateArray();
+	for (int i = 0; i < 100000; i++)
+		cJSON_AddItemToArray(arr, cJSON_CreateNumber(i));
+	assert_int_equal(tjs_validate(s, arr), 0);
+	cJSON_AddItemToArray(arr, cJSON_CreateNumber(4242.0));
+	assert_int_equal(tjs_validate(s, arr), TASKER_ECONTEXT);
+	assert_string_equal(tasker_error_last()->message, "$: items 4242 and 100000 are equal (uniqueItems)");
+	cJSON_Delete(arr);
+	tjs_free(s);
+}
+
+/* Validation depth is bounded, so a deep value cannot exhaust the stack through a recursive schema. */
+static void test_validation_depth(void **state)
+{
+	(void)state;
+	tjs_schema *s = compile_ok("{\"items\":{\"$ref\":\"#\"}}");
+	cJSON *root = cJSON_CreateArray(), *cur = root;
+	for (int i = 0; i < 900; i++) {
+		cJSON *next = cJSON_CreateArray();
+		cJSON_AddItemToArray(cur, next);
+		cur = next;
+	}
+	assert_int_equal(tjs_validate(s, root), TASKER_ECONTEXT);
+	assert_non_null(strstr(tasker_error_last()->message, ": nested more than 512 levels deep for this schema"));
+	assert_int_equal(strncmp(tasker_error_last()->message, "$[0][0][0]", 10), 0);
+	cJSON_Delete(root);
+	tjs_free(s);
+}
+
+/* Messages name the path and the rule, never the value (contexts hold personal data). */
+static void test_messages_never_echo_values(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *schema, *instance;
+	} cases[] = {
+		{"{\"properties\":{\"ssn\":{\"maximum\":10}}}", "{\"ssn\":987654321}"},
+		{"{\"properties\":{\"ssn\":{\"multipleOf\":2}}}", "{\"ssn\":987654321}"},
+		{"{\"properties\":{\"ssn\":{\"type\":\"string\"}}}", "{\"ssn\":987654321}"},
+		{"{\"properties\":{\"ssn\":{\"pattern\":\"^x\"}}}", "{\"ssn\":\"987654321\"}"},
+		{"{\"properties\":{\"ssn\":{\"format\":\"email\"}}}", "{\"ssn\":\"987654321\"}"},
+		{"{\"properties\":{\"ssn\":{\"enum\":[1]}}}", "{\"ssn\":\"987654321\"}"},
+		{"{\"properties\":{\"ssn\":{\"maxLength\":3}}}", "{\"ssn\":\"987654321\"}"},
+		{"{\"properties\":{\"ssn\":{\"not\":{}}}}", "{\"ssn\":\"987654321\"}"},
+		{"{\"uniqueItems\":true}", "[\"987654321\",\"987654321\"]"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		assert_false(is_valid(cases[i].schema, cases[i].instance));
+		if (strstr(tasker_error_last()->message, "987654321"))
+			fail_msg("%s echoes the value: %s", cases[i].schema, tasker_error_last()->message);
+	}
 }
 
 static void test_supported_keywords(void **state)
@@ -575,7 +881,12 @@ static void test_supported_keywords(void **state)
 		{"minItems", "0"}, {"maxItems", "1"}, {"format", "\"email\""}, {"title", "\"t\""},
 		{"description", "\"d\""}, {"default", "{}"}, {"examples", "[]"},
 		{"$schema", "\"http://json-schema.org/draft-07/schema#\""}, {"$id", "\"urn:example:s\""},
-		{"$comment", "\"c\""},
+		{"$comment", "\"c\""}, {"multipleOf", "0.5"}, {"additionalItems", "false"}, {"uniqueItems", "true"},
+		{"contains", "{}"}, {"maxProperties", "3"}, {"minProperties", "1"}, {"dependencies", "{\"a\":[\"b\"]}"},
+		{"propertyNames", "{\"maxLength\":3}"}, {"if", "true"}, {"then", "true"}, {"else", "false"},
+		{"allOf", "[true]"}, {"anyOf", "[true]"}, {"oneOf", "[true]"}, {"not", "false"}, {"$ref", "\"http://json-schema.org/draft-07/schema#\""},
+		{"definitions", "{\"a\":true}"}, {"readOnly", "true"}, {"writeOnly", "false"},
+		{"contentMediaType", "\"application/json\""}, {"contentEncoding", "\"base64\""},
 	};
 	const size_t nsamples = sizeof samples / sizeof samples[0];
 	char *list = strdup(tjs_supported_keywords());
@@ -589,7 +900,10 @@ static void test_supported_keywords(void **state)
 			fail_msg("keyword %s is listed but this test has no sample for it", kw);
 		char schema[256];
 		snprintf(schema, sizeof schema, "{\"%s\":%s}", kw, samples[i].value);
-		tjs_free(compile_ok(schema));
+		tjs_schema *compiled = compile_ok(schema);
+		if (tjs_ignored_count(compiled))
+			fail_msg("keyword %s is listed as supported but ignored: %s", kw, tjs_ignored(compiled, 0));
+		tjs_free(compiled);
 	}
 	free(list);
 	assert_int_equal(listed, nsamples);
@@ -626,7 +940,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_suite),
 		cmocka_unit_test(test_error_paths),
-		cmocka_unit_test(test_unsupported_keyword),
+		cmocka_unit_test(test_ignored_keywords),
 		cmocka_unit_test(test_bad_keyword_values),
 		cmocka_unit_test(test_invalid_regex),
 		cmocka_unit_test(test_integer_vs_number),
@@ -637,6 +951,14 @@ int main(void)
 		cmocka_unit_test(test_regex_dialect),
 		cmocka_unit_test(test_regex_linear_time),
 		cmocka_unit_test(test_formats),
+		cmocka_unit_test(test_refs),
+		cmocka_unit_test(test_refs_are_memoized),
+		cmocka_unit_test(test_applicator_messages),
+		cmocka_unit_test(test_multiple_of),
+		cmocka_unit_test(test_draft4_exclusive_bounds),
+		cmocka_unit_test(test_unique_items_large),
+		cmocka_unit_test(test_validation_depth),
+		cmocka_unit_test(test_messages_never_echo_values),
 		cmocka_unit_test(test_supported_keywords),
 		cmocka_unit_test(test_api_errors),
 	};
