@@ -130,6 +130,9 @@ typedef struct tasker_engine_config {
 	size_t task_template_directories_count; /* default 0 */
 	char *environment;                      /* owned; selects a template's `environments:` override;
 	                                           NULL (default) → the caller's default */
+	int strict_templates;                   /* 1: a template key tasker-core does not use, a key written
+	                                           twice, a schema keyword it does not apply is an error;
+	                                           0 (default): ignored, with a warning in the log */
 } tasker_engine_config;
 
 /* database: where the engine's tables live. */
@@ -273,19 +276,38 @@ typedef struct tasker_template_info {
 	size_t step_count;
 } tasker_template_info;
 
-/* Loads a task template (.yaml/.yml/.json, the Rails engine's format), validates it wholly and
- * registers it: find-or-create its namespace, named task (configuration = the template as JSON),
- * dependent systems, named steps and their links, in one transaction. A template registered once is
- * usable by every process and language sharing the database. TASKER_ETEMPLATE names file, step and
- * problem. `environment` selects an `environments:` override (NULL → $TASKER_ENV, then $RAILS_ENV).
+/* How a template is read. */
+typedef struct tasker_template_options {
+	unsigned int version;     /* TASKER_TEMPLATE_OPTIONS_VERSION */
+	const char *environment;  /* selects an `environments:` override; NULL → $TASKER_ENV, then $RAILS_ENV */
+	int strict;               /* -1: the client's engine.strict_templates (default). 0: a key tasker-core
+	                             does not use (the Rails engine allows any), a key written twice, a schema
+	                             keyword or format it does not apply is ignored and logged as a warning
+	                             (TASKER_LOG_WARN, event "log.template"), once per key. 1: each is an error. */
+} tasker_template_options;
+
+#define TASKER_TEMPLATE_OPTIONS_VERSION 1
+#define TASKER_TEMPLATE_OPTIONS_INIT {TASKER_TEMPLATE_OPTIONS_VERSION, NULL, -1}
+
+/* Loads a task template (.yaml/.yml/.json, the Rails engine's format, YAML read as Ruby reads it),
+ * validates it wholly and registers it: find-or-create its namespace, named task (configuration = the
+ * template as JSON, a task-level handler_config included), dependent systems, named steps and their
+ * links, in one transaction. A template registered once is usable by every process and language sharing
+ * the database. The file at `path`, or else `text` (JSON when is_json; `source_name` names it in
+ * errors). opts may be NULL (the defaults above). TASKER_ETEMPLATE names file, step, problem and line.
  * `out` (may be NULL) receives the template's identity. */
+TASKER_EXTERN int tasker_template_register_ext(tasker_template_info *out, tasker_client *client,
+                                               const char *path, const char *text, int is_json,
+                                               const char *source_name, const tasker_template_options *opts);
+/* tasker_template_register_ext of a file, with `environment` (NULL → $TASKER_ENV, then $RAILS_ENV). */
 TASKER_EXTERN int tasker_template_register_file(tasker_template_info *out, tasker_client *client,
                                                 const char *path, const char *environment);
 /* The same from text; `source_name` is used in error messages. */
 TASKER_EXTERN int tasker_template_register_string(tasker_template_info *out, tasker_client *client,
                                                   const char *text, int is_json, const char *source_name,
                                                   const char *environment);
-/* Validates a template file without touching a database; `out` as above. */
+/* Validates a template file without touching a database (not strict; warnings are logged); `out` as
+ * above. */
 TASKER_EXTERN int tasker_template_validate_file(tasker_template_info *out, const char *path,
                                                 const char *environment);
 
@@ -301,9 +323,9 @@ typedef struct tasker_template_step {
 } tasker_template_step;
 
 /* Validates a template (the file at `path`, or else `text`, JSON when `is_json`, named `source_name` in
- * errors) as registering it would, without a database, and describes its steps: *out holds *out_count
- * steps in declared order (free with tasker_template_steps_free); `info` (may be NULL) as above.
- * Errors as for tasker_template_register_file; *out is then NULL. */
+ * errors) as registering it would (not strict), without a database, and describes its steps: *out holds
+ * *out_count steps in declared order (free with tasker_template_steps_free); `info` (may be NULL) as
+ * above. Logs nothing. Errors as for tasker_template_register_file; *out is then NULL. */
 TASKER_EXTERN int tasker_template_describe(tasker_template_step **out, size_t *out_count, tasker_template_info *info,
                                            const char *path, const char *text, int is_json,
                                            const char *source_name, const char *environment);

@@ -16,9 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <yaml.h>
 
 #include "error.h"
+#include "logging.h"
+#include "util.h"
+#include "yamljson.h"
 
 typedef enum {
 	OPT_INT,         /* int, >= min */
@@ -73,6 +75,7 @@ static const opt_desc OPTS[] = {
 	{"engine.task_config_directory", "engine.task_template_directories", OPT_STRING_LIST,
 	 F(engine.task_template_directories), F(engine.task_template_directories_count), 0, 0, 0, 0},
 	{"engine.environment", NULL, OPT_STRING, F(engine.environment), 0, 0, 0, 0, 0},
+	{"engine.strict_templates", NULL, OPT_BOOL, F(engine.strict_templates), 0, 0, 0, 0, 0},
 	{"database.url", NULL, OPT_STRING, F(database.url), 0, 0, 0, 0, 0},
 	INT_OPT("database.pool_size", database.pool_size, 1),
 };
@@ -365,115 +368,143 @@ static int is_group(const char *path)
 
 /* ------------------------------------------------------------------ YAML */
 
+/* The keys of the Rails engine's configuration that tasker-core has no use for: accepted and ignored,
+ * with one warning each, so that one file serves both engines. Whole sections, and keys of the
+ * sections both engines have. */
+static const char *const RAILS_SECTIONS[] = {"auth", "telemetry", "health", "dependency_graph", "cache", NULL};
+static const char *const RAILS_KEYS[] = {
+	"execution.min_concurrent_steps", "execution.concurrency_cache_duration",
+	"execution.batch_timeout_base_seconds", "execution.batch_timeout_per_step_seconds",
+	"execution.max_batch_timeout_seconds", "execution.connection_pressure_factors",
+	"execution.health_assessment_cache_duration", "execution.connection_health_log_level",
+	"engine.task_handler_directory", "engine.default_module_namespace", "engine.identity_strategy_class",
+	"engine.custom_events_directories", "database.name", "database.enable_secondary_database", NULL};
+
+/* A parsed file: the tree, where its nodes were written, the scratch config, the warnings so far (logged
+ * only if the whole file applies). */
 typedef struct {
-	yaml_document_t *doc;
+	const tyj_positions *pos;
 	tasker_config *cfg;
 	const char *source;
+	tbuf warnings;   /* one warning per line */
 } yload;
 
-static cfg_where at(const yload *ld, const yaml_node_t *n)
+static cfg_where at(const yload *ld, const cJSON *n)
 {
-	cfg_where w = {ld->source, n->start_mark.line + 1, NULL};
+	cfg_where w = {ld->source, (size_t)tyj_position(ld->pos, n).line, NULL};
 	return w;
 }
 
-static const char *node_kind(const yaml_node_t *n)
+static void warn(yload *ld, const cJSON *n, const char *path, const char *what)
 {
-	if (n->type == YAML_MAPPING_NODE)
-		return "a mapping";
-	return n->type == YAML_SEQUENCE_NODE ? "a sequence" : "a scalar";
+	tbuf_printf(&ld->warnings, "%s:%d: %s: %s\n", ld->source, tyj_position(ld->pos, n).line, path, what);
 }
 
-static int is_plain(const yaml_node_t *n)
+static int listed(const char *const *list, const char *s)
 {
-	return n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-}
-
-static int is_null(const yaml_node_t *n)
-{
-	static const char *const nulls[] = {"", "~", "null", "Null", "NULL", NULL};
-	if (n->type != YAML_SCALAR_NODE || !is_plain(n))
-		return 0;
-	for (int i = 0; nulls[i]; i++)
-		if (strcmp((const char *)n->data.scalar.value, nulls[i]) == 0)
+	for (; *list; list++)
+		if (strcmp(*list, s) == 0)
 			return 1;
 	return 0;
 }
 
-/* The text of a scalar node; NULL with an error when it holds a NUL byte ("\0" escapes). */
-static const char *scalar_text(const yload *ld, const yaml_node_t *n, const char *path)
+/* "a mapping", "the string \"x\"", "number 5": what a value is, for "expected ..., got ..." messages. */
+static const char *node_kind(char *buf, size_t size, const cJSON *v)
 {
-	const char *s = (const char *)n->data.scalar.value;
-	if (strlen(s) != n->data.scalar.length) {
-		cfg_where w = at(ld, n);
-		cfg_fail(&w, path, "a NUL character is not allowed");
-		return NULL;
-	}
-	return s;
+	char shown[160];
+	if (cJSON_IsObject(v))
+		return "a mapping";
+	if (cJSON_IsArray(v))
+		return "a sequence";
+	if (cJSON_IsNull(v))
+		return "null";
+	if (cJSON_IsBool(v))
+		return cJSON_IsTrue(v) ? "true" : "false";
+	if (cJSON_IsNumber(v))
+		snprintf(buf, size, "%.15g", v->valuedouble);
+	else
+		snprintf(buf, size, "%s", quoted(shown, sizeof shown, v->valuestring, strlen(v->valuestring)));
+	return buf;
 }
 
-/* Sets a non-list option from a node. Numbers and booleans must be plain scalars: a quoted "10"
- * is a string in YAML, and saying so beats guessing. */
-static int set_from_node(yload *ld, const opt_desc *o, const yaml_node_t *v)
+/* Whether a string holds what the option wanted, in quotes ("10" for a number): worth saying so. */
+static int quoted_value(const opt_desc *o, const char *text)
+{
+	long long i;
+	double d;
+	int b;
+	return (o->kind == OPT_INT && parse_int(&i, text)) || (o->kind == OPT_NUMBER && parse_number(&d, text)) ||
+	       (o->kind == OPT_BOOL && parse_bool(&b, text, 0));
+}
+
+/* Sets a non-list option from a value, typed as the YAML reader typed it (Ruby's rules): a quoted "10"
+ * is a string, and saying so beats guessing. */
+static int set_from_node(yload *ld, const opt_desc *o, const cJSON *v)
 {
 	cfg_where w = at(ld, v);
-	char shown[160];
-	if (v->type != YAML_SCALAR_NODE)
-		return cfg_fail(&w, o->path, "expected %s, got %s", expectation(o), node_kind(v));
-	if (is_null(v))
+	char got[200], num[64];
+	const char *text = NULL;
+	if (cJSON_IsNull(v))
 		return set_scalar(ld->cfg, o, &w, o->path, NULL, 0);
-	const char *text = scalar_text(ld, v, o->path);
+	switch (o->kind) {
+	case OPT_INT:
+	case OPT_NUMBER:
+		if (cJSON_IsNumber(v) && (o->kind == OPT_NUMBER || floor(v->valuedouble) == v->valuedouble))
+			text = num, snprintf(num, sizeof num, "%.17g", v->valuedouble);
+		break;
+	case OPT_BOOL:
+		if (cJSON_IsBool(v))
+			text = cJSON_IsTrue(v) ? "true" : "false";
+		break;
+	default:
+		if (cJSON_IsString(v))
+			text = v->valuestring;
+		break;
+	}
 	if (!text)
-		return TASKER_ECONFIG;
-	int textual = o->kind == OPT_STRING || o->kind == OPT_IDENTITY;
-	if (!textual && !is_plain(v))
-		return cfg_fail(&w, o->path, "expected %s, got the string %s", expectation(o),
-		                quoted(shown, sizeof shown, text, strlen(text)));
+		return cfg_fail(&w, o->path, "expected %s, got %s%s", expectation(o),
+		                cJSON_IsString(v) && quoted_value(o, v->valuestring) ? "the string " : "",
+		                node_kind(got, sizeof got, v));
 	return set_scalar(ld->cfg, o, &w, o->path, text, 0);
 }
 
-static int list_from_node(yload *ld, const opt_desc *o, const yaml_node_t *v)
+static int list_from_node(yload *ld, const opt_desc *o, const cJSON *v)
 {
 	cfg_where w = at(ld, v);
-	if (o->kind == OPT_STRING_LIST && is_null(v))
+	char got[200];
+	if (o->kind == OPT_STRING_LIST && cJSON_IsNull(v))
 		return store_strings(ld->cfg, o, NULL, 0);
-	if (o->kind == OPT_STRING_LIST && v->type == YAML_SCALAR_NODE) {
+	if (o->kind == OPT_STRING_LIST && cJSON_IsString(v)) {
 		/* A single directory (the Rails engine's task_config_directory is one string). */
-		const char *text = scalar_text(ld, v, o->path);
-		if (!text || list_entry(o, &w, o->path, 0, text, NULL))
+		const char *text = v->valuestring;
+		if (list_entry(o, &w, o->path, 0, text, NULL))
 			return TASKER_ECONFIG;
 		return store_strings(ld->cfg, o, &text, 1);
 	}
-	if (v->type != YAML_SEQUENCE_NODE)
-		return cfg_fail(&w, o->path, "expected %s, got %s", expectation(o),
-		                is_null(v) ? "null" : node_kind(v));
-	size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+	if (!cJSON_IsArray(v))
+		return cfg_fail(&w, o->path, "expected %s, got %s", expectation(o), node_kind(got, sizeof got, v));
+	size_t n = (size_t)cJSON_GetArraySize(v);
 	if (o->kind == OPT_INT_LIST && check_list_count(&w, o->path, o, n))
 		return TASKER_ECONFIG;
 	const char **texts = calloc(n ? n : 1, sizeof *texts);
+	char (*nums)[32] = calloc(n ? n : 1, sizeof *nums);
 	int ints[TASKER_CONFIG_BACKOFF_TABLE_MAX];
-	if (!texts)
-		return tasker_set_oom();
-	int rc = TASKER_OK;
-	for (size_t i = 0; i < n && rc == TASKER_OK; i++) {
-		const yaml_node_t *e = yaml_document_get_node(ld->doc, v->data.sequence.items.start[i]);
+	int rc = texts && nums ? TASKER_OK : tasker_set_oom();
+	size_t i = 0;
+	for (const cJSON *e = v->child; e && rc == TASKER_OK; e = e->next, i++) {
 		cfg_where ew = at(ld, e);
 		char where[300];
 		snprintf(where, sizeof where, "%s[%zu]", o->path, i);
-		if (e->type != YAML_SCALAR_NODE) {
+		if (o->kind == OPT_INT_LIST && cJSON_IsNumber(e) && floor(e->valuedouble) == e->valuedouble)
+			snprintf(nums[i], sizeof nums[i], "%.17g", e->valuedouble), texts[i] = nums[i];
+		else if (o->kind == OPT_STRING_LIST && cJSON_IsString(e))
+			texts[i] = e->valuestring;
+		else if (!cJSON_IsNull(e))
 			rc = cfg_fail(&ew, where, "expected %s, got %s",
 			              o->kind == OPT_INT_LIST ? "a non-negative integer" : "a directory name",
-			              node_kind(e));
-		} else if (!is_null(e) && !(texts[i] = scalar_text(ld, e, o->path))) {
-			rc = TASKER_ECONFIG;
-		} else if (o->kind == OPT_INT_LIST && texts[i] && !is_plain(e)) {
-			char shown[160];
-			rc = cfg_fail(&ew, where, "expected a non-negative integer, got the string %s",
-			              quoted(shown, sizeof shown, texts[i], strlen(texts[i])));
-		} else {
-			rc = list_entry(o, &ew, o->path, i, texts[i],
-			                o->kind == OPT_INT_LIST ? &ints[i] : NULL);
-		}
+			              node_kind(got, sizeof got, e));
+		if (rc == TASKER_OK)
+			rc = list_entry(o, &ew, o->path, i, texts[i], o->kind == OPT_INT_LIST ? &ints[i] : NULL);
 	}
 	if (rc == TASKER_OK && o->kind == OPT_INT_LIST) {
 		memcpy(FIELD(ld->cfg, o, int), ints, n * sizeof ints[0]);
@@ -482,6 +513,7 @@ static int list_from_node(yload *ld, const opt_desc *o, const yaml_node_t *v)
 		rc = store_strings(ld->cfg, o, texts, n);
 	}
 	free(texts);
+	free(nums);
 	return rc;
 }
 
@@ -500,127 +532,124 @@ static int same_target(const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
-static int walk_mapping(yload *ld, const yaml_node_t *map, const char *prefix, int allow_tasker);
+/* A section only the Rails engine has: every key in it is ignored, with a warning. */
+static void ignore_rails_section(yload *ld, const cJSON *v, const char *path)
+{
+	char sub[256];
+	if (!cJSON_IsObject(v)) {
+		warn(ld, v, path, "ignored: a section only the Rails engine uses");
+		return;
+	}
+	for (const cJSON *m = v->child; m; m = m->next)
+		if (key_path(sub, sizeof sub, path, m->string))
+			warn(ld, m, sub, "ignored: only the Rails engine uses it");
+}
+
+static int walk_mapping(yload *ld, const cJSON *map, const char *prefix, int allow_tasker);
 
 /* One key: value pair of a mapping. `path` is the key's full path. */
-static int walk_pair(yload *ld, const yaml_node_t *key, const yaml_node_t *v, const char *path,
-                     const char *prefix, int allow_tasker)
+static int walk_pair(yload *ld, const cJSON *v, const char *path, const char *prefix, int allow_tasker)
 {
-	cfg_where kw = at(ld, key);
-	cfg_where vw = at(ld, v);
+	cfg_where w = at(ld, v);
+	char got[200];
 	const opt_desc *o = find_opt(path);
 	if (o)
 		return (o->kind == OPT_INT_LIST || o->kind == OPT_STRING_LIST) ? list_from_node(ld, o, v)
 		                                                                : set_from_node(ld, o, v);
-	if (allow_tasker && strcmp(path, "tasker") == 0) {
-		if (is_null(v))
+	int tasker = allow_tasker && strcmp(path, "tasker") == 0;
+	if (tasker || is_group(path)) {
+		if (cJSON_IsNull(v))
 			return TASKER_OK;
-		if (v->type != YAML_MAPPING_NODE)
-			return cfg_fail(&vw, path, "expected a mapping of sections (%s), got %s", SECTIONS,
-			                node_kind(v));
-		return walk_mapping(ld, v, "", 0);
+		if (!cJSON_IsObject(v))
+			return cfg_fail(&w, path, "expected a mapping%s, got %s", tasker ? " of sections (" SECTIONS ")" : "",
+			                node_kind(got, sizeof got, v));
+		return walk_mapping(ld, v, tasker ? "" : path, 0);
 	}
-	if (is_group(path)) {
-		if (is_null(v))
-			return TASKER_OK;
-		if (v->type != YAML_MAPPING_NODE)
-			return cfg_fail(&vw, path, "expected a mapping, got %s", node_kind(v));
-		return walk_mapping(ld, v, path, 0);
+	if (!*prefix && listed(RAILS_SECTIONS, path)) {
+		ignore_rails_section(ld, v, path);
+		return TASKER_OK;
+	}
+	if (listed(RAILS_KEYS, path)) {
+		warn(ld, v, path, "ignored: only the Rails engine uses it");
+		return TASKER_OK;
 	}
 	if (!*prefix)
-		return cfg_fail(&kw, path, "unknown section (expected %s)", SECTIONS);
-	return cfg_fail(&kw, path, "unknown key");
+		return cfg_fail(&w, path, "unknown section (expected %s)", SECTIONS);
+	return cfg_fail(&w, path, "unknown key");
 }
 
-static int walk_mapping(yload *ld, const yaml_node_t *map, const char *prefix, int allow_tasker)
+static int walk_mapping(yload *ld, const cJSON *map, const char *prefix, int allow_tasker)
 {
-	yaml_node_pair_t *pairs = map->data.mapping.pairs.start;
-	size_t n = (size_t)(map->data.mapping.pairs.top - pairs);
-	for (size_t i = 0; i < n; i++) {
-		const yaml_node_t *key = yaml_document_get_node(ld->doc, pairs[i].key);
-		const yaml_node_t *v = yaml_document_get_node(ld->doc, pairs[i].value);
-		cfg_where kw = at(ld, key);
+	for (const cJSON *m = map->child; m; m = m->next) {
+		cfg_where kw = at(ld, m);
 		char path[256], other[256];
-		if (key->type != YAML_SCALAR_NODE)
-			return cfg_fail(&kw, *prefix ? prefix : "(top level)", "keys must be strings, got %s",
-			                node_kind(key));
-		const char *name = scalar_text(ld, key, *prefix ? prefix : "(top level)");
-		if (!name)
-			return TASKER_ECONFIG;
-		if (!key_path(path, sizeof path, prefix, name))
-			return cfg_fail(&kw, *prefix ? prefix : "(top level)", "unknown key \"%.60s...\"",
-			                name);
-		for (size_t j = 0; j < i; j++) {
-			const yaml_node_t *pk = yaml_document_get_node(ld->doc, pairs[j].key);
-			if (pk->type != YAML_SCALAR_NODE ||
-			    !key_path(other, sizeof other, prefix, (const char *)pk->data.scalar.value) ||
-			    !same_target(path, other))
-				continue;
-			if (strcmp(path, other) == 0)
-				return cfg_fail(&kw, path, "duplicate key (first on line %zu)",
-				                (size_t)pk->start_mark.line + 1);
-			return cfg_fail(&kw, path, "sets the same option as %s (line %zu)", other,
-			                (size_t)pk->start_mark.line + 1);
+		if (!key_path(path, sizeof path, prefix, m->string))
+			return cfg_fail(&kw, *prefix ? prefix : "(top level)", "unknown key \"%.60s...\"", m->string);
+		for (const cJSON *p = map->child; p != m; p = p->next) {
+			if (key_path(other, sizeof other, prefix, p->string) && same_target(path, other))
+				return cfg_fail(&kw, path, "sets the same option as %s (line %d)", other,
+				                tyj_position(ld->pos, p).line);
 		}
-		int rc = walk_pair(ld, key, v, path, prefix, allow_tasker);
+		int rc = walk_pair(ld, m, path, prefix, allow_tasker);
 		if (rc)
 			return rc;
 	}
 	return TASKER_OK;
 }
 
-static int yaml_error(const yaml_parser_t *p, const char *source)
+/* Keys written twice in one mapping: as in Ruby, the later value is used; noted. */
+static void note_duplicates(yload *ld)
 {
-	if (p->error == YAML_MEMORY_ERROR)
-		return tasker_set_oom();
-	const yaml_mark_t *m = p->problem ? &p->problem_mark : &p->context_mark;
-	if (p->context)
-		return tasker_set_error(TASKER_ECONFIG, "%s:%zu: invalid YAML: %s (%s, line %zu)", source,
-		                        m->line + 1, p->problem ? p->problem : "syntax error", p->context,
-		                        p->context_mark.line + 1);
-	return tasker_set_error(TASKER_ECONFIG, "%s:%zu: invalid YAML: %s", source, m->line + 1,
-	                        p->problem ? p->problem : "syntax error");
+	for (size_t i = 0; i < tyj_duplicate_count(ld->pos); i++) {
+		tyj_pos kept, replaced;
+		const char *key = tyj_duplicate(ld->pos, i, &kept, &replaced);
+		tbuf_printf(&ld->warnings, "%s:%d: %s: written twice (lines %d and %d): the later value is used, as "
+		                           "Ruby's YAML reads it\n", ld->source, kept.line, key, replaced.line, kept.line);
+	}
 }
 
-/* Parses one YAML document from text and applies it to *cfg (a scratch copy). */
+/* Hands each collected warning line to the host's log handler. */
+static void log_warnings(const tbuf *warnings)
+{
+	for (const char *line = warnings->data; line && *line;) {
+		const char *end = strchr(line, '\n');
+		tlog_message(TASKER_LOG_WARN, "log.config", 0, 0, "%.*s", (int)(end - line), line);
+		line = end + 1;
+	}
+}
+
+/* Parses one YAML document from text and applies it to *cfg (a scratch copy). Warnings are logged only
+ * when everything applied. */
 static int apply_yaml(tasker_config *cfg, const char *text, size_t len, const char *source)
 {
-	yaml_parser_t parser;
-	yaml_document_t doc, extra;
-	if (!yaml_parser_initialize(&parser))
-		return tasker_set_oom();
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-	if (!yaml_parser_load(&parser, &doc)) {
-		int rc = yaml_error(&parser, source);
-		yaml_parser_delete(&parser);
+	cJSON *doc = NULL;
+	tyj_positions *pos = NULL;
+	int rc = tyj_parse_yaml(&doc, &pos, text, len, source);
+	if (rc == TASKER_ENOMEM)
 		return rc;
+	if (rc) { /* the reader's message, which names source, line and column, as a configuration error */
+		char msg[1024];
+		snprintf(msg, sizeof msg, "%s", tasker_error_last()->message);
+		return tasker_set_error(TASKER_ECONFIG, "%s", msg);
 	}
-	int rc = TASKER_OK;
-	yaml_node_t *root = yaml_document_get_root_node(&doc);
-	if (root && !is_null(root)) {
-		yload ld = {&doc, cfg, source};
-		cfg_where w = at(&ld, root);
-		if (root->type != YAML_MAPPING_NODE)
-			rc = cfg_fail(&w, "(top level)", "expected a mapping of sections (%s), got %s",
-			              SECTIONS, node_kind(root));
-		else
-			rc = walk_mapping(&ld, root, "", 1);
+	yload ld = {pos, cfg, source, {0}};
+	tbuf_init(&ld.warnings);
+	char got[200];
+	if (!cJSON_IsNull(doc) && !cJSON_IsObject(doc)) {
+		cfg_where w = at(&ld, doc);
+		rc = cfg_fail(&w, "(top level)", "expected a mapping of sections (%s), got %s", SECTIONS,
+		              node_kind(got, sizeof got, doc));
+	} else if (cJSON_IsObject(doc)) {
+		note_duplicates(&ld);
+		rc = walk_mapping(&ld, doc, "", 1);
 	}
-	if (rc == TASKER_OK) {
-		if (!yaml_parser_load(&parser, &extra)) {
-			rc = yaml_error(&parser, source);
-		} else {
-			yaml_node_t *next = yaml_document_get_root_node(&extra);
-			if (next)
-				rc = tasker_set_error(TASKER_ECONFIG,
-				                      "%s:%zu: a configuration file holds one YAML "
-				                      "document, found another",
-				                      source, next->start_mark.line + 1);
-			yaml_document_delete(&extra);
-		}
-	}
-	yaml_document_delete(&doc);
-	yaml_parser_delete(&parser);
+	if (rc == TASKER_OK && ld.warnings.oom)
+		rc = tasker_set_oom();
+	if (rc == TASKER_OK)
+		log_warnings(&ld.warnings);
+	tbuf_free(&ld.warnings);
+	tyj_positions_free(pos);
+	cJSON_Delete(doc);
 	return rc;
 }
 

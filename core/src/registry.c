@@ -9,8 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
 #include "client.h"
+#include "error.h"
+#include "logging.h"
 #include "util.h"
 
 struct treg {
@@ -421,12 +422,42 @@ static void fill_info(tasker_template_info *out, const ttpl_template *t)
 	out->step_count = t->nsteps;
 }
 
-static int register_parsed(tasker_template_info *out, tasker_client *client, ttpl_template *tpl)
+/* What reading a template ignored goes to the host's log handler, one line a key. */
+static void log_warnings(const ttpl_template *t)
 {
+	for (size_t i = 0; i < t->nwarnings; i++)
+		tlog_message(TASKER_LOG_WARN, "log.template", 0, 0, "%s", t->warnings[i]);
+}
+
+/* Reads a template from a file, or from text when path is NULL. */
+static int load(ttpl_template **out, const char *path, const char *text, int is_json, const char *source_name,
+                const ttpl_options *opts)
+{
+	*out = NULL;
+	if (!path && !text)
+		return tasker_set_error(TASKER_EINVAL, "template: neither a path nor a text given");
+	return path ? ttpl_load_file(out, path, opts) : ttpl_load_string(out, text, strlen(text), source_name, is_json, opts);
+}
+
+int tasker_template_register_ext(tasker_template_info *out, tasker_client *client, const char *path,
+                                 const char *text, int is_json, const char *source_name,
+                                 const tasker_template_options *opts)
+{
+	if (opts && opts->version != TASKER_TEMPLATE_OPTIONS_VERSION)
+		return tasker_set_error(TASKER_EINVAL, "tasker_template_options version %u is not supported (expected %d)",
+		                        opts->version, TASKER_TEMPLATE_OPTIONS_VERSION);
+	if (!client)
+		return tasker_set_error(TASKER_EINVAL, "template: client is NULL");
+	ttpl_options o = {opts ? opts->environment : NULL, 0};
+	o.strict = opts && opts->strict >= 0 ? opts->strict != 0 : tclient_config(client)->engine.strict_templates;
+	ttpl_template *tpl;
+	int rc = load(&tpl, path, text, is_json, source_name, &o);
+	if (rc)
+		return rc;
+	log_warnings(tpl);
 	fill_info(out, tpl);
 	tdb *db;
-	int rc = tclient_acquire(client, &db);
-	if (rc) {
+	if ((rc = tclient_acquire(client, &db))) {
 		ttpl_free(tpl);
 		return rc;
 	}
@@ -438,27 +469,32 @@ static int register_parsed(tasker_template_info *out, tasker_client *client, ttp
 int tasker_template_register_file(tasker_template_info *out, tasker_client *client, const char *path,
                                   const char *environment)
 {
-	ttpl_template *tpl;
-	int rc = ttpl_load_file(&tpl, path, environment);
-	return rc ? rc : register_parsed(out, client, tpl);
+	tasker_template_options o = TASKER_TEMPLATE_OPTIONS_INIT;
+	o.environment = environment;
+	if (!path)
+		return tasker_set_error(TASKER_EINVAL, "template path is NULL");
+	return tasker_template_register_ext(out, client, path, NULL, 0, NULL, &o);
 }
 
 int tasker_template_register_string(tasker_template_info *out, tasker_client *client, const char *text, int is_json,
                                     const char *source_name, const char *environment)
 {
+	tasker_template_options o = TASKER_TEMPLATE_OPTIONS_INIT;
+	o.environment = environment;
 	if (!text)
 		return tasker_set_error(TASKER_EINVAL, "template text is NULL");
-	ttpl_template *tpl;
-	int rc = ttpl_load_string(&tpl, text, strlen(text), source_name, is_json, environment);
-	return rc ? rc : register_parsed(out, client, tpl);
+	return tasker_template_register_ext(out, client, NULL, text, is_json, source_name, &o);
 }
 
 int tasker_template_validate_file(tasker_template_info *out, const char *path, const char *environment)
 {
 	ttpl_template *tpl;
-	int rc = ttpl_load_file(&tpl, path, environment);
-	if (!rc)
+	ttpl_options o = {environment, 0};
+	int rc = ttpl_load_file(&tpl, path, &o);
+	if (!rc) {
+		log_warnings(tpl);
 		fill_info(out, tpl);
+	}
 	ttpl_free(tpl);
 	return rc;
 }
@@ -503,11 +539,9 @@ int tasker_template_describe(tasker_template_step **out, size_t *out_count, task
 {
 	*out = NULL;
 	*out_count = 0;
-	if (!path && !text)
-		return tasker_set_error(TASKER_EINVAL, "template: neither a path nor a text given");
 	ttpl_template *tpl;
-	int rc = path ? ttpl_load_file(&tpl, path, environment)
-	              : ttpl_load_string(&tpl, text, strlen(text), source_name, is_json, environment);
+	ttpl_options o = {environment, 0};
+	int rc = load(&tpl, path, text, is_json, source_name, &o);
 	if (rc)
 		return rc;
 	fill_info(info, tpl);

@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "error.h"
+#include "utf8.h"
 #include "util.h"
 #include "yamljson.h"
 
@@ -25,49 +26,109 @@
 static const char *const TOP_KEYS[] = {
 	"name", "namespace_name", "version", "description", "task_handler_class", "module_namespace",
 	"concurrent", "default_dependent_system", "named_steps", "schema", "step_templates", "environments",
-	"custom_events", NULL};
+	"custom_events", "handler_config", NULL};
 static const char *const STEP_KEYS[] = {
 	"name", "description", "handler_class", "dependent_system", "default_retryable", "default_retry_limit",
 	"skippable", "handler_config", "depends_on_step", "depends_on_steps", "custom_events", NULL};
 static const char *const EVENT_KEYS[] = {"name", "description", NULL};
 
-/* Where errors come from: the source, its positions (YAML only), and the environment being checked. */
+/* A key this engine does not use, seen once or more: one warning per key and kind of place. */
+typedef struct ttpl_note {
+	const char *const *kind;  /* the key list it was checked against: TOP_KEYS, STEP_KEYS, EVENT_KEYS */
+	char *key;
+	char *text;               /* the warning, written where the key was first seen */
+	size_t count;
+} ttpl_note;
+
+typedef struct ttpl_notes {
+	ttpl_note *v;
+	size_t n, cap;
+} ttpl_notes;
+
+/* Where errors come from: the source, its positions (YAML only), the environment being checked, whether
+ * unused keys are refused (strict) or noted for a warning (notes; NULL drops them). */
 typedef struct ctx {
 	const char *source;
 	const tyj_positions *pos;
 	char scope[128]; /* "" or `environments.<name>` while checking another environment's overrides */
+	int strict;
+	ttpl_notes *notes;
 } ctx;
 
 /* "step \"x\"" or "step_templates[3]": how a step is named in messages. */
 typedef char step_label[320];
+
+/* "<source>: [<scope>: ][<label>: ]<msg>[ (line N)]", the shape of every error and warning. */
+static void vwhere(char *out, size_t size, const ctx *c, const cJSON *at, const char *label, const char *fmt,
+                   va_list ap)
+{
+	char msg[1400], line[32] = "";
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	tyj_pos p = tyj_position(c->pos, at);
+	if (p.line)
+		snprintf(line, sizeof line, " (line %d)", p.line);
+	snprintf(out, size, "%s: %s%s%s%s%s%s", c->source, c->scope, *c->scope ? ": " : "", label ? label : "",
+	         label ? ": " : "", msg, line);
+}
 
 static int fail(const ctx *c, const cJSON *at, const char *label, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
 static int fail(const ctx *c, const cJSON *at, const char *label, const char *fmt, ...)
 {
-	char msg[1400];
+	char text[2048];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	vwhere(text, sizeof text, c, at, label, fmt, ap);
 	va_end(ap);
-	tyj_pos p = tyj_position(c->pos, at);
-	char line[32] = "";
-	if (p.line)
-		snprintf(line, sizeof line, " (line %d)", p.line);
-	return tasker_set_error(TASKER_ETEMPLATE, "%s: %s%s%s%s%s%s", c->source, c->scope, *c->scope ? ": " : "",
-	                        label ? label : "", label ? ": " : "", msg, line);
+	return tasker_set_error(TASKER_ETEMPLATE, "%s", text);
+}
+
+/* Notes a warning about `key` (of the kind of place `kind`), written in full only the first time. */
+static int note(const ctx *c, const char *const *kind, const char *key, const cJSON *at, const char *label,
+                const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static int note(const ctx *c, const char *const *kind, const char *key, const cJSON *at, const char *label,
+                const char *fmt, ...)
+{
+	ttpl_notes *ns = c->notes;
+	if (!ns)
+		return TASKER_OK;
+	for (size_t i = 0; i < ns->n; i++) {
+		if (ns->v[i].kind == kind && strcmp(ns->v[i].key, key) == 0) {
+			ns->v[i].count++;
+			return TASKER_OK;
+		}
+	}
+	char text[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vwhere(text, sizeof text, c, at, label, fmt, ap);
+	va_end(ap);
+	ttpl_note *v = tarray_grow(ns->v, &ns->cap, ns->n + 1, sizeof *v);
+	if (!v)
+		return tasker_set_oom();
+	ns->v = v;
+	v[ns->n] = (ttpl_note){kind, strdup(key), strdup(text), 1};
+	if (!v[ns->n].key || !v[ns->n].text) {
+		free(v[ns->n].key);
+		free(v[ns->n].text);
+		return tasker_set_oom();
+	}
+	ns->n++;
+	return TASKER_OK;
+}
+
+static void notes_free(ttpl_notes *ns)
+{
+	for (size_t i = 0; i < ns->n; i++) {
+		free(ns->v[i].key);
+		free(ns->v[i].text);
+	}
+	free(ns->v);
 }
 
 /* ------------------------------------------------------------------ small helpers */
-
-static size_t utf8_chars(const char *s)
-{
-	size_t n = 0;
-	for (; *s; s++)
-		n += ((unsigned char)*s & 0xC0) != 0x80;
-	return n;
-}
 
 static int is_integral(double d) { return isfinite(d) && d == floor(d); }
 
@@ -152,9 +213,14 @@ static int check_keys(const ctx *c, const cJSON *obj, const char *const *known, 
 		if (ok)
 			continue;
 		const char *hint = closest(it->string, known, count_keys(known));
+		char mean[160] = "";
 		if (hint && !(except && strcmp(hint, except) == 0))
-			return fail(c, it, label, "unknown key \"%.100s\" (did you mean \"%s\"?)", it->string, hint);
-		return fail(c, it, label, "unknown key \"%.100s\"", it->string);
+			snprintf(mean, sizeof mean, " (did you mean \"%s\"?)", hint);
+		int rc = c->strict ? fail(c, it, label, "unknown key \"%.100s\"%s", it->string, mean)
+		                   : note(c, known, it->string, it, label,
+		                          "key \"%.100s\" is ignored: tasker-core does not use it%s", it->string, mean);
+		if (rc)
+			return rc;
 	}
 	return TASKER_OK;
 }
@@ -184,7 +250,7 @@ static int get_string(const ctx *c, const cJSON *obj, const char *key, const cha
 		return fail(c, v, label, "%s must be a string, got %s", key, describe(v, got, sizeof got));
 	if ((flags & NONEMPTY) && !*v->valuestring)
 		return fail(c, v, label, "%s must not be empty", key);
-	size_t n = utf8_chars(v->valuestring);
+	size_t n = tutf8_count(v->valuestring);
 	if (max && n > max)
 		return fail(c, v, label, "%s \"%.40s…\" is %zu characters long, more than the %zu allowed", key,
 		            v->valuestring, n, max);
@@ -242,7 +308,7 @@ static int get_string_list(const ctx *c, const cJSON *obj, const char *key, cons
 			            describe(it, got, sizeof got));
 		if (!*it->valuestring)
 			return fail(c, it, label, "%s[%d] must not be empty", key, i);
-		if (max && utf8_chars(it->valuestring) > max)
+		if (max && tutf8_count(it->valuestring) > max)
 			return fail(c, it, label, "%s[%d] \"%.40s…\" is longer than the %zu characters allowed",
 			            key, i, it->valuestring, max);
 		i++;
@@ -494,6 +560,7 @@ static int read_task(const ctx *c, cJSON *doc, ttpl_template *t)
 	}
 	t->schema = take(doc, "schema");
 	t->custom_events = take(doc, "custom_events");
+	t->handler_config = take(doc, "handler_config");
 	return oom ? tasker_set_oom() : TASKER_OK;
 }
 
@@ -826,6 +893,11 @@ done:
 	return rc;
 }
 
+/* The kinds of notes that are not keys of a template, step or event. */
+static const char *const SCHEMA_NOTE[] = {NULL}, *const DUPLICATE_NOTE[] = {NULL};
+
+/* Compiles the context schema; what it says that validation does not apply (unknown keywords, formats
+ * not checked) is noted, or refused when strict. */
 static int compile_schema(const ctx *c, const cJSON *schema_at, ttpl_template *t)
 {
 	if (!t->schema)
@@ -837,6 +909,49 @@ static int compile_schema(const ctx *c, const cJSON *schema_at, ttpl_template *t
 		char msg[1024];
 		snprintf(msg, sizeof msg, "%s", tasker_error_last()->message);
 		return fail(c, schema_at, NULL, "schema: %s", *msg ? msg : "invalid JSON Schema");
+	}
+	for (size_t i = 0; !rc && i < tjs_ignored_count(t->compiled_schema); i++) {
+		const char *what = tjs_ignored(t->compiled_schema, i);
+		rc = c->strict ? fail(c, schema_at, NULL, "schema: %s (refused: the template is read strictly)", what)
+		               : note(c, SCHEMA_NOTE, what, schema_at, NULL, "schema: %s", what);
+	}
+	return rc;
+}
+
+/* Keys written twice in one YAML mapping: the later value was kept, as Ruby's YAML does; noted, or
+ * refused when strict. */
+static int check_duplicates(const ctx *c)
+{
+	int rc = TASKER_OK;
+	for (size_t i = 0; !rc && i < tyj_duplicate_count(c->pos); i++) {
+		tyj_pos kept, replaced;
+		const char *key = tyj_duplicate(c->pos, i, &kept, &replaced);
+		if (c->strict)
+			rc = fail(c, NULL, NULL, "duplicate key \"%.200s\" at line %d, column %d (first defined at line %d, "
+			                         "column %d)", key, kept.line, kept.column, replaced.line, replaced.column);
+		else
+			rc = note(c, DUPLICATE_NOTE, key, NULL, NULL, "key \"%.200s\" is written twice (lines %d and %d): "
+			          "the later value is used, as Ruby's YAML reads it", key, replaced.line, kept.line);
+	}
+	return rc;
+}
+
+/* Hands the notes to the template as its warnings ("..., and N more times" for a repeated key). */
+static int take_warnings(ttpl_template *t, const ttpl_notes *ns)
+{
+	if (!ns->n)
+		return TASKER_OK;
+	if (!(t->warnings = calloc(ns->n, sizeof *t->warnings)))
+		return tasker_set_oom();
+	for (size_t i = 0; i < ns->n; i++, t->nwarnings++) {
+		const ttpl_note *n = &ns->v[i];
+		size_t len = strlen(n->text) + 48;
+		if (!(t->warnings[i] = malloc(len)))
+			return tasker_set_oom();
+		if (n->count > 1)
+			snprintf(t->warnings[i], len, "%s, and %zu more time%s", n->text, n->count - 1, n->count > 2 ? "s" : "");
+		else
+			snprintf(t->warnings[i], len, "%s", n->text);
 	}
 	return TASKER_OK;
 }
@@ -893,10 +1008,11 @@ static int check_other_environments(const ctx *c, const cJSON *pristine, const c
 
 /* Takes ownership of `doc`. */
 static int build(ttpl_template **out, cJSON *doc, const tyj_positions *pos, const char *source,
-                 const char *environment)
+                 const ttpl_options *opts)
 {
 	char got[96];
-	ctx c = {source ? source : "<string>", pos, ""};
+	ttpl_notes notes = {0};
+	ctx c = {source ? source : "<string>", pos, "", opts && opts->strict, &notes};
 	*out = NULL;
 	int rc;
 	if (cJSON_IsNull(doc))
@@ -907,13 +1023,16 @@ static int build(ttpl_template **out, cJSON *doc, const tyj_positions *pos, cons
 	else
 		rc = check_keys(&c, doc, TOP_KEYS, NULL, NULL);
 	if (!rc)
+		rc = check_duplicates(&c);
+	if (!rc)
 		rc = check_environments(&c, cJSON_GetObjectItemCaseSensitive(doc, "environments"));
 	if (rc) {
+		notes_free(&notes);
 		cJSON_Delete(doc);
 		return rc;
 	}
 	cJSON *envs = cJSON_DetachItemFromObjectCaseSensitive(doc, "environments");
-	const char *env_name = selected_environment(environment);
+	const char *env_name = selected_environment(opts ? opts->environment : NULL);
 	cJSON *selected = env_name ? cJSON_GetObjectItemCaseSensitive(envs, env_name) : NULL;
 	cJSON *pristine = NULL;
 	if (cJSON_GetArraySize(envs) > (selected ? 1 : 0) && !(pristine = cJSON_Duplicate(doc, 1)))
@@ -924,10 +1043,13 @@ static int build(ttpl_template **out, cJSON *doc, const tyj_positions *pos, cons
 		rc = validate(out, &c, doc);
 	if (!rc && pristine)
 		rc = check_other_environments(&c, pristine, envs, env_name);
+	if (!rc)
+		rc = take_warnings(*out, &notes);
 	if (rc) {
 		ttpl_free(*out);
 		*out = NULL;
 	}
+	notes_free(&notes);
 	cJSON_Delete(pristine);
 	cJSON_Delete(envs);
 	cJSON_Delete(doc);
@@ -945,7 +1067,7 @@ static int as_template_error(int rc)
 }
 
 int ttpl_load_string(ttpl_template **out, const char *text, size_t len, const char *source_name, int is_json,
-                     const char *environment)
+                     const ttpl_options *opts)
 {
 	const char *source = source_name ? source_name : "<string>";
 	*out = NULL;
@@ -956,12 +1078,12 @@ int ttpl_load_string(ttpl_template **out, const char *text, size_t len, const ch
 	int rc = is_json ? tyj_parse_json(&doc, text, len, source) : tyj_parse_yaml(&doc, &pos, text, len, source);
 	if (rc)
 		return as_template_error(rc);
-	rc = build(out, doc, pos, source, environment);
+	rc = build(out, doc, pos, source, opts);
 	tyj_positions_free(pos);
 	return rc;
 }
 
-int ttpl_from_json(ttpl_template **out, const cJSON *doc, const char *source_name, const char *environment)
+int ttpl_from_json(ttpl_template **out, const cJSON *doc, const char *source_name, const ttpl_options *opts)
 {
 	*out = NULL;
 	if (!doc)
@@ -970,7 +1092,7 @@ int ttpl_from_json(ttpl_template **out, const cJSON *doc, const char *source_nam
 	cJSON *copy = cJSON_Duplicate(doc, 1);
 	if (!copy)
 		return tasker_set_oom();
-	return build(out, copy, NULL, source_name, environment);
+	return build(out, copy, NULL, source_name, opts);
 }
 
 static int read_file(char **out, size_t *out_len, const char *path)
@@ -1017,7 +1139,7 @@ static int read_file(char **out, size_t *out_len, const char *path)
 	return TASKER_OK;
 }
 
-int ttpl_load_file(ttpl_template **out, const char *path, const char *environment)
+int ttpl_load_file(ttpl_template **out, const char *path, const ttpl_options *opts)
 {
 	*out = NULL;
 	if (!path)
@@ -1036,7 +1158,7 @@ int ttpl_load_file(ttpl_template **out, const char *path, const char *environmen
 	int rc = read_file(&text, &len, path);
 	if (rc)
 		return rc;
-	rc = ttpl_load_string(out, text, len, path, is_json, environment);
+	rc = ttpl_load_string(out, text, len, path, is_json, opts);
 	free(text);
 	return rc;
 }
@@ -1071,6 +1193,8 @@ void ttpl_free(ttpl_template *t)
 	if (t->compiled_schema)
 		tjs_free(t->compiled_schema);
 	cJSON_Delete(t->custom_events);
+	cJSON_Delete(t->handler_config);
+	free_strings(t->warnings, t->nwarnings);
 	free(t->source);
 	free(t->namespace_name);
 	free(t->name);
@@ -1158,7 +1282,8 @@ char *ttpl_to_json(const ttpl_template *t)
 	         cJSON_AddBoolToObject(o, "concurrent", t->concurrent) &&
 	         add_string(o, "default_dependent_system", t->default_dependent_system);
 	ok = ok && (!t->named_steps || add_names(o, "named_steps", t->named_steps, t->nnamed_steps));
-	ok = ok && add_copy(o, "schema", t->schema) && add_copy(o, "custom_events", t->custom_events);
+	ok = ok && add_copy(o, "schema", t->schema) && add_copy(o, "custom_events", t->custom_events) &&
+	     add_copy(o, "handler_config", t->handler_config);
 	cJSON *steps = ok ? cJSON_AddArrayToObject(o, "step_templates") : NULL;
 	ok = steps != NULL;
 	for (size_t i = 0; ok && i < t->nsteps; i++) {

@@ -50,29 +50,43 @@ typedef struct ttpl_template {
 	cJSON *schema;          /* JSON Schema of the task context; owned; NULL if absent */
 	tjs_schema *compiled_schema; /* compiled `schema`; NULL if absent */
 	cJSON *custom_events;   /* template-level custom_events, or NULL; owned */
+	cJSON *handler_config;  /* task-level handler_config (any JSON a handler may read), or NULL; owned */
 	int concurrent;         /* default 1; kept for compatibility, no runtime effect */
 	size_t *by_name;        /* step indexes sorted by name, for ttpl_find_step */
+	char **warnings;        /* what loading ignored (keys tasker-core does not use, a key written twice,
+	                           schema keywords not applied), one message each, naming source and line */
+	size_t nwarnings;
 } ttpl_template;
 
+/* How a template is read. */
+typedef struct ttpl_options {
+	const char *environment; /* selects environments[environment]; NULL → $TASKER_ENV, then $RAILS_ENV;
+	                            "" → none */
+	int strict;              /* 1: a key tasker-core does not use, a key written twice or a schema keyword
+	                            that is not applied is an error; 0: each is ignored and noted in warnings */
+} ttpl_options;
+
 /*
- * Loads a template file; `.yaml`/`.yml` are read as YAML and `.json` as JSON (case-insensitive).
- * `environment` selects `environments[environment]`, deep-merged over the base (mappings merge, step
- * overrides merge into the base step of the same name, anything else is replaced); NULL means
- * $TASKER_ENV, then $RAILS_ENV, then none; "" means none. The overrides of every other environment are
- * checked too, so a broken production override fails wherever the template is loaded.
+ * Loads a template file; `.yaml`/`.yml` are read as YAML (as Ruby's YAML reads it: yamljson.h) and `.json`
+ * as JSON (case-insensitive). `opts->environment` selects `environments[environment]`, deep-merged over the
+ * base (mappings merge, step overrides merge into the base step of the same name, anything else is
+ * replaced). The overrides of every other environment are checked too, so a broken production override
+ * fails wherever the template is loaded. Keys the Rails engine allows that tasker-core does not use are
+ * ignored and listed in t->warnings (or refused with opts->strict); the task-level handler_config is
+ * kept. opts may be NULL (no environment given, not strict).
  * On success *out is freed with ttpl_free.
  * Errors: TASKER_ETEMPLATE (one error; the message names the file, the step when there is one, the
  * problem, and the line when known), TASKER_ENOTFOUND (no such file), TASKER_ERROR (unreadable file),
  * TASKER_ENOMEM.
  */
-int ttpl_load_file(ttpl_template **out, const char *path, const char *environment);
+int ttpl_load_file(ttpl_template **out, const char *path, const ttpl_options *opts);
 
 /* As ttpl_load_file, from text; `source_name` (NULL → "<string>") names it in errors. */
 int ttpl_load_string(ttpl_template **out, const char *text, size_t len, const char *source_name,
-                     int is_json, const char *environment);
+                     int is_json, const ttpl_options *opts);
 
 /* As ttpl_load_file, from an already parsed document (not modified). */
-int ttpl_from_json(ttpl_template **out, const cJSON *doc, const char *source_name, const char *environment);
+int ttpl_from_json(ttpl_template **out, const cJSON *doc, const char *source_name, const ttpl_options *opts);
 
 /* NULL is fine. */
 void ttpl_free(ttpl_template *t);

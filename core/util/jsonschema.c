@@ -1356,7 +1356,7 @@ static int compile_keywords(tjs_node *s, const cJSON *json, const tjs_site *base
 		if (k == KEYWORD_COUNT) {
 			char what[160];
 			snprintf(what, sizeof what, "unknown keyword \"%.100s\"", name);
-			if ((rc = note_ignored(base_site->c, what, base_site->at, "")))
+			if ((rc = note_ignored(base_site->c, what, base_site->at, " is ignored")))
 				return rc;
 			continue;
 		}

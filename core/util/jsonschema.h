@@ -45,8 +45,8 @@ void tjs_free(tjs_schema *schema);
  * NULL argument, TASKER_ENOMEM if out of memory. */
 int tjs_validate(const tjs_schema *schema, const cJSON *instance);
 /* What the schema says that validation ignores (unknown keywords, formats that are not checked), one
- * line each, e.g. `unknown keyword "x-order" at #/properties/id` or `format "idn-email" at #/properties/to
- * is not checked`. The strings belong to the schema. */
+ * line each, e.g. `unknown keyword "x-order" at #/properties/id is ignored` or `format "idn-email" at
+ * #/properties/to is not checked`. The strings belong to the schema. */
 size_t tjs_ignored_count(const tjs_schema *schema);
 const char *tjs_ignored(const tjs_schema *schema, size_t index);
 /* Comma-separated list of the keywords that are applied or accepted, for documentation. Static. */

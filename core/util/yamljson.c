@@ -1,6 +1,7 @@
 /*
- * yamljson.c — YAML and JSON text → cJSON trees. Owns scalar typing, anchors and merge keys, duplicate-key
- * refusal and the node → position side table; must not interpret what a document means (template.c does).
+ * yamljson.c — YAML and JSON text → cJSON trees: the one YAML reader of templates and configuration. Owns
+ * scalar typing (Ruby's rules), anchors and merge keys, duplicate keys and the node → position side table;
+ * must not interpret what a document means (template.c and config.c do).
  */
 #include "yamljson.h"
 
@@ -10,9 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <yaml.h>
 
 #include "error.h"
+#include "utf8.h"
 #include "util.h"
 
 /* Deepest nesting accepted, counting alias copies; keeps every recursive cJSON walk shallow. */
@@ -27,9 +30,18 @@ typedef struct pos_entry {
 	tyj_pos pos;
 } pos_entry;
 
+/* A key written twice in one mapping: the later value replaced the earlier one. */
+typedef struct dup_entry {
+	char *key;
+	tyj_pos kept, replaced;
+} dup_entry;
+
 struct tyj_positions {
 	pos_entry *v;
 	size_t n, cap;
+	dup_entry *dups;
+	size_t ndups, capdups;
+	cJSON *graveyard; /* replaced values and merge sources, kept so that no position outlives its node */
 };
 
 static int positions_add(tyj_positions *p, const cJSON *node, tyj_pos pos)
@@ -68,8 +80,40 @@ void tyj_positions_free(tyj_positions *positions)
 {
 	if (!positions)
 		return;
+	for (size_t i = 0; i < positions->ndups; i++)
+		free(positions->dups[i].key);
+	free(positions->dups);
 	free(positions->v);
+	cJSON_Delete(positions->graveyard);
 	free(positions);
+}
+
+size_t tyj_duplicate_count(const tyj_positions *positions)
+{
+	return positions ? positions->ndups : 0;
+}
+
+const char *tyj_duplicate(const tyj_positions *positions, size_t index, tyj_pos *kept, tyj_pos *replaced)
+{
+	if (!positions || index >= positions->ndups)
+		return NULL;
+	*kept = positions->dups[index].kept;
+	*replaced = positions->dups[index].replaced;
+	return positions->dups[index].key;
+}
+
+static int note_duplicate(tyj_positions *p, const char *key, tyj_pos kept, tyj_pos replaced)
+{
+	dup_entry *v = tarray_grow(p->dups, &p->capdups, p->ndups + 1, sizeof *v);
+	if (!v)
+		return tasker_set_oom();
+	p->dups = v;
+	if (!(v[p->ndups].key = strdup(key)))
+		return tasker_set_oom();
+	v[p->ndups].kept = kept;
+	v[p->ndups].replaced = replaced;
+	p->ndups++;
+	return TASKER_OK;
 }
 
 /* ------------------------------------------------------------------ key set */
@@ -272,6 +316,26 @@ static int count_nodes(builder *b, size_t n, tyj_pos at)
 	return TASKER_OK;
 }
 
+/* A key written a second time in one mapping: as in Ruby, the later value wins and keeps the earlier
+ * one's place. The earlier value moves to the graveyard (anchors and positions may point into it); the
+ * duplicate is noted for the caller to warn about. Takes ownership of `key` and `node`. */
+static int replace_member(builder *b, cJSON *map, key_entry *first, char *key, tyj_pos key_pos, cJSON *node)
+{
+	int index = 0;
+	cJSON *old = map->child;
+	while (old && strcmp(old->string, key) != 0)
+		old = old->next, index++;
+	cJSON_DetachItemViaPointer(map, old);
+	cJSON_AddItemToArray(b->graveyard, old);
+	node->string = key;
+	cJSON_InsertItemInArray(map, index, node);
+	tyj_pos replaced = first->pos;
+	first->key = node->string;
+	first->pos = key_pos;
+	int rc = note_duplicate(b->positions, key, key_pos, replaced);
+	return rc ? rc : positions_add(b->positions, node, key_pos);
+}
+
 /* Places a finished node of `height` levels in its parent (or as the root). Always takes ownership of
  * `node`. Merge sources count at their own height: a bound on the members they may contribute. */
 static int attach(builder *b, cJSON *node, tyj_pos own_pos, int height)
@@ -301,6 +365,9 @@ static int attach(builder *b, cJSON *node, tyj_pos own_pos, int height)
 		cJSON_AddItemToArray(f->merges, node);
 		return positions_add(b->positions, node, key_pos);
 	}
+	key_entry *first = keyset_find(&b->keys, f->node, key);
+	if (first)
+		return replace_member(b, f->node, first, key, key_pos, node);
 	int ok = cJSON_AddItemToObject(f->node, key, node);
 	free(key);
 	if (!ok) {
@@ -311,133 +378,367 @@ static int attach(builder *b, cJSON *node, tyj_pos own_pos, int height)
 	return rc ? rc : positions_add(b->positions, node, key_pos);
 }
 
-typedef enum { K_NULL, K_TRUE, K_FALSE, K_INT, K_FLOAT, K_STR } scalar_kind;
+/* ------------------------------------------------------------------ plain scalars, as Ruby reads them
+ *
+ * A Rails application's YAML is read by Ruby's Psych (YAML 1.1), so this is what a plain (unquoted,
+ * untagged) scalar means here too, rule for rule (Psych 4's ScalarScanner#tokenize):
+ *   - a short word: ~ and null → null; yes/true/on → true; no/false/off → false (any case);
+ *   - an integer: decimal, 0x hex, 0b binary, 0-prefixed octal (017 is 15), with _ or , between
+ *     digits ignored (1_000 and 1,000 are 1000); base 60 (1:30:15 is 5415, and 1:30 is 5400, as Psych
+ *     computes it); every digit kept, as Ruby's Integer keeps them (0x10000000000000001 prints as
+ *     18446744073709551617), but no more than 1024 digits in base 2, 8 or 16;
+ *   - a float: digits with a "." (1.5, .5, 5.), an exponent only with a sign (1.0e+3; 1e3 and 1.0e3 are
+ *     strings), base 60 with a fraction; .inf and .nan are refused: JSON cannot hold them;
+ *   - everything else is a string, dates and times (2024-01-01) and symbols (:name) included, as written.
+ */
 
-static int all_digits(const char *s)
+typedef enum { K_NULL, K_TRUE, K_FALSE, K_NUMBER, K_STR, K_NONFINITE, K_NOMEM } scalar_kind;
+
+/* Psych's "looks like a word" test: an optional first character that is not a digit, ".", ":" or "-",
+ * then a letter, "_", white space or one of !@#$%^&*(){}<>|/\~;= (characters beyond ASCII count as
+ * letters: they can only end up as strings). */
+static int is_word_char(unsigned char c)
 {
-	if (!*s)
-		return 0;
-	for (; *s; s++)
-		if (*s < '0' || *s > '9')
-			return 0;
-	return 1;
+	return c >= 0x80 || tascii_alpha(c) || (c && strchr("_ \t\r\n\f\v!@#$%^&*(){}<>|/\\~;=", c));
 }
 
-/* YAML 1.2 core-schema float: [-+]? ( . digits | digits [ . digits? ] ) ( [eE] [-+]? digits )? */
-static int is_float(const char *s)
+static int looks_like_word(const char *s)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t first = 1;
+	if (!u[0])
+		return 0;
+	if (is_word_char(u[0]))
+		return 1;
+	if (tascii_digit(u[0]) || strchr(".:-", u[0]))
+		return 0;
+	if (u[0] >= 0x80)
+		tutf8_decode(u, strlen(s), &first);
+	return is_word_char(u[first]);
+}
+
+static int equals_any_case(const char *s, const char *const *words)
+{
+	for (; *words; words++)
+		if (strcasecmp(s, *words) == 0)
+			return 1;
+	return 0;
+}
+
+static scalar_kind resolve_word(const char *s)
+{
+	static const char *const NULLS[] = {"null", NULL}, *const TRUES[] = {"yes", "true", "on", NULL},
+	                         *const FALSES[] = {"no", "false", "off", NULL};
+	if (tutf8_count(s) > 5)
+		return K_STR;
+	if (strcmp(s, "~") == 0 || equals_any_case(s, NULLS))
+		return K_NULL;
+	if (equals_any_case(s, TRUES))
+		return K_TRUE;
+	return equals_any_case(s, FALSES) ? K_FALSE : K_STR;
+}
+
+/* [-+]? [0-9][0-9_]* ( ":" [0-5]?[0-9] ){1,2} and, when `fraction`, "." [0-9_]* after it. */
+static int is_base60(const char *s, int fraction)
 {
 	if (*s == '+' || *s == '-')
 		s++;
-	size_t ip = strspn(s, "0123456789");
-	s += ip;
-	size_t fp = 0;
-	if (*s == '.') {
-		s++;
-		fp = strspn(s, "0123456789");
-		s += fp;
-	}
-	if (ip == 0 && fp == 0)
+	if (!tascii_digit(*s))
 		return 0;
-	if (*s == 'e' || *s == 'E') {
+	s += strspn(s, "0123456789_");
+	int groups = 0;
+	while (*s == ':' && groups < 2) {
 		s++;
-		if (*s == '+' || *s == '-')
+		if (tascii_digit(s[0]) && tascii_digit(s[1])) {
+			if (s[0] > '5')
+				return 0;
+			s += 2;
+		} else if (tascii_digit(s[0])) {
 			s++;
-		if (!all_digits(s))
+		} else {
 			return 0;
-		return 1;
+		}
+		groups++;
 	}
-	return *s == '\0';
+	if (!groups)
+		return 0;
+	if (!fraction)
+		return *s == '\0';
+	return *s == '.' && strspn(s + 1, "0123456789_") == strlen(s + 1);
 }
 
-static scalar_kind resolve_plain(const char *v)
+/* Ruby's String#to_f / #to_i of one base-60 part: digits, "_" between them, an optional fraction. */
+static double part_value(const char *s, size_t n)
 {
-	static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
-	static const char *const trues[] = {"true", "True", "TRUE"};
-	static const char *const falses[] = {"false", "False", "FALSE"};
-	for (size_t i = 0; i < sizeof nulls / sizeof *nulls; i++)
-		if (strcmp(v, nulls[i]) == 0)
-			return K_NULL;
-	for (size_t i = 0; i < 3; i++) {
-		if (strcmp(v, trues[i]) == 0)
-			return K_TRUE;
-		if (strcmp(v, falses[i]) == 0)
-			return K_FALSE;
+	char buf[128];
+	size_t o = 0;
+	for (size_t i = 0; i < n && o + 1 < sizeof buf; i++)
+		if (s[i] != '_')
+			buf[o++] = s[i];
+	buf[o] = '\0';
+	return strtod(buf, NULL);
+}
+
+/* Σ part × 60^|index − 2|: Psych's formula (so "1:30" is 5400, not 90). */
+static double base60_value(const char *s)
+{
+	double v = 0;
+	int e = 0;
+	for (const char *p = s;; e++) {
+		size_t n = strcspn(p, ":");
+		v += part_value(p, n) * pow(60, abs(e - 2));
+		if (!p[n])
+			return v;
+		p += n + 1;
 	}
-	const char *d = (*v == '+' || *v == '-') ? v + 1 : v;
-	double x = strtod(v, NULL);
-	if (all_digits(d))
-		return isfinite(x) ? K_INT : K_STR;
-	if (is_float(v))
-		return isfinite(x) ? K_FLOAT : K_STR;
+}
+
+/* [-+]? ([0-9][0-9_,]*)? "." [0-9]* ([eE][-+][0-9]+)?, but not a lone "." with its sign. */
+static int is_psych_float(const char *s)
+{
+	const char *p = s + (*s == '+' || *s == '-');
+	if (tascii_digit(*p))
+		p += strspn(p, "0123456789_,");
+	if (*p != '.')
+		return 0;
+	const char *dot = p++;
+	if (dot == s + (*s == '+' || *s == '-') && !tascii_digit(*p))
+		return 0; /* "." or ".e+1": no digit at all (Psych's Float() refuses the latter) */
+	p += strspn(p, "0123456789");
+	if (*p == 'e' || *p == 'E') {
+		if (p[1] != '+' && p[1] != '-')
+			return 0;
+		p += 2;
+		if (!tascii_digit(*p))
+			return 0;
+		p += strspn(p, "0123456789");
+	}
+	return *p == '\0';
+}
+
+/* s without "_" and ",", and without a "." that ends the number or precedes its exponent (malloc'd;
+ * NULL when out of memory). */
+static char *number_text(const char *s)
+{
+	char *out = malloc(strlen(s) + 1);
+	size_t o = 0;
+	if (!out)
+		return NULL;
+	for (const char *p = s; *p; p++) {
+		if (*p == '_' || *p == ',')
+			continue;
+		if (*p == '.' && (p[1] == '\0' || p[1] == 'e' || p[1] == 'E'))
+			continue;
+		out[o++] = *p;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* Digits beyond this many in base 2, 8 or 16 are refused: converting them to decimal takes time growing
+ * with the square of their count (1024 hex digits is already an integer of over 1200 decimal digits). */
+#define TYJ_MAX_RADIX_DIGITS 1024
+
+/* Digits in base 2, 8 or 16 (no "_" or ",") as decimal text with `sign` ("" or "-") in front, exactly,
+ * however many (malloc'd; NULL when out of memory). */
+static char *decimal_of(const char *digits, int base, const char *sign)
+{
+	/* n digits in base 16 or less make under 1.25n decimal digits (log10 16 = 1.204...) */
+	size_t n = strlen(digits), cap = n + n / 4 + 2, used = 1;
+	unsigned char *dec = calloc(cap, 1); /* little-endian decimal digits */
+	char *out = dec ? malloc(cap + 2) : NULL;
+	if (!out) {
+		free(dec);
+		return NULL;
+	}
+	for (const char *p = digits; *p; p++) {
+		unsigned carry = (unsigned)tascii_hex(*p);
+		for (size_t i = 0; i < used; i++) {
+			unsigned v = dec[i] * (unsigned)base + carry;
+			dec[i] = (unsigned char)(v % 10);
+			carry = v / 10;
+		}
+		while (carry && used < cap) {
+			dec[used++] = (unsigned char)(carry % 10);
+			carry /= 10;
+		}
+	}
+	while (used > 1 && !dec[used - 1])
+		used--;
+	size_t o = 0;
+	if (!(used == 1 && !dec[0]))
+		for (; *sign; sign++)
+			out[o++] = *sign;
+	while (used)
+		out[o++] = (char)('0' + dec[--used]);
+	out[o] = '\0';
+	free(dec);
+	return out;
+}
+
+/* Psych's integer forms: 0b binary, 0 octal, decimal (no leading zero), 0x hex; "_" and "," allowed
+ * where Psych allows them. 0 when `s` is not one. Else 1 with *text the integer (Ruby's Integer() of
+ * the text without them) as decimal digits with "-" when negative (malloc'd, NULL when out of memory),
+ * every digit kept: Psych makes any size of Integer. */
+static int is_psych_integer(const char *s, char **text)
+{
+	const char *p = s + (*s == '+' || *s == '-');
+	const char *sign = *s == '-' ? "-" : "";
+	int base = 10;
+	const char *set = "0123456789";
+	if (p[0] == '0' && p[1] == 'b')
+		base = 2, set = "01_,", p += 2;
+	else if (p[0] == '0' && p[1] == 'x')
+		base = 16, set = "0123456789abcdefABCDEF_,", p += 2;
+	else if (p[0] == '0' && p[1])
+		base = 8, set = "01234567_,", p += 1;
+	if (base == 10) {
+		if (!tascii_digit(*p) || (p[0] == '0' && p[1]))
+			return 0;
+		for (const char *q = p + 1; *q; q++)
+			if (!tascii_digit(*q) && !((*q == '_' || *q == ',') && tascii_digit(q[1])))
+				return 0;
+	} else if (!*p || strspn(p, set) != strlen(p)) {
+		return 0;
+	}
+	char *digits = number_text(p);
+	*text = NULL;
+	if (!digits)
+		return 1;
+	if (!digits[0] && base != 8) {
+		free(digits);
+		return 0; /* "0x_": Ruby's Integer() refuses it, so it stays a string */
+	}
+	if (base == 10) {
+		*text = malloc(strlen(digits) + 2);
+		if (*text)
+			snprintf(*text, strlen(digits) + 2, "%s%s", strcmp(digits, "0") ? sign : "", digits);
+	} else if (strlen(digits) <= TYJ_MAX_RADIX_DIGITS) {
+		*text = decimal_of(digits, base, sign);
+	} else {
+		*text = strdup("inf"); /* refused below, as a number beyond what the reader holds */
+	}
+	free(digits);
+	return 1;
+}
+
+/* The JSON type (and number) of a plain scalar, by the rules above. An integer also gets *itext, its
+ * decimal digits (malloc'd), so that it keeps them all. */
+static scalar_kind resolve_plain(const char *s, double *number, char **itext)
+{
+	*itext = NULL;
+	if (!*s)
+		return K_NULL;
+	if (looks_like_word(s) || strchr(s, '\n'))
+		return resolve_word(s);
+	if (strcasecmp(s, ".inf") == 0 || strcasecmp(s, "+.inf") == 0 || strcasecmp(s, "-.inf") == 0 ||
+	    strcasecmp(s, ".nan") == 0)
+		return K_NONFINITE;
+	if (s[0] == ':' && s[1])
+		return K_STR;
+	if (is_base60(s, 0) || is_base60(s, 1)) {
+		*number = base60_value(s);
+		return isfinite(*number) ? K_NUMBER : K_NONFINITE;
+	}
+	if (is_psych_float(s)) {
+		char *text = number_text(s);
+		if (!text)
+			return K_NOMEM;
+		*number = strtod(text, NULL);
+		free(text);
+		return isfinite(*number) ? K_NUMBER : K_NONFINITE;
+	}
+	if (is_psych_integer(s, itext)) {
+		if (!*itext)
+			return K_NOMEM;
+		if (strcmp(*itext, "inf") == 0) {
+			free(*itext);
+			*itext = NULL;
+			return K_NONFINITE;
+		}
+		*number = strtod(*itext, NULL); /* beyond a double's range: HUGE_VAL, the text stands */
+		return K_NUMBER;
+	}
 	return K_STR;
 }
 
 #define CORE_TAG(t) "tag:yaml.org,2002:" t
 
-/* Decides the JSON type of a scalar event; refuses tags the template format has no use for. */
-static int scalar_kind_of(builder *b, scalar_kind *out, const yaml_event_t *ev, tyj_pos at)
+/* Decides the JSON type of a scalar event; refuses tags the template format has no use for. An integer
+ * also gets *itext (see resolve_plain), which the caller frees. */
+static int scalar_kind_of(builder *b, scalar_kind *out, double *number, char **itext, const yaml_event_t *ev,
+                          tyj_pos at)
 {
 	const char *v = (const char *)ev->data.scalar.value;
 	const char *tag = (const char *)ev->data.scalar.tag;
 	int plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-	if (!tag) {
-		*out = plain ? resolve_plain(v) : K_STR;
+	*out = K_STR;
+	*itext = NULL;
+	if (!tag && !plain)
 		return TASKER_OK;
-	}
-	if (strcmp(tag, "!") == 0 || strcmp(tag, CORE_TAG("str")) == 0) {
-		*out = K_STR;
+	if (tag && (strcmp(tag, "!") == 0 || strcmp(tag, CORE_TAG("str")) == 0))
 		return TASKER_OK;
-	}
-	scalar_kind k = resolve_plain(v);
+	scalar_kind k = resolve_plain(v, number, itext);
+	if (k == K_NOMEM)
+		return tasker_set_oom();
+	if (k == K_NONFINITE)
+		return yaml_fail(b, at, "\"%.100s\" is a YAML number that JSON cannot hold (infinite, not a number "
+		                        "or out of range); quote it to keep the text", v);
 	int fits;
-	if (strcmp(tag, CORE_TAG("int")) == 0)
-		fits = k == K_INT;
-	else if (strcmp(tag, CORE_TAG("float")) == 0)
-		fits = k == K_INT || k == K_FLOAT;
-	else if (strcmp(tag, CORE_TAG("bool")) == 0)
+	if (!tag) {
+		*out = k;
+		return TASKER_OK;
+	}
+	if (strcmp(tag, CORE_TAG("int")) == 0) {
+		fits = k == K_NUMBER && floor(*number) == *number && !strchr(v, '.');
+	} else if (strcmp(tag, CORE_TAG("float")) == 0) {
+		fits = k == K_NUMBER && isfinite(*number);
+		free(*itext); /* Psych makes a Float of it: a double */
+		*itext = NULL;
+	} else if (strcmp(tag, CORE_TAG("bool")) == 0) {
 		fits = k == K_TRUE || k == K_FALSE;
-	else if (strcmp(tag, CORE_TAG("null")) == 0)
+	} else if (strcmp(tag, CORE_TAG("null")) == 0) {
 		fits = k == K_NULL;
-	else
+	} else {
+		free(*itext);
+		*itext = NULL;
 		return yaml_fail(b, at, "unsupported tag \"%.100s\"", tag);
-	if (!fits)
+	}
+	if (!fits) {
+		free(*itext);
+		*itext = NULL;
 		return yaml_fail(b, at, "\"%.100s\" is not a valid %s", v, strrchr(tag, ':') + 1);
+	}
 	*out = k;
 	return TASKER_OK;
 }
 
 static int make_scalar(builder *b, cJSON **out, const yaml_event_t *ev, tyj_pos at)
 {
-	const char *v = (const char *)ev->data.scalar.value;
+	double number = 0;
+	char *itext = NULL;
 	scalar_kind k = K_STR;
-	int rc = scalar_kind_of(b, &k, ev, at);
+	int rc = scalar_kind_of(b, &k, &number, &itext, ev, at);
 	if (rc)
 		return rc;
 	switch (k) {
 	case K_NULL: *out = cJSON_CreateNull(); break;
 	case K_TRUE: *out = cJSON_CreateTrue(); break;
 	case K_FALSE: *out = cJSON_CreateFalse(); break;
-	case K_INT:
-	case K_FLOAT: *out = cJSON_CreateNumber(strtod(v, NULL)); break;
-	default: *out = cJSON_CreateString(v); break;
+	case K_NUMBER: *out = cJSON_CreateNumber(number); break;
+	default: *out = cJSON_CreateString((const char *)ev->data.scalar.value); break;
 	}
-	if (!*out)
-		return tasker_set_oom();
 	/* an integer keeps its digits (a double holds every integer only up to 2^53) */
-	return k == K_INT ? tjson_set_number_text(*out, v) : TASKER_OK;
+	rc = !*out ? tasker_set_oom() : itext ? tjson_set_number_text(*out, itext) : TASKER_OK;
+	free(itext);
+	return rc;
 }
 
 /* The scalar (or aliased string) `text` arrives where a mapping key is expected. */
-static int take_key(builder *b, frame *f, const char *text, int plain, tyj_pos at)
+static int take_key(frame *f, const char *text, int plain, tyj_pos at)
 {
-	if (plain && strcmp(text, "<<") == 0) {
+	if (plain && strcmp(text, "<<") == 0)
 		f->key_is_merge = 1;
-	} else {
-		const key_entry *first = keyset_find(&b->keys, f->node, text);
-		if (first)
-			return yaml_fail(b, at, "duplicate key \"%.200s\" (first defined at line %d, column %d)", text,
-			                 first->pos.line, first->pos.column);
-	}
 	if (!(f->key = strdup(text)))
 		return tasker_set_oom();
 	f->key_pos = at;
@@ -456,7 +757,7 @@ static int on_scalar(builder *b, const yaml_event_t *ev)
 		return rc;
 	cJSON *node = NULL;
 	if (f && f->is_map && !f->key) {
-		rc = take_key(b, f, v, ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE, at);
+		rc = take_key(f, v, ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE, at);
 		if (rc || !ev->data.scalar.anchor)
 			return rc;
 		/* An anchored key can be aliased later as a value: keep a string copy alive for it. */
@@ -489,7 +790,7 @@ static int on_alias(builder *b, const yaml_event_t *ev)
 	if (f && f->is_map && !f->key) {
 		if (!cJSON_IsString(a->node))
 			return yaml_fail(b, at, "alias \"*%.100s\" used as a mapping key must refer to a string", name);
-		return take_key(b, f, a->node->valuestring, 0, at);
+		return take_key(f, a->node->valuestring, 0, at);
 	}
 	if ((int)b->depth + a->height > TYJ_MAX_DEPTH)
 		return yaml_fail(b, at, "alias \"*%.100s\" nests deeper than %d levels", name, TYJ_MAX_DEPTH);
@@ -685,6 +986,8 @@ int tyj_parse_yaml(cJSON **out, tyj_positions **out_positions, const char *text,
 	yaml_parser_delete(&parser);
 	cJSON *root = b->root;
 	tyj_positions *positions = b->positions;
+	positions->graveyard = b->graveyard;
+	b->graveyard = NULL;
 	builder_free(b);
 	free(b);
 	if (!rc && !root && !(root = cJSON_CreateNull()))
@@ -705,45 +1008,6 @@ int tyj_parse_yaml(cJSON **out, tyj_positions **out_positions, const char *text,
 }
 
 /* ------------------------------------------------------------------ JSON */
-
-/* Offset of the first byte that is not part of valid UTF-8 (or is NUL); `len` when there is none. */
-static size_t utf8_bad_offset(const unsigned char *s, size_t len)
-{
-	size_t i = 0;
-	while (i < len) {
-		unsigned c = s[i];
-		size_t n;
-		unsigned min;
-		if (c == 0)
-			return i;
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xC2 && c <= 0xDF) {
-			n = 1;
-			min = 0x80;
-		} else if (c >= 0xE0 && c <= 0xEF) {
-			n = 2;
-			min = 0x800;
-		} else if (c >= 0xF0 && c <= 0xF4) {
-			n = 3;
-			min = 0x10000;
-		} else {
-			return i;
-		}
-		unsigned cp = c & (0x3F >> n);
-		for (size_t k = 1; k <= n; k++) {
-			if (i + k >= len || (s[i + k] & 0xC0) != 0x80)
-				return i;
-			cp = (cp << 6) | (s[i + k] & 0x3F);
-		}
-		if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-			return i;
-		i += n + 1;
-	}
-	return len;
-}
 
 static int json_fail_at(const char *source, const char *text, size_t len, size_t off, const char *what)
 {
@@ -803,7 +1067,7 @@ int tyj_parse_json(cJSON **out, const char *text, size_t len, const char *source
 {
 	const char *source = source_name ? source_name : "<string>";
 	*out = NULL;
-	size_t bad = utf8_bad_offset((const unsigned char *)text, len);
+	size_t bad = tutf8_bad_offset(text, len);
 	if (bad < len)
 		return json_fail_at(source, text, len, bad, text[bad] ? "invalid UTF-8" : "NUL byte");
 	char *buf = malloc(len + 1);

@@ -20,18 +20,22 @@ typedef struct tyj_pos {
 typedef struct tyj_positions tyj_positions;
 
 /*
- * Parses exactly one YAML document (libyaml, YAML 1.1 syntax) into a cJSON tree. Plain scalars are typed
- * as the template format needs: true/false (True/TRUE/False/FALSE) → bool; null, Null, NULL, ~ and
- * empty → null; [-+]?[0-9]+ → integer; decimal floats with optional exponent → number; anything else,
- * and every quoted scalar, → string. Tags !!str, !!int, !!float, !!bool, !!null, !!map, !!seq are
- * honoured; other tags are refused. Anchors and aliases are expanded (copies); `<<` merge keys merge a
- * mapping or a sequence of mappings, explicit keys winning. Mapping keys must be scalars and unique.
- * An empty stream gives a JSON null.
+ * Parses exactly one YAML document (libyaml) into a cJSON tree, reading it as a Rails application's
+ * files are read: as Ruby's YAML (Psych, YAML 1.1) reads them. Plain scalars: ~, null (any case) and
+ * empty → null; yes/true/on and no/false/off (any case) → booleans; integers in decimal, 0x hex, 0b
+ * binary and 0-prefixed octal, "_" and "," ignored between digits, and base 60 (Psych's 1:30:15);
+ * floats with a "." and an optional signed exponent; .inf and .nan are refused (JSON cannot hold them);
+ * anything else — dates, times, :symbols, 1e3 — and every quoted scalar is a string, as written. Tags
+ * !!str, !!int, !!float, !!bool, !!null, !!map, !!seq and ! are honoured; other tags are refused.
+ * Anchors and aliases are expanded (copies); `<<` merge keys merge a mapping or a sequence of mappings,
+ * explicit keys winning. Mapping keys must be scalars. A key written twice in one mapping: the later
+ * value wins and keeps the earlier one's place, as in Ruby; the caller learns of it through
+ * tyj_duplicate. An empty stream gives a JSON null.
  *
  * *out is freed with cJSON_Delete. If out_positions is non-NULL it receives the side table (freed with
  * tyj_positions_free). `source_name` prefixes every error message (NULL → "<string>").
  * Errors: TASKER_EINVAL with "<source>: YAML syntax error at line L, column C: <problem>" (also used for
- * duplicate keys, unsupported tags, unknown anchors, nesting or size limits); TASKER_ENOMEM.
+ * unsupported tags, unknown anchors, numbers JSON cannot hold, nesting or size limits); TASKER_ENOMEM.
  */
 int tyj_parse_yaml(cJSON **out, tyj_positions **out_positions, const char *text, size_t len,
                    const char *source_name);
@@ -48,5 +52,9 @@ int tyj_parse_json(cJSON **out, const char *text, size_t len, const char *source
 tyj_pos tyj_position(const tyj_positions *positions, const cJSON *node);
 /* NULL is fine. */
 void tyj_positions_free(tyj_positions *positions);
+/* Keys written twice in one mapping, in document order: the key, where the value that won was written
+ * (*kept) and where the one it replaced was (*replaced). NULL past the last. */
+size_t tyj_duplicate_count(const tyj_positions *positions);
+const char *tyj_duplicate(const tyj_positions *positions, size_t index, tyj_pos *kept, tyj_pos *replaced);
 
 #endif

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "testdb.h"
 
 #define FIXTURE(name) TASKER_SOURCE_DIR "/tests/fixtures/config/" name
 
@@ -29,7 +30,8 @@ static const char *const ENV_VARS[] = {
 	"TASKER_EXECUTION_COMPLETION_FLUSH_MS", "TASKER_EXECUTION_POLL_INTERVAL_MS",
 	"TASKER_EXECUTION_STEP_TIMEOUT_SECONDS", "TASKER_EXECUTION_SHUTDOWN_TIMEOUT_SECONDS",
 	"TASKER_ENGINE_IDENTITY_STRATEGY", "TASKER_ENGINE_TASK_TEMPLATE_DIRECTORIES",
-	"TASKER_ENGINE_ENVIRONMENT", "TASKER_DATABASE_URL", "TASKER_DATABASE_POOL_SIZE", NULL};
+	"TASKER_ENGINE_ENVIRONMENT", "TASKER_ENGINE_STRICT_TEMPLATES", "TASKER_DATABASE_URL",
+	"TASKER_DATABASE_POOL_SIZE", NULL};
 
 static int clean_env(void **state)
 {
@@ -175,6 +177,75 @@ static void test_yaml_forms(void **state)
 	tasker_config_clear(&c);
 }
 
+static void assert_logged(const testlog *c, int i, const char *text)
+{
+	assert_true(i < c->n);
+	if (!strstr(c->lines[i], text))
+		fail_msg("log line %d lacks \"%s\": %s", i, text, c->lines[i]);
+}
+
+/* A Rails application's file loads: the engine's own keys are ignored with one warning each, Ruby's YAML
+ * booleans apply, a key written twice keeps its later value (warned). */
+static void test_rails_engine_keys_are_ignored(void **state)
+{
+	(void)state;
+	testlog log;
+	tasker_config c;
+	tasker_config_init(&c);
+	testlog_start(&log, "log.config");
+	int rc = tasker_config_load_file(&c, FIXTURE("rails_engine_keys.yml"));
+	testlog_stop();
+	assert_int_equal(rc, TASKER_OK);
+	assert_int_equal(c.execution.concurrency, 12);
+	assert_int_equal(c.engine.identity_strategy, TASKER_IDENTITY_UNIQUE);
+	assert_int_equal(c.backoff.jitter_enabled, 0);
+	assert_int_equal(log.n, 10);
+	assert_logged(&log, 0, "rails_engine_keys.yml:19: identity_strategy: written twice (lines 18 and 19): the "
+	                       "later value is used, as Ruby's YAML reads it");
+	assert_logged(&log, 1, "rails_engine_keys.yml:5: auth.authentication_enabled: ignored: only the Rails engine "
+	                       "uses it");
+	assert_logged(&log, 2, ":6: auth.authenticator_class: ignored");
+	assert_logged(&log, 3, ":8: telemetry.enabled: ignored");
+	assert_logged(&log, 4, ":9: telemetry.config: ignored");
+	assert_logged(&log, 5, ":11: health: ignored: a section only the Rails engine uses");
+	assert_logged(&log, 6, ":13: execution.min_concurrent_steps: ignored: only the Rails engine uses it");
+	assert_logged(&log, 7, ":15: execution.batch_timeout_base_seconds: ignored");
+	assert_logged(&log, 8, ":17: engine.task_handler_directory: ignored");
+	assert_logged(&log, 9, ":23: database.enable_secondary_database: ignored");
+	/* warnings are logged only when the whole file applies */
+	testlog_start(&log, "log.config");
+	rc = tasker_config_load_string(&c, "cache:\n  default_ttl: 60\nexecution:\n  concurrency: none\n", "bad.yml");
+	testlog_stop();
+	assert_int_equal(rc, TASKER_ECONFIG);
+	assert_int_equal(log.n, 0);
+	assert_int_equal(c.execution.concurrency, 12);
+	tasker_config_clear(&c);
+}
+
+/* The same settings as JSON (what a Ruby Hash of settings becomes), and the strict template option. */
+static void test_json_form_and_strict_templates(void **state)
+{
+	(void)state;
+	tasker_config c;
+	tasker_config_init(&c);
+	assert_int_equal(c.engine.strict_templates, 0);
+	const char *json = "{\"execution\": {\"concurrency\": 3}, \"engine\": {\"strict_templates\": true, "
+	                   "\"identity_strategy\": \"hash\"}, \"backoff\": {\"default_backoff_seconds\": [1, 5]}}";
+	assert_int_equal(tasker_config_load_string(&c, json, "settings"), TASKER_OK);
+	assert_int_equal(c.execution.concurrency, 3);
+	assert_int_equal(c.engine.strict_templates, 1);
+	assert_int_equal(c.engine.identity_strategy, TASKER_IDENTITY_HASH);
+	assert_int_equal(c.backoff.default_backoff_seconds_count, 2);
+	char *dump = tasker_config_to_yaml(&c);
+	assert_non_null(strstr(dump, "  strict_templates: true\n"));
+	free(dump);
+	setenv("TASKER_ENGINE_STRICT_TEMPLATES", "0", 1);
+	assert_int_equal(tasker_config_apply_env(&c), TASKER_OK);
+	unsetenv("TASKER_ENGINE_STRICT_TEMPLATES");
+	assert_int_equal(c.engine.strict_templates, 0);
+	tasker_config_clear(&c);
+}
+
 static void test_env_overrides_file(void **state)
 {
 	(void)state;
@@ -230,19 +301,22 @@ static const bad_case BAD_YAML[] = {
 	 "2: execution.lease_seconds: expected a positive integer, got a sequence"},
 	{"execution:\n  lease_seconds:\n", "2: execution.lease_seconds: expected a positive integer, got null"},
 	{"backoff:\n  jitter_enabled: maybe\n", "2: backoff.jitter_enabled: expected true or false, got \"maybe\""},
-	{"backoff:\n  backoff_multiplier: .inf\n",
+	{"backoff:\n  backoff_multiplier: '.inf'\n",
 	 "2: backoff.backoff_multiplier: expected a positive number, got \".inf\""},
+	{"backoff:\n  jitter_enabled: \"yes\"\n", "2: backoff.jitter_enabled: expected true or false, got the string \"yes\""},
+	{"backoff:\n  jitter_enabled: 1\n", "2: backoff.jitter_enabled: expected true or false, got 1"},
+	{"execution:\n  concurrency: 2.5\n", "2: execution.concurrency: expected a positive integer, got 2.5"},
+	{"engine:\n  environment: 12\n", "2: engine.environment: expected a string or null, got 12"},
 	{"backoff:\n  default_backoff_seconds: 5\n",
-	 "2: backoff.default_backoff_seconds: expected a list of 1 to 32 non-negative integers, got a scalar"},
+	 "2: backoff.default_backoff_seconds: expected a list of 1 to 32 non-negative integers, got 5"},
 	{"backoff:\n  default_backoff_seconds:\n    - 1\n    - two\n",
 	 "4: backoff.default_backoff_seconds[1]: expected a non-negative integer, got \"two\""},
-	{"backoff:\n  reenqueue_delays: 5\n", "2: backoff.reenqueue_delays: expected a mapping, got a scalar"},
+	{"backoff:\n  reenqueue_delays: 5\n", "2: backoff.reenqueue_delays: expected a mapping, got 5"},
 	{"engine:\n  task_template_directories: [a, {b: c}]\n",
 	 "2: engine.task_template_directories[1]: expected a directory name, got a mapping"},
-	{"database: postgres://x\n", "1: database: expected a mapping, got a scalar"},
+	{"database: postgres://x\n", "1: database: expected a mapping, got \"postgres://x\""},
 	{"- execution\n", "1: (top level): expected a mapping of sections (backoff, execution, engine or database), got a sequence"},
 	{"tasker: [1]\n", "1: tasker: expected a mapping of sections (backoff, execution, engine or database), got a sequence"},
-	{"? [a]\n: 1\n", "1: (top level): keys must be strings, got a sequence"},
 	/* out of range */
 	{"execution:\n  concurrency: -3\n", "2: execution.concurrency: expected a positive integer, got -3"},
 	{"execution:\n  concurrency: 0\n", "2: execution.concurrency: expected a positive integer, got 0"},
@@ -271,22 +345,30 @@ static const bad_case BAD_YAML[] = {
 	 "2: engine.task_template_directories[0]: expected a directory name, got an empty string"},
 	{"database:\n  pool_size: 0\n", "2: database.pool_size: expected a positive integer, got 0"},
 	/* unknown names, duplicates */
-	{"telemetry:\n  enabled: true\n",
-	 "1: telemetry: unknown section (expected backoff, execution, engine or database)"},
+	{"monitoring:\n  enabled: true\n",
+	 "1: monitoring: unknown section (expected backoff, execution, engine or database)"},
 	{"tasker:\n  tasker:\n    execution: {}\n",
 	 "2: tasker: unknown section (expected backoff, execution, engine or database)"},
-	{"execution:\n  concurrency: 2\n  min_concurrent_steps: 3\n", "3: execution.min_concurrent_steps: unknown key"},
+	{"execution:\n  concurrency: 2\n  max_concurency: 3\n", "3: execution.max_concurency: unknown key"},
 	{"backoff:\n  reenqueue_delays:\n    blocked: 3\n", "3: backoff.reenqueue_delays.blocked: unknown key"},
-	{"execution:\n  concurrency: 2\n  concurrency: 3\n",
-	 "3: execution.concurrency: duplicate key (first on line 2)"},
 	{"execution:\n  concurrency: 2\n  max_concurrent_steps_limit: 3\n",
 	 "3: execution.max_concurrent_steps_limit: sets the same option as execution.concurrency (line 2)"},
-	{"engine:\n  environment: \"a\\0b\"\n", "2: engine.environment: a NUL character is not allowed"},
-	/* not one YAML document */
+};
+
+/* What the YAML reader refuses (the one reader of templates and configuration): its message, which names
+ * the line and column, with TASKER_ECONFIG. */
+static const bad_case BAD_DOCUMENTS[] = {
+	{"backoff:\n  backoff_multiplier: .inf\n",
+	 " YAML error at line 2, column 23: \".inf\" is a YAML number that JSON cannot hold (infinite, not a number "
+	 "or out of range); quote it to keep the text"},
+	{"? [a]\n: 1\n", " YAML error at line 1, column 3: a sequence cannot be a mapping key"},
+	{"engine:\n  environment: \"a\\0b\"\n", " YAML error at line 2, column 16: NUL character in a scalar"},
 	{"execution:\n  concurrency: 2\n---\nexecution:\n  concurrency: 3\n",
-	 "4: a configuration file holds one YAML document, found another"},
-	{"execution: {concurrency: 2\n", "2: invalid YAML: did not find expected ',' or '}' (while parsing a flow mapping, line 1)"},
-	{"a: *missing\n", "1: invalid YAML: found undefined alias"},
+	 " YAML error at line 3, column 1: expected one YAML document, found a second"},
+	{"execution: {concurrency: 2\n", " YAML syntax error at line 2, column 1: did not find expected ',' or '}' "
+	                                "(while parsing a flow mapping at line 1, column 12)"},
+	{"a: *missing\n", " YAML error at line 1, column 4: unknown anchor \"missing\" (an alias must follow its "
+	                  "complete anchor)"},
 };
 
 static void test_errors_name_the_key(void **state)
@@ -303,6 +385,14 @@ static void test_errors_name_the_key(void **state)
 		assert_error(rc, TASKER_ECONFIG, expected);
 		tasker_config_clear(&c);
 	}
+	for (size_t i = 0; i < sizeof BAD_DOCUMENTS / sizeof BAD_DOCUMENTS[0]; i++) {
+		tasker_config c;
+		char expected[512];
+		tasker_config_init(&c);
+		snprintf(expected, sizeof expected, "case.yml:%s", BAD_DOCUMENTS[i].message);
+		assert_error(tasker_config_load_string(&c, BAD_DOCUMENTS[i].yaml, "case.yml"), TASKER_ECONFIG, expected);
+		tasker_config_clear(&c);
+	}
 }
 
 static void test_file_errors_have_file_and_line(void **state)
@@ -316,7 +406,7 @@ static void test_file_errors_have_file_and_line(void **state)
 	             FIXTURE("unknown_key.yml") ":3: backoff.jitter: unknown key");
 	int rc = tasker_config_load_file(&c, FIXTURE("invalid_syntax.yml"));
 	assert_int_equal(rc, TASKER_ECONFIG);
-	assert_non_null(strstr(tasker_error_last()->message, FIXTURE("invalid_syntax.yml") ":4: invalid YAML"));
+	assert_non_null(strstr(tasker_error_last()->message, FIXTURE("invalid_syntax.yml") ": YAML syntax error at line 4"));
 	assert_error(tasker_config_load_file(&c, FIXTURE("no_such_file.yml")), TASKER_ENOTFOUND,
 	             "cannot open configuration file " FIXTURE("no_such_file.yml") ": No such file or directory");
 	rc = tasker_config_load_file(&c, TASKER_SOURCE_DIR "/tests/fixtures/config");
@@ -511,6 +601,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rails_style_file, clean_env, clean_env),
 		cmocka_unit_test_setup_teardown(test_flat_file_overrides_only_present_keys, clean_env, clean_env),
 		cmocka_unit_test_setup_teardown(test_yaml_forms, clean_env, clean_env),
+		cmocka_unit_test_setup_teardown(test_rails_engine_keys_are_ignored, clean_env, clean_env),
+		cmocka_unit_test_setup_teardown(test_json_form_and_strict_templates, clean_env, clean_env),
 		cmocka_unit_test_setup_teardown(test_env_overrides_file, clean_env, clean_env),
 		cmocka_unit_test_setup_teardown(test_errors_name_the_key, clean_env, clean_env),
 		cmocka_unit_test_setup_teardown(test_file_errors_have_file_and_line, clean_env, clean_env),

@@ -42,10 +42,13 @@ static long long rows_written(PGconn *pg)
 	                        "(SELECT count(*) FROM tasker_tasks) + (SELECT count(*) FROM tasker_workflow_steps)");
 }
 
-/* Every file in fixtures/templates/invalid: TASKER_ETEMPLATE naming the file, and no row written. */
+/* Every file in fixtures/templates/invalid, read strictly: TASKER_ETEMPLATE naming the file, and no row
+ * written. */
 static void test_invalid_templates_write_nothing(void **state)
 {
 	testdb *t = *state;
+	tasker_template_options strict = TASKER_TEMPLATE_OPTIONS_INIT;
+	strict.strict = 1;
 	DIR *d = opendir(FIXTURES "/invalid");
 	assert_non_null(d);
 	struct dirent *de;
@@ -55,7 +58,7 @@ static void test_invalid_templates_write_nothing(void **state)
 			continue;
 		char path[512];
 		snprintf(path, sizeof path, "%s/invalid/%s", FIXTURES, de->d_name);
-		int rc = tasker_template_register_file(NULL, t->client, path, NULL);
+		int rc = tasker_template_register_ext(NULL, t->client, path, NULL, 0, NULL, &strict);
 		if (rc != TASKER_ETEMPLATE)
 			fail_msg("%s: expected TASKER_ETEMPLATE, got %s", de->d_name, tasker_error_name(rc));
 		if (!strstr(tasker_error_last()->message, de->d_name))
@@ -84,7 +87,6 @@ static void test_template_messages(void **state)
 		{"missing_handler_class.yaml", {"step \"broken\"", "handler_class", NULL}},
 		{"syntax_error.yaml", {"YAML syntax error", "line 5", "column 4"}},
 		{"syntax_error.json", {"JSON syntax error", "line 5", "column 5"}},
-		{"unsupported_schema_keyword.yaml", {"unsupported JSON Schema keyword", "oneOf", NULL}},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char path[512];
@@ -95,6 +97,76 @@ static void test_template_messages(void **state)
 			if (!strstr(msg, cases[i].parts[k]))
 				fail_msg("%s: message lacks \"%s\": %s", cases[i].file, cases[i].parts[k], msg);
 	}
+}
+
+/* What the Rails engine accepts registers: keys tasker-core does not use are ignored, each logged once as a
+ * warning through the host's log handler; the task-level handler_config is stored with the template. */
+static void test_unused_keys_register_with_warnings(void **state)
+{
+	testdb *t = *state;
+	testlog log;
+	tasker_template_info info;
+	testlog_start(&log, "log.template");
+	int rc = tasker_template_register_file(&info, t->client, FIXTURES "/rails_engine_extras.yaml", NULL);
+	testlog_stop();
+	assert_int_equal(rc, TASKER_OK);
+	assert_string_equal(info.name, "monthly_invoice");
+	assert_int_equal(log.n, 3);
+	assert_non_null(strstr(log.lines[0], "key \\\"owner_team\\\" is ignored: tasker-core does not use it"));
+	assert_non_null(strstr(log.lines[1], "step \\\"compute_totals\\\": key \\\"timeout\\\" is ignored"));
+	assert_non_null(strstr(log.lines[1], "and 1 more time"));
+	assert_non_null(strstr(log.lines[2], "schema: unknown keyword \\\"x-ui-widget\\\""));
+	char *stored = testdb_value(t->pg, "SELECT configuration->'handler_config' = '{\"currency\": \"EUR\", "
+	                                   "\"dry_run\": false}'::jsonb FROM tasker_named_tasks WHERE name = "
+	                                   "'monthly_invoice'");
+	assert_string_equal(stored, "t");
+	free(stored);
+	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM tasker_named_tasks WHERE name = 'monthly_invoice' "
+	                                     "AND configuration ? 'owner_team'"), 0);
+	/* the files refused only when strict load, with their warning */
+	static const char *const lenient[] = {"unknown_top_key.yaml", "unknown_step_key.yaml", "duplicate_key.yaml",
+	                                      "unknown_schema_keyword.yaml"};
+	for (size_t i = 0; i < sizeof lenient / sizeof lenient[0]; i++) {
+		char path[512];
+		snprintf(path, sizeof path, "%s/invalid/%s", FIXTURES, lenient[i]);
+		testlog_start(&log, "log.template");
+		rc = tasker_template_register_file(NULL, t->client, path, NULL);
+		testlog_stop();
+		if (rc != TASKER_OK)
+			fail_msg("%s: %s", lenient[i], tasker_error_last()->message);
+		assert_int_equal(log.n, 1);
+		assert_non_null(strstr(log.lines[0], lenient[i]));
+	}
+}
+
+/* engine.strict_templates makes a client refuse them by default; a call can still choose. */
+static void test_strict_templates_option(void **state)
+{
+	testdb *t = *state;
+	tasker_config cfg;
+	tasker_config_init(&cfg);
+	assert_int_equal(tasker_config_load_string(&cfg, "engine:\n  strict_templates: true\n", NULL), TASKER_OK);
+	tasker_client_options co = TASKER_CLIENT_OPTIONS_INIT;
+	co.database_url = t->conninfo;
+	co.config = &cfg;
+	tasker_client *strict_client;
+	assert_int_equal(tasker_client_open(&strict_client, &co), TASKER_OK);
+	long long before = rows_written(t->pg);
+	assert_int_equal(tasker_template_register_file(NULL, strict_client, FIXTURES "/invalid/unknown_step_key.yaml", NULL),
+	                 TASKER_ETEMPLATE);
+	assert_non_null(strstr(tasker_error_last()->message, "unknown key \"retry_limit\" (did you mean"));
+	assert_int_equal(rows_written(t->pg), before);
+	tasker_template_options lenient = TASKER_TEMPLATE_OPTIONS_INIT;
+	lenient.strict = 0;
+	assert_int_equal(tasker_template_register_ext(NULL, strict_client, FIXTURES "/invalid/unknown_step_key.yaml",
+	                                              NULL, 0, NULL, &lenient),
+	                 TASKER_OK);
+	tasker_template_options bad = TASKER_TEMPLATE_OPTIONS_INIT;
+	bad.version = 99;
+	assert_int_equal(tasker_template_register_ext(NULL, strict_client, NULL, "name: x", 0, NULL, &bad), TASKER_EINVAL);
+	assert_int_equal(tasker_template_register_ext(NULL, strict_client, NULL, NULL, 0, NULL, NULL), TASKER_EINVAL);
+	tasker_client_free(strict_client);
+	tasker_config_clear(&cfg);
 }
 
 static int create(int64_t *id, testdb *t, const char *name, const char *context)
@@ -339,6 +411,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_invalid_templates_write_nothing),
 		cmocka_unit_test(test_template_messages),
+		cmocka_unit_test(test_unused_keys_register_with_warnings),
+		cmocka_unit_test(test_strict_templates_option),
 		cmocka_unit_test(test_bad_requests_write_nothing),
 		cmocka_unit_test(test_invalid_result_json),
 		cmocka_unit_test(test_handler_returning_invalid_json),

@@ -161,3 +161,25 @@ char *testdb_read_file(const char *path)
 	fclose(f);
 	return s;
 }
+
+static void testlog_line(tasker_log_level level, const char *line, void *payload)
+{
+	testlog *log = payload;
+	char event[160];
+	(void)level;
+	snprintf(event, sizeof event, "\"event\":\"%s\"", log->event);
+	if (strstr(line, event) && log->n < 16)
+		snprintf(log->lines[log->n++], sizeof log->lines[0], "%s", line);
+}
+
+void testlog_start(testlog *log, const char *event)
+{
+	log->n = 0;
+	log->event = event;
+	tasker_log_set_handler(TASKER_LOG_WARN, testlog_line, log);
+}
+
+void testlog_stop(void)
+{
+	tasker_log_set_handler(TASKER_LOG_OFF, NULL, NULL);
+}

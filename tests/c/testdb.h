@@ -35,4 +35,15 @@ long long testdb_count(PGconn *pg, const char *fmt, ...) __attribute__((format(p
 /* The whole file as a NUL-terminated string (malloc'd); aborts when it cannot be read. */
 char *testdb_read_file(const char *path);
 
+/* The library's log lines (TASKER_LOG_WARN and above) whose "event" is `event`, kept while capturing. */
+typedef struct testlog {
+	char lines[16][1024];
+	int n;
+	const char *event;
+} testlog;
+
+/* Installs a log handler that fills *log (emptied first); testlog_stop removes it. */
+void testlog_start(testlog *log, const char *event);
+void testlog_stop(void);
+
 #endif
