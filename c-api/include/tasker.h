@@ -398,6 +398,15 @@ typedef struct tasker_task_view {
 
 /* Reads a task with all its steps. Free with tasker_task_view_free. */
 TASKER_EXTERN int tasker_task_get(tasker_task_view **out, tasker_client *client, int64_t task_id);
+/* A task's rows as the Rails engine's models read them, for bindings that offer those models' readers: a
+ * JSON object {"task": {...}, "workflow_steps": [...]}. "task" holds every column of tasker_tasks, its
+ * current "status", and "named_task" (every column of tasker_named_tasks — the template's JSON is its
+ * "configuration" — and "namespace_name"); each element of "workflow_steps" (in workflow_step_id
+ * order) every column of tasker_workflow_steps, its "name", current "status", "named_step" (every column
+ * of tasker_named_steps), and the ids of its "parent_ids" and "child_ids". Timestamps are UTC,
+ * "YYYY-MM-DDTHH:MM:SS[.ffffff]". *out_json is malloc'd; free with tasker_free. TASKER_ENOTFOUND when
+ * there is no such task. */
+TASKER_EXTERN int tasker_task_record(char **out_json, tasker_client *client, int64_t task_id);
 TASKER_EXTERN void tasker_task_view_free(tasker_task_view *view);
 /* Mermaid flowchart of the task's DAG, nodes coloured by state. malloc'd; free with tasker_free. */
 TASKER_EXTERN char *tasker_task_view_mermaid(const tasker_task_view *view);
