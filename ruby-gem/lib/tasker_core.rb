@@ -7,6 +7,9 @@ require "tasker_core/views"
 require "tasker_core/client"
 require "tasker_core/events"
 require "tasker_core/step_handler"
+require "tasker_core/logging"
+require "tasker_core/records"
+require "tasker_core/model_readers"
 require "tasker_core/handler_resolver"
 require "tasker_core/worker"
 
@@ -30,7 +33,13 @@ module TaskerCore
       @lock.synchronize { @client ||= @client_builder ? @client_builder.call : Client.new }
     end
 
-    # How {client} opens the process-wide client (the Railtie sets it); nil → Client.new.
+    # How {client} opens the process-wide client (the Railtie and tasker_core/compat set it); nil →
+    # Client.new.
+    # @return [#call, nil]
+    def client_builder
+      @lock.synchronize { @client_builder }
+    end
+
     # @param builder [#call, nil]
     def client_builder=(builder)
       @lock.synchronize { @client_builder = builder }

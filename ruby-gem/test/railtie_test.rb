@@ -19,21 +19,37 @@ class RailtieTest < Minitest::Test
     out
   end
 
+  ORDER = {
+    "cart_items" => [{ "product_id" => 7, "quantity" => 2, "price" => 5.0 }],
+    "payment_info" => { "method" => "paypal", "amount" => 10.0, "currency" => "EUR" },
+    "customer_info" => { "email" => "grace@example.com", "name" => "Grace" }
+  }.freeze
+
+  # The steps of ruby-gem/README.md's "Moving a Rails app from the engine to tasker-core", in the app:
+  # migrate, templates from config/tasker/tasks, config/tasker.yml and the Tasker.configure initializer,
+  # a controller written for the engine starting a task, a worker running the engine-style handlers.
   def test_rails_app_migrates_and_runs_its_handlers
     Dir.mktmpdir("tasker-rails") do |dir|
       app = File.join(dir, "app_root")
       FileUtils.cp_r(File.join(TestSupport::GEM_FIXTURES, "rails_app"), app)
       url = TestSupport.create_database("railtie")
-      assert_match(/tasker: \d+ migration\(s\) applied/, rake(app, url, "tasker:migrate"))
+      out = rake(app, url, "tasker:migrate")
+      assert_match(/tasker: \d+ migration\(s\) applied/, out)
+      # config/tasker.yml and the initializer: the keys only the engine uses are ignored, one warning each
+      %w[engine.task_handler_directory telemetry.enabled health.status_requires_authentication].each do |key|
+        assert_match(/#{Regexp.escape(key)}: ignored: only the Rails engine uses it/, out)
+      end
       assert_match(/registered ecommerce\.process_order@1\.0\.0/, rake(app, url, "tasker:register_templates"))
-      client = TaskerCore::Client.new(database_url: url)
-      id = client.create_task(name: "process_order", namespace: "ecommerce", version: "1.0.0", context: {
-                                "cart_items" => [{ "product_id" => 7, "quantity" => 2, "price" => 5.0 }],
-                                "payment_info" => { "method" => "paypal", "amount" => 10.0, "currency" => "EUR" },
-                                "customer_info" => { "email" => "grace@example.com", "name" => "Grace" }
-                              })
+      request = { "task" => { "name" => "process_order", "namespace" => "ecommerce", "version" => "1.0.0",
+                              "context" => ORDER } }
+      out = rake(app, url, "orders:post", env: { "ORDER_JSON" => JSON.generate(request) })
+      created = out[/orders: 201 (\{.*\})/, 1] or flunk("POST /orders did not create the task:\n#{out}")
+      id = JSON.parse(created).fetch("task_id")
+      bad = rake(app, url, "orders:post", env: { "ORDER_JSON" => JSON.generate("task" => request["task"].merge("context" => {})) })
+      assert_match(/orders: 400 .*required property/, bad)
       out = rake(app, url, "tasker:worker", env: { "UNTIL_IDLE" => "1", "CONCURRENCY" => "2" })
       assert_match(/worker stopped after 6 step/, out)
+      client = TaskerCore::Client.new(database_url: url)
       task = client.task(id)
       assert_equal "complete", task.state
       assert_equal "ORD-#{id}", task.step("create_order").results["order_number"]

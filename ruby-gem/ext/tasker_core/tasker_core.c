@@ -19,4 +19,6 @@ RUBY_FUNC_EXPORTED void Init_tasker_core_ext(void)
 	tc_init_handler();
 	tc_init_worker();
 	tc_init_events();
+	tc_init_log();
+	tc_init_records();
 }

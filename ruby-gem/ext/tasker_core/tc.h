@@ -108,4 +108,12 @@ int tc_handler_accepts_config(VALUE klass);
 
 void tc_init_worker(void);
 
+/* ---- tc_log.c: the core's log lines to TaskerCore.logger */
+
+void tc_init_log(void);
+
+/* ---- tc_records.c: a task's rows for the model readers */
+
+void tc_init_records(void);
+
 #endif

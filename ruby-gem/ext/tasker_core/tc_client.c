@@ -213,7 +213,7 @@ static void *do_open(void *p)
 	a->rc = 0;
 	if (a->config_path)
 		a->rc = tasker_config_load_file(&a->config, a->config_path);
-	else if (a->config_text)
+	if (!a->rc && a->config_text) /* a file, then settings over it */
 		a->rc = tasker_config_load_string(&a->config, a->config_text, "TaskerCore::Client config");
 	if (!a->rc)
 		a->rc = tasker_config_apply_env(&a->config);
@@ -335,6 +335,7 @@ typedef struct {
 	tasker_client *client;
 	const char *path, *text, *source, *environment;
 	int is_json;
+	int strict;                   /* -1: the client's engine.strict_templates */
 	tasker_template_info info;
 	tasker_template_step *steps;
 	size_t nsteps;
@@ -344,12 +345,13 @@ typedef struct {
 static void *do_register(void *p)
 {
 	template_args *a = p;
-	if (a->path)
-		a->rc = a->client ? tasker_template_register_file(&a->info, a->client, a->path, a->environment)
-		                  : tasker_template_validate_file(&a->info, a->path, a->environment);
+	tasker_template_options opts = TASKER_TEMPLATE_OPTIONS_INIT;
+	opts.environment = a->environment;
+	opts.strict = a->strict;
+	if (a->client)
+		a->rc = tasker_template_register_ext(&a->info, a->client, a->path, a->text, a->is_json, a->source, &opts);
 	else
-		a->rc = tasker_template_register_string(&a->info, a->client, a->text, a->is_json, a->source,
-		                                        a->environment);
+		a->rc = tasker_template_validate_file(&a->info, a->path, a->environment);
 	if (a->rc)
 		return NULL;
 	/* The step list (names, handler classes) is what a worker needs to find its handlers. */
@@ -403,13 +405,20 @@ static VALUE template_finish(template_args *a)
 	return h;
 }
 
-/* _register_template_file(path, environment) */
-static VALUE client_register_file(VALUE self, VALUE path, VALUE env)
+/* nil → the client's configuration decides; true/false. */
+static int strict_arg(VALUE strict)
+{
+	return NIL_P(strict) ? -1 : RTEST(strict) ? 1 : 0;
+}
+
+/* _register_template_file(path, environment, strict) */
+static VALUE client_register_file(VALUE self, VALUE path, VALUE env, VALUE strict)
 {
 	VALUE k1, k2;
 	template_args a;
 	memset(&a, 0, sizeof a);
 	a.client = tc_client_get(self);
+	a.strict = strict_arg(strict);
 	a.path = cstr_arg(&k1, path);
 	a.environment = cstr_arg(&k2, env);
 	template_run(self, &a);
@@ -418,13 +427,14 @@ static VALUE client_register_file(VALUE self, VALUE path, VALUE env)
 	return template_finish(&a);
 }
 
-/* _register_template_text(text, is_json, source_name, environment) */
-static VALUE client_register_text(VALUE self, VALUE text, VALUE is_json, VALUE source, VALUE env)
+/* _register_template_text(text, is_json, source_name, environment, strict) */
+static VALUE client_register_text(VALUE self, VALUE text, VALUE is_json, VALUE source, VALUE env, VALUE strict)
 {
 	VALUE k1, k2, k3;
 	template_args a;
 	memset(&a, 0, sizeof a);
 	a.client = tc_client_get(self);
+	a.strict = strict_arg(strict);
 	a.text = cstr_arg(&k1, text);
 	a.is_json = RTEST(is_json);
 	a.source = cstr_arg(&k2, source);
@@ -808,8 +818,8 @@ void tc_init_client(void)
 	rb_define_method(tc_cClient, "closed?", client_closed_p, 0);
 	rb_define_method(tc_cClient, "migrate!", client_migrate, 0);
 	rb_define_private_method(tc_cClient, "_migration_status", client_migration_status, 0);
-	rb_define_private_method(tc_cClient, "_register_template_file", client_register_file, 2);
-	rb_define_private_method(tc_cClient, "_register_template_text", client_register_text, 4);
+	rb_define_private_method(tc_cClient, "_register_template_file", client_register_file, 3);
+	rb_define_private_method(tc_cClient, "_register_template_text", client_register_text, 5);
 	rb_define_private_method(tc_cClient, "_create_task", client_create_task, -1);
 	rb_define_private_method(tc_cClient, "_task", client_task, 1);
 	rb_define_private_method(tc_cClient, "_execution_context", client_execution_context, 1);

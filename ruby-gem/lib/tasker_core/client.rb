@@ -25,18 +25,21 @@ module TaskerCore
     #   then $DATABASE_URL, then libpq's PG* variables
     # @param pool_size [Integer, nil] most connections this client opens (default 8)
     # @param application_name [String, nil] shown in pg_stat_activity (default "tasker-core")
-    # @param config [String, Hash, nil] the engine's configuration: a YAML file path, or a Hash of
-    #   sections (backoff:, execution:, engine:, database:) — docs/configuration.md lists them.
-    #   TASKER_<SECTION>_<KEY> environment variables apply over it.
+    # @param config [String, Hash, Array, nil] the engine's configuration: a YAML file path, a Hash of
+    #   sections (backoff:, execution:, engine:, database:) — docs/configuration.md lists them — or
+    #   [path, Hash]: the file, then the Hash over it. TASKER_<SECTION>_<KEY> environment variables
+    #   apply over all of it.
     # @raise [ConnectionError] when the database cannot be reached
     # @raise [ConfigurationError] for an unknown or invalid configuration key
     def initialize(database_url: nil, pool_size: nil, application_name: nil, config: nil)
       database_url ||= ENV["TASKER_DATABASE_URL"] || ENV["DATABASE_URL"]
       path = text = nil
-      case config
-      when nil then nil
-      when Hash then text = NativeJSON.generate(config)
-      else path = config.to_s
+      (config.is_a?(Array) ? config : [config]).compact.each do |source|
+        if source.is_a?(Hash)
+          text = NativeJSON.generate(source)
+        else
+          path = source.to_s
+        end
       end
       @templates = []
       @templates_lock = Mutex.new
@@ -62,13 +65,17 @@ module TaskerCore
     # @param source [String, Pathname, Hash] a .yaml/.yml/.json file, or the template as a Hash
     # @param environment [String, nil] selects the template's `environments:` override
     #   (nil → $TASKER_ENV, then $RAILS_ENV)
+    # @param strict [Boolean, nil] true: a key tasker-core does not use (the Rails engine allows any), a
+    #   key written twice or a schema keyword it does not apply is an error; false: each is ignored
+    #   with a warning in the log ({TaskerCore.logger}); nil (default): the client's
+    #   engine.strict_templates configuration (false unless set)
     # @return [TemplateInfo]
     # @raise [TemplateError] naming the file, step and problem
-    def register_template(source, environment: nil)
+    def register_template(source, environment: nil, strict: nil)
       info = if source.is_a?(Hash)
-               _register_template_text(NativeJSON.generate(source), true, "template Hash", environment)
+               _register_template_text(NativeJSON.generate(source), true, "template Hash", environment, strict)
              else
-               _register_template_file(source.to_s, environment)
+               _register_template_file(source.to_s, environment, strict)
              end
       remember(TemplateInfo.new(**info))
     end
@@ -77,9 +84,10 @@ module TaskerCore
     # @param text [String] YAML or JSON
     # @param format [Symbol] :yaml or :json
     # @param source_name [String] names the text in error messages
+    # @param strict [Boolean, nil] as for {#register_template}
     # @return [TemplateInfo]
-    def register_template_text(text, format: :yaml, source_name: "<string>", environment: nil)
-      info = _register_template_text(text.to_s, format.to_sym == :json, source_name, environment)
+    def register_template_text(text, format: :yaml, source_name: "<string>", environment: nil, strict: nil)
+      info = _register_template_text(text.to_s, format.to_sym == :json, source_name, environment, strict)
       remember(TemplateInfo.new(**info))
     end
 

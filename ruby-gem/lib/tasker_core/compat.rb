@@ -2,16 +2,19 @@
 
 require "tasker_core"
 
-# Rails engine compatibility: +require "tasker_core/compat"+ defines the engine's handler API on top
-# of this gem, so a handler file written for the Rails engine Tasker loads and runs unchanged:
+# Rails engine compatibility: +require "tasker_core/compat"+ defines the engine's API on top of this gem,
+# so that code written for the Rails engine Tasker loads and runs unchanged:
 #
-#   class ValidateCartHandler < Tasker::StepHandler::Base
-#     def process(task, sequence, step) ... end
-#     def process_results(step, process_output, initial_results) ... end
-#   end
+# - handlers: Tasker::StepHandler::Base (+process(task, sequence, step)+, +process_results+, +config+),
+#   Tasker::RetryableError / Tasker::PermanentError (the gem's classes, so the worker classifies them
+#   exactly like TaskerCore's), and the engine's model readers on task and step (task.id,
+#   task.context[:key] with indifferent access, step.processed_at, ...; lib/tasker_core/model_readers.rb);
+# - controllers: Tasker::Types::TaskRequest and Tasker::HandlerFactory.instance.get(...).initialize_task!
+#   create the task in the core (compat/task_request.rb);
+# - configuration: Tasker.configure / Tasker::Configuration.configuration blocks (compat/configuration.rb);
+# - Tasker::Task.find(id): the task's rows, read-only (TaskerCore::TaskRecord).
 #
-# Tasker::RetryableError / Tasker::PermanentError are the gem's classes, so the worker classifies
-# them exactly like TaskerCore's. Not for a process that also loads the Rails engine itself.
+# Not for a process that also loads the Rails engine itself.
 if defined?(Tasker::StepHandler::Base) && !(Tasker::StepHandler::Base <= TaskerCore::StepHandler::Base)
   raise LoadError, "tasker_core/compat: the Rails engine Tasker is loaded; its Tasker::StepHandler::Base " \
                    "cannot be replaced (run tasker-core workers in a process without the engine)"
@@ -23,6 +26,7 @@ module Tasker
   ProceduralError = TaskerCore::ProceduralError unless const_defined?(:ProceduralError, false)
   RetryableError = TaskerCore::RetryableError unless const_defined?(:RetryableError, false)
   PermanentError = TaskerCore::PermanentError unless const_defined?(:PermanentError, false)
+  Task = TaskerCore::TaskRecord unless const_defined?(:Task, false)
 
   module StepHandler
     # The Rails engine's handler base class: +new(config: nil)+, +process(task, sequence, step)+,
@@ -31,3 +35,24 @@ module Tasker
     end
   end
 end
+
+module TaskerCore
+  # What the compatibility layer changes in the gem's own objects.
+  module Compat
+    # The engine hands handlers the task's context with indifferent access (string or symbol keys):
+    # ActiveSupport's HashWithIndifferentAccess, as the engine's start_task does, when ActiveSupport is
+    # loaded (it always is in a Rails application).
+    module IndifferentContext
+      def context
+        return super unless defined?(ActiveSupport::HashWithIndifferentAccess)
+
+        @indifferent_context ||= ActiveSupport::HashWithIndifferentAccess.new(super)
+      end
+    end
+  end
+
+  Task.prepend(Compat::IndifferentContext)
+end
+
+require "tasker_core/compat/task_request"
+require "tasker_core/compat/configuration"

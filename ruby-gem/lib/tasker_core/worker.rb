@@ -67,7 +67,7 @@ module TaskerCore
     # @return [true]
     # @raise [NotFoundError] when the step is not ready to run (already claimed, finished...)
     def execute_step(step_id)
-      _execute_step(step_id)
+      Records.with_client(@client) { _execute_step(step_id) }
     end
 
     # (defined by the extension)
@@ -87,7 +87,7 @@ module TaskerCore
           Thread.new do
             Thread.current.name = "tasker-handler-#{i}"
             Thread.current.report_on_exception = false
-            _serve
+            Records.with_client(@client) { _serve }
           end
         end
         previous = trap_signals(%w[TERM INT]) if trap_signals
