@@ -76,7 +76,7 @@ module TaskerCore
     def [](attribute) = @messages.fetch(attribute.to_sym, [])
     def empty? = @messages.values.all?(&:empty?)
     def any? = !empty?
-    def each(&) = full_messages.each(&)
+    def each(&block) = full_messages.each(&block)
     def full_messages = @messages.flat_map { |attr, list| list.map { |m| "#{attr} #{m}" } }
     def to_hash = @messages.transform_values(&:dup)
     alias to_h to_hash

@@ -37,7 +37,7 @@ module Tasker
       def to_h = @values.transform_values { |v| Configuration.plain(v) }
     end
 
-    def self.configuration(&) = Tasker.configuration(&)
+    def self.configuration(&block) = Tasker.configuration(&block)
 
     def self.reset_configuration! = Tasker.reset_configuration!
 
@@ -81,7 +81,7 @@ module Tasker
       @configuration
     end
 
-    def configure(&) = configuration(&)
+    def configure(&block) = configuration(&block)
 
     def reset_configuration!
       @configuration = Configuration.new
