@@ -3,7 +3,14 @@
  * tree, then compiled to a Thompson automaton (CHAR/ANY/CLASS consume one code point; SPLIT/JMP branch;
  * assertions test the position) that is simulated breadth-first. Every state is visited at most once per
  * subject position, so a search costs O(subject × program) whatever the pattern. Counted repetition is
- * unrolled, hence the limits on counts and program size. Knows nothing of schemas.
+ * unrolled, hence the limits on counts and program size.
+ *
+ * A lookaround is a test of the position too, answered from a table made before the search, one pass
+ * over the subject per lookaround: a lookbehind's body runs forwards, started at every position, and
+ * marks each position where it reaches its end; a lookahead's body is compiled reversed and runs
+ * backwards the same way, marking each position where a match of it begins. Inner lookarounds are
+ * tabled before the ones around them. So lookaround costs one more O(subject × body) pass each, never a
+ * search per position. Knows nothing of schemas.
  */
 #include "regex.h"
 
@@ -16,10 +23,11 @@
 #include "utf8.h"
 #include "util.h"
 
-enum { RX_MAX_INSTS = 10000, RX_MAX_COUNT = 1000, RX_MAX_GROUP_DEPTH = 64 };
+/* RX_MAX_LOOKS: each lookaround keeps a bit per subject position during a search. */
+enum { RX_MAX_INSTS = 10000, RX_MAX_COUNT = 1000, RX_MAX_GROUP_DEPTH = 64, RX_MAX_LOOKS = 64 };
 
 typedef enum {
-	OP_CHAR, OP_ANY, OP_CLASS, OP_SPLIT, OP_JMP, OP_BOL, OP_EOL, OP_WORDB, OP_NWORDB, OP_MATCH
+	OP_CHAR, OP_ANY, OP_CLASS, OP_SPLIT, OP_JMP, OP_BOL, OP_EOL, OP_WORDB, OP_NWORDB, OP_LOOK, OP_MATCH
 } rx_op;
 
 typedef struct {
@@ -34,9 +42,15 @@ typedef struct {
 
 typedef struct {
 	uint8_t op;        /* rx_op */
-	uint32_t arg;      /* OP_CHAR: code point; OP_CLASS: class index */
-	uint32_t x, y;     /* OP_JMP: x; OP_SPLIT: x, y */
+	uint32_t arg;      /* OP_CHAR: code point; OP_CLASS: class index; OP_LOOK: lookaround index */
+	uint32_t x, y;     /* OP_JMP: x; OP_SPLIT: x, y; OP_LOOK: x = 1 when negative */
 } rx_inst;
+
+/* A lookaround's program: where it starts in prog, and which way it runs over the subject. */
+typedef struct {
+	uint32_t start;
+	int backward;      /* a lookahead: its body reversed, run from the end of the subject */
+} rx_look;
 
 struct trx_regex {
 	char *source;
@@ -44,16 +58,20 @@ struct trx_regex {
 	size_t ninst;
 	rx_class *classes;
 	size_t nclasses;
+	rx_look *looks;    /* in the order they are tabled: inner ones first */
+	size_t nlooks;
 };
 
-typedef enum { N_SEQ, N_ALT, N_CHAR, N_ANY, N_CLASS, N_ASSERT, N_REPEAT } rx_kind;
+typedef enum { N_SEQ, N_ALT, N_CHAR, N_ANY, N_CLASS, N_ASSERT, N_REPEAT, N_LOOK } rx_kind;
 
 typedef struct {
 	rx_kind kind;
-	uint32_t arg;      /* N_CHAR: code point; N_CLASS: class index; N_ASSERT: opcode */
-	int child;         /* N_SEQ, N_ALT: first item; N_REPEAT: operand */
+	uint32_t arg;      /* N_CHAR: code point; N_CLASS: class index; N_ASSERT: opcode; N_LOOK: index */
+	int child;         /* N_SEQ, N_ALT: first item; N_REPEAT: operand; N_LOOK: body */
 	int next;          /* next item of the enclosing N_SEQ / N_ALT, -1 for the last */
-	int min, max;      /* N_REPEAT; max -1 means unbounded */
+	int prev;          /* the item before it in an N_SEQ, -1 for the first: reversed bodies */
+	int last;          /* N_SEQ: last item */
+	int min, max;      /* N_REPEAT, max -1 means unbounded; N_LOOK: min = negative, max = behind */
 } rx_node;
 
 /* A group name: where it is written in the pattern. */
@@ -80,6 +98,8 @@ typedef struct {
 	size_t nnames, capnames;
 	rx_name *refs;     /* \k<name> seen (syntax_only), checked at the end */
 	size_t nrefs, caprefs;
+	int *looks;        /* N_LOOK nodes, inner ones first (each is added when its body is read) */
+	size_t nlooks, caplooks;
 } rx_parser;
 
 /* Predefined classes of ECMA-262: \d, \w, \s (WhiteSpace and LineTerminator). */
@@ -123,7 +143,7 @@ static int rx_node_new(rx_parser *p, rx_kind kind, uint32_t arg)
 	if (!nodes)
 		return rx_oom(p);
 	p->nodes = nodes;
-	nodes[p->nnodes] = (rx_node){kind, arg, -1, -1, 0, 0};
+	nodes[p->nnodes] = (rx_node){kind, arg, -1, -1, -1, -1, 0, 0};
 	return (int)p->nnodes++;
 }
 
@@ -441,17 +461,15 @@ static int rx_braces(rx_parser *p, int *min, int *max)
 
 static int rx_disj(rx_parser *p);
 
-/* (?=...), (?!...), (?<=...), (?<!...) at `start`, `skip` bytes of opening: only a syntax check accepts
- * them (evaluating one at every position would make a search quadratic). Returns an empty sequence
- * that nothing may quantify, as in ECMA-262's Unicode mode. */
+/* (?=...), (?!...), (?<=...), (?<!...) at `start`, `skip` bytes of opening (3 ahead, 4 behind): an
+ * N_LOOK node that nothing may quantify, as in ECMA-262's Unicode mode. */
 static int rx_lookaround(rx_parser *p, size_t start, size_t skip)
 {
-	if (!p->syntax_only)
-		return rx_fail_at(p, start, skip == 3 ? "lookahead is not supported" : "lookbehind is not supported");
 	p->pos = start + skip;
 	if (++p->depth > RX_MAX_GROUP_DEPTH)
 		return rx_fail_at(p, start, "groups nested too deeply");
-	if (rx_disj(p) < 0)
+	int body = rx_disj(p);
+	if (body < 0)
 		return -1;
 	if (p->pos >= p->len || p->src[p->pos] != ')')
 		return rx_fail_at(p, start, "missing ')'");
@@ -459,7 +477,20 @@ static int rx_lookaround(rx_parser *p, size_t start, size_t skip)
 	p->depth--;
 	if (p->pos < p->len && strchr("*+?", p->src[p->pos]))
 		return rx_fail(p, "nothing to repeat");
-	return rx_node_new(p, N_SEQ, 0);
+	if (p->nlooks == RX_MAX_LOOKS)
+		return rx_fail_at(p, start, "more than 64 lookarounds");
+	int *looks = tarray_grow(p->looks, &p->caplooks, p->nlooks + 1, sizeof *looks);
+	if (!looks)
+		return rx_oom(p);
+	p->looks = looks;
+	int node = rx_node_new(p, N_LOOK, (uint32_t)p->nlooks);
+	if (node < 0)
+		return -1;
+	looks[p->nlooks++] = node;
+	p->nodes[node].child = body;
+	p->nodes[node].min = p->src[start + skip - 1] == '!'; /* (?! or (?<! */
+	p->nodes[node].max = skip == 4;
+	return node;
 }
 
 /* The opening of a group at `start`: ( or (?: or (?<name>; lookaround goes to rx_lookaround (returns
@@ -611,8 +642,10 @@ static int rx_seq(rx_parser *p)
 			p->nodes[seq].child = t;
 		else
 			p->nodes[tail].next = t;
+		p->nodes[t].prev = tail;
 		tail = t;
 	}
+	p->nodes[seq].last = tail;
 	return seq;
 }
 
@@ -674,6 +707,7 @@ static void rx_parser_free(rx_parser *p)
 	free(p->nodes);
 	free(p->names);
 	free(p->refs);
+	free(p->looks);
 }
 
 static void rx_message(const rx_parser *p, char *err, size_t errlen)
@@ -717,21 +751,22 @@ static size_t rx_put(rx_gen *g, rx_op op, uint32_t arg)
 	return g->n++;
 }
 
-static void rx_emit(rx_gen *g, const rx_node *nodes, int i);
+static void rx_emit(rx_gen *g, const rx_node *nodes, int i, int rev);
 
 /* a|b|c: SPLIT to each alternative in turn; every alternative but the last jumps to the end. The
- * pending jumps are chained through their x fields until the end is known. */
-static void rx_emit_alt(rx_gen *g, const rx_node *nodes, const rx_node *n)
+ * pending jumps are chained through their x fields until the end is known. `rev`: each alternative
+ * reversed. */
+static void rx_emit_alt(rx_gen *g, const rx_node *nodes, const rx_node *n, int rev)
 {
 	uint32_t pending = UINT32_MAX;
 	for (int c = n->child; c >= 0; c = nodes[c].next) {
 		if (nodes[c].next < 0) {
-			rx_emit(g, nodes, c);
+			rx_emit(g, nodes, c, rev);
 			break;
 		}
 		size_t split = rx_put(g, OP_SPLIT, 0);
 		g->prog[split].x = (uint32_t)split + 1;
-		rx_emit(g, nodes, c);
+		rx_emit(g, nodes, c, rev);
 		size_t jmp = rx_put(g, OP_JMP, 0);
 		g->prog[jmp].x = pending;
 		pending = (uint32_t)jmp;
@@ -746,14 +781,14 @@ static void rx_emit_alt(rx_gen *g, const rx_node *nodes, const rx_node *n)
 
 /* x{min,max}: min copies, then either a loop (unbounded) or max-min optional copies that may each
  * skip to the end (chained through y until the end is known). */
-static void rx_emit_repeat(rx_gen *g, const rx_node *nodes, const rx_node *n)
+static void rx_emit_repeat(rx_gen *g, const rx_node *nodes, const rx_node *n, int rev)
 {
 	for (int k = 0; k < n->min; k++)
-		rx_emit(g, nodes, n->child);
+		rx_emit(g, nodes, n->child, rev);
 	if (n->max < 0) {
 		size_t split = rx_put(g, OP_SPLIT, 0);
 		g->prog[split].x = (uint32_t)split + 1;
-		rx_emit(g, nodes, n->child);
+		rx_emit(g, nodes, n->child, rev);
 		g->prog[rx_put(g, OP_JMP, 0)].x = (uint32_t)split;
 		g->prog[split].y = (uint32_t)g->n;
 		return;
@@ -764,7 +799,7 @@ static void rx_emit_repeat(rx_gen *g, const rx_node *nodes, const rx_node *n)
 		g->prog[split].x = (uint32_t)split + 1;
 		g->prog[split].y = pending;
 		pending = (uint32_t)split;
-		rx_emit(g, nodes, n->child);
+		rx_emit(g, nodes, n->child, rev);
 	}
 	while (pending != UINT32_MAX) {
 		uint32_t prev = g->prog[pending].y;
@@ -773,19 +808,25 @@ static void rx_emit_repeat(rx_gen *g, const rx_node *nodes, const rx_node *n)
 	}
 }
 
-static void rx_emit(rx_gen *g, const rx_node *nodes, int i)
+/* Node i as states; `rev`: for a run backwards over the subject, every sequence in reverse order (a
+ * position test stays where it is between its neighbours). A lookaround is one state here; its body is
+ * a program of its own (rx_build). */
+static void rx_emit(rx_gen *g, const rx_node *nodes, int i, int rev)
 {
 	const rx_node *n = &nodes[i];
 	switch (n->kind) {
 	case N_SEQ:
-		for (int c = n->child; c >= 0; c = nodes[c].next)
-			rx_emit(g, nodes, c);
+		for (int c = rev ? n->last : n->child; c >= 0; c = rev ? nodes[c].prev : nodes[c].next)
+			rx_emit(g, nodes, c, rev);
 		break;
 	case N_ALT:
-		rx_emit_alt(g, nodes, n);
+		rx_emit_alt(g, nodes, n, rev);
 		break;
 	case N_REPEAT:
-		rx_emit_repeat(g, nodes, n);
+		rx_emit_repeat(g, nodes, n, rev);
+		break;
+	case N_LOOK:
+		g->prog[rx_put(g, OP_LOOK, n->arg)].x = (uint32_t)n->min;
 		break;
 	case N_CHAR:
 		rx_put(g, OP_CHAR, n->arg);
@@ -809,25 +850,37 @@ void trx_free(trx_regex *re)
 	for (size_t i = 0; i < re->nclasses; i++)
 		free(re->classes[i].r);
 	free(re->classes);
+	free(re->looks);
 	free(re->prog);
 	free(re->source);
 	free(re);
 }
 
-/* Turns a parsed tree into a program; takes the parser's classes. */
+/* Turns a parsed tree into a program: the pattern's from state 0, then each lookaround's body (a
+ * lookahead's reversed); takes the parser's classes. */
 static int rx_build(trx_regex **out, rx_parser *p, int root, const char *source)
 {
 	size_t size = rx_size(p->nodes, root) + 1;
+	for (size_t k = 0; k < p->nlooks; k++)
+		size = rx_cap(size + rx_size(p->nodes, p->nodes[p->looks[k]].child) + 1);
 	if (size > RX_MAX_INSTS)
 		return rx_fail_at(p, 0, "pattern too large once repetitions are expanded");
 	trx_regex *re = calloc(1, sizeof *re);
-	if (!re || !(re->prog = malloc(size * sizeof *re->prog)) || !(re->source = strdup(source))) {
+	if (!re || !(re->prog = malloc(size * sizeof *re->prog)) || !(re->source = strdup(source)) ||
+	    (p->nlooks && !(re->looks = malloc(p->nlooks * sizeof *re->looks)))) {
 		trx_free(re);
 		return rx_oom(p);
 	}
 	rx_gen g = {re->prog, 0};
-	rx_emit(&g, p->nodes, root);
+	rx_emit(&g, p->nodes, root, 0);
 	rx_put(&g, OP_MATCH, 0);
+	for (size_t k = 0; k < p->nlooks; k++) {
+		const rx_node *look = &p->nodes[p->looks[k]];
+		re->looks[k] = (rx_look){(uint32_t)g.n, !look->max};
+		rx_emit(&g, p->nodes, look->child, !look->max);
+		rx_put(&g, OP_MATCH, 0);
+	}
+	re->nlooks = p->nlooks;
 	re->ninst = g.n;
 	re->classes = p->classes;
 	re->nclasses = p->nclasses;
@@ -878,7 +931,9 @@ typedef struct {
 	uint32_t *stack;
 	size_t *mark;     /* mark[pc] == gen: state pc is already in the list being built */
 	size_t gen;
-	int matched;
+	int matched;      /* the list being built reached OP_MATCH */
+	uint64_t *looks;  /* bit k of looks[i]: lookaround k's body matches at position i */
+	uint32_t *clist, *nlist;
 } rx_run_state;
 
 static int rx_is_word(const rx_run_state *st, size_t i, int before)
@@ -923,6 +978,9 @@ static void rx_add(rx_run_state *st, uint32_t *list, size_t *count, uint32_t pc,
 		case OP_NWORDB:
 			hit = (rx_is_word(st, i, 1) != rx_is_word(st, i, 0)) == (in->op == OP_WORDB);
 			break;
+		case OP_LOOK:
+			hit = (int)(st->looks[i] >> in->arg & 1) != (int)in->x;
+			break;
 		default:
 			list[(*count)++] = pc;
 			continue;
@@ -951,40 +1009,61 @@ static int rx_consumes(const trx_regex *re, const rx_inst *in, uint32_t c)
 	}
 }
 
-/* Runs the automaton over text[0..n), starting a thread at every position: a search, not a full match.
- * clist and nlist hold the consuming states alive before and after each code point. */
-static void rx_simulate(rx_run_state *st, uint32_t *clist, uint32_t *nlist)
+/* Runs the program starting at `start` over the subject, forwards from position 0 or `backward` from
+ * position n, starting a thread at every position: a search, not a full match. With `look` (a
+ * lookaround's index), bit `look` of st->looks[i] says whether a thread reached the end at position
+ * i, and the run goes on to the last position; with -1, it stops at the first match. clist and nlist
+ * hold the consuming states alive before and after each code point. */
+static void rx_pass(rx_run_state *st, uint32_t start, int backward, int look)
 {
-	size_t nc = 0, nn;
-	for (size_t i = 0;; i++) {
-		rx_add(st, clist, &nc, 0, i);
-		if (st->matched || i == st->n)
+	uint32_t *clist = st->clist, *nlist = st->nlist;
+	size_t nc = 0, nn, i = backward ? st->n : 0;
+	st->gen++;
+	st->matched = 0;
+	for (;;) {
+		rx_add(st, clist, &nc, start, i);
+		if (look >= 0)
+			st->looks[i] |= (uint64_t)st->matched << look;
+		else if (st->matched)
 			return;
+		if (i == (backward ? 0 : st->n))
+			return;
+		size_t next = backward ? i - 1 : i + 1;
+		uint32_t c = st->text[backward ? i - 1 : i];
 		st->gen++;
+		st->matched = 0;
 		nn = 0;
 		for (size_t k = 0; k < nc; k++)
-			if (rx_consumes(st->re, &st->re->prog[clist[k]], st->text[i]))
-				rx_add(st, nlist, &nn, clist[k] + 1, i + 1);
+			if (rx_consumes(st->re, &st->re->prog[clist[k]], c))
+				rx_add(st, nlist, &nn, clist[k] + 1, next);
 		uint32_t *swap = clist;
 		clist = nlist;
 		nlist = swap;
 		nc = nn;
+		i = next;
 	}
 }
 
 static int rx_run(const trx_regex *re, const uint32_t *text, size_t n, int *matched)
 {
 	rx_run_state st = {re, text, n, malloc((2 * re->ninst + 1) * sizeof(uint32_t)),
-	                   calloc(re->ninst, sizeof(size_t)), 1, 0};
-	uint32_t *clist = malloc(re->ninst * sizeof *clist), *nlist = malloc(re->ninst * sizeof *nlist);
-	int rc = st.stack && st.mark && clist && nlist ? TASKER_OK : tasker_set_oom();
+	                   calloc(re->ninst, sizeof(size_t)), 1, 0, NULL, NULL, NULL};
+	st.clist = malloc(re->ninst * sizeof *st.clist);
+	st.nlist = malloc(re->ninst * sizeof *st.nlist);
+	if (re->nlooks)
+		st.looks = calloc(n + 1, sizeof *st.looks);
+	int rc = st.stack && st.mark && st.clist && st.nlist && (st.looks || !re->nlooks) ? TASKER_OK
+	                                                                                 : tasker_set_oom();
+	for (size_t k = 0; rc == TASKER_OK && k < re->nlooks; k++)
+		rx_pass(&st, re->looks[k].start, re->looks[k].backward, (int)k);
 	if (rc == TASKER_OK)
-		rx_simulate(&st, clist, nlist);
-	*matched = st.matched;
+		rx_pass(&st, 0, 0, -1);
+	*matched = rc == TASKER_OK && st.matched;
 	free(st.stack);
 	free(st.mark);
-	free(clist);
-	free(nlist);
+	free(st.clist);
+	free(st.nlist);
+	free(st.looks);
 	return rc;
 }
 

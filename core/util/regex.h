@@ -4,11 +4,12 @@
  *
  * Patterns are searched (unanchored, like RegExp#test) over Unicode code points: literals, ., classes
  * with ranges, \d \w \s and their negations, \b \B, ^ $, groups (capturing, (?:...), (?<name>...)),
- * alternation, greedy and lazy quantifiers, and the character escapes. Escapes follow ECMA-262's Unicode
- * mode (\Z or \q are errors, not letters); braces that do not form a quantifier are literals, as
- * browsers and Ruby read them. A search costs O(subject × pattern) whatever the pattern, so no subject
- * can make it slow. Backreferences, lookahead, lookbehind and \p{...} cannot be run that way: trx_compile
- * refuses them (trx_check_syntax accepts them, as ECMA-262 does).
+ * lookahead and lookbehind (positive and negative, nested, up to 64 in a pattern), alternation, greedy
+ * and lazy quantifiers, and the character escapes. Escapes follow ECMA-262's Unicode mode (\Z or \q are
+ * errors, not letters); braces that do not form a quantifier are literals, as browsers and Ruby read
+ * them. A search costs O(subject × pattern) whatever the pattern, so no subject can make it slow.
+ * Backreferences and \p{...} cannot be run that way: trx_compile refuses them (trx_check_syntax accepts
+ * them, as ECMA-262 does).
  */
 #ifndef TASKER_CORE_REGEX_H
 #define TASKER_CORE_REGEX_H

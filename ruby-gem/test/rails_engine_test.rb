@@ -80,7 +80,10 @@ class RailsEngineTest < TaskerTest
     TaskerCore.logger = nil
   end
 
+  # In a database of its own: its handler classes are not defined here, and a worker started by another
+  # test of this class without a handler list would look them up.
   def test_a_template_with_the_engines_extra_keys_registers_with_warnings
+    client, = fresh_client("rails_extras")
     log = with_log { client.register_template(EXTRAS) }
     assert_match(/key \\"owner_team\\" is ignored: tasker-core does not use it/, log)
     assert_match(/step \\"compute_totals\\": key \\"timeout\\" is ignored.*and 1 more time/, log)
@@ -94,9 +97,21 @@ class RailsEngineTest < TaskerTest
                          context: good.merge("period_start" => "2023-02-29"))
     end
     assert_equal "$.period_start: not an RFC 3339 full-date (format \"date\")", e.message
+    # a pattern with lookahead (a digit somewhere, no "--") is checked as Ruby's regular expressions would
+    assert_kind_of Integer, client.create_task(name: "monthly_invoice", namespace: "billing", version: "1.2.0",
+                                               context: good.merge("po_number" => "PO-2024-7"))
+    %w[PO-ABCDEF PO--20247].each do |po|
+      e = assert_raises(TaskerCore::ContextError) do
+        client.create_task(name: "monthly_invoice", namespace: "billing", version: "1.2.0",
+                           context: good.merge("po_number" => po))
+      end
+      assert_match(/\A\$\.po_number: string does not match pattern/, e.message)
+    end
     # strict refuses what was ignored
     e = assert_raises(TaskerCore::TemplateError) { client.register_template(EXTRAS, strict: true) }
     assert_match(/unknown key "owner_team"/, e.message)
+  ensure
+    client&.close
   end
 
   def test_a_handler_reads_the_engines_model_readers

@@ -936,7 +936,7 @@ static void test_unknown_keys_ignored(void **state)
 	         path);
 	assert_warning(t, 0, expected);
 	snprintf(expected, sizeof expected, "%s: step \"compute_totals\": key \"timeout\" is ignored: tasker-core "
-	                                    "does not use it (line 25), and 1 more time", path);
+	                                    "does not use it (line 26), and 1 more time", path);
 	assert_warning(t, 1, expected);
 	snprintf(expected, sizeof expected, "%s: schema: unknown keyword \"x-ui-widget\" at #/properties/notify is "
 	                                    "ignored (line 14)", path);
