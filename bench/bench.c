@@ -132,7 +132,7 @@ static tasker_client *open_client(unsigned pool)
 	tasker_client *c = NULL;
 	tasker_client_options o = TASKER_CLIENT_OPTIONS_INIT;
 	o.pool_size = pool;
-	if (tasker_client_open(&c, &o) || tasker_db_migrate(c, NULL))
+	if (tasker_client_open(&c, &o) || tasker_db_apply_migrations(NULL, c))
 		die("connecting");
 	return c;
 }

@@ -104,7 +104,7 @@ static tasker_client *open_client(void)
 	o.database_url = bench_url;
 	o.config = &cfg;
 	tasker_client *c = NULL;
-	if (tasker_client_open(&c, &o) || tasker_db_migrate(c, NULL) ||
+	if (tasker_client_open(&c, &o) || tasker_db_apply_migrations(NULL, c) ||
 	    tasker_template_register_file(NULL, c, TEMPLATE, NULL))
 		die("opening the client");
 	tasker_config_clear(&cfg);
@@ -130,7 +130,7 @@ static double publish_rate(tasker_client *c, long n)
 	                              "\"attempt\": 1}";
 	int64_t t0 = now_us();
 	for (long i = 0; i < n; i++)
-		if (tasker_events_publish(c, "step.completed", payload))
+		if (tasker_event_publish(c, "step.completed", payload))
 			die("publish");
 	return (double)n / ((double)(now_us() - t0) / 1e6);
 }
@@ -145,7 +145,7 @@ static void bench_publish(void)
 	snprintf(m, sizeof m, "%.0f ns per publish (%.1f M/s)", 1e9 / idle, idle / 1e6);
 	row("publish with nobody listening", m, "a check, no allocation", -1);
 	uint64_t id;
-	if (tasker_events_subscribe(&id, c, "step.*", count, NULL, NULL))
+	if (tasker_event_subscribe(&id, c, "step.*", count, NULL, NULL))
 		die("subscribe");
 	publish_rate(c, 200000); /* warm */
 	atomic_store(&counted, 0);
@@ -155,24 +155,24 @@ static void bench_publish(void)
 		die("lost events");
 	snprintf(m, sizeof m, "%.2f M events/s (%.0f ns/event)", rate / 1e6, 1e9 / rate);
 	row("in-process publish → 1 synchronous C subscriber (pattern step.*)", m, "≥ 1,000,000 events/s", rate >= 1e6);
-	tasker_events_unsubscribe(c, id);
+	tasker_event_unsubscribe(c, id);
 	tasker_event_subscribe_options o = TASKER_EVENT_SUBSCRIBE_OPTIONS_INIT;
 	o.delivery = TASKER_EVENT_ASYNC;
 	o.queue_capacity = 1 << 20;
-	if (tasker_events_subscribe(&id, c, "step.*", count, NULL, &o))
+	if (tasker_event_subscribe(&id, c, "step.*", count, NULL, &o))
 		die("subscribe");
 	atomic_store(&counted, 0);
 	n = 1000000;
 	int64_t t0 = now_us();
 	publish_rate(c, n);
-	if (tasker_events_flush(c, 60000))
+	if (tasker_event_flush(c, 60000))
 		die("flush");
 	double arate = (double)n / ((double)(now_us() - t0) / 1e6);
 	tasker_event_stats st;
-	tasker_events_stats(&st, c, id);
+	tasker_event_stats_get(&st, c, id);
 	snprintf(m, sizeof m, "%.2f M events/s delivered (%llu dropped)", arate / 1e6, (unsigned long long)st.dropped);
 	row("in-process publish → 1 asynchronous C subscriber (queue 1M)", m, "—", -1);
-	tasker_events_unsubscribe(c, id);
+	tasker_event_unsubscribe(c, id);
 	tasker_client_free(c);
 }
 
@@ -247,18 +247,18 @@ static void bench_engine(void)
 		for (int k = 0; k < 3; k++) {
 			int mode = (round + k) % 3; /* each configuration goes first once: the tables grow */
 			uint64_t id = 0;
-			if (mode == 1 && tasker_events_subscribe(&id, c, "*", count, NULL, NULL))
+			if (mode == 1 && tasker_event_subscribe(&id, c, "*", count, NULL, NULL))
 				die("subscribe");
-			if (mode == 2 && tasker_events_set_persist(c, 1))
+			if (mode == 2 && tasker_event_set_persist(c, 1))
 				die("persist");
 			atomic_store(&counted, 0);
 			double t = run_workflows(c, tasks);
 			if (mode == 1) {
 				events = atomic_load(&counted);
-				tasker_events_unsubscribe(c, id);
+				tasker_event_unsubscribe(c, id);
 			}
 			if (mode == 2)
-				tasker_events_set_persist(c, 0);
+				tasker_event_set_persist(c, 0);
 			if (t < best[mode]) {
 				best[mode] = t;
 				cpu[mode] = last_cpu_us_per_step;
@@ -347,7 +347,7 @@ static void watcher_child(int out, long tasks)
 static void bench_remote(void)
 {
 	tasker_client *c = open_client();
-	if (tasker_events_set_persist(c, 1))
+	if (tasker_event_set_persist(c, 1))
 		die("persist");
 	const long tasks = 300;
 	int fds[2];

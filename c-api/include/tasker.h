@@ -21,8 +21,10 @@ extern "C" {
 
 #if defined(__GNUC__)
 #define TASKER_EXTERN __attribute__((visibility("default")))
+#define TASKER_DEPRECATED(replacement) __attribute__((deprecated("use " replacement)))
 #else
 #define TASKER_EXTERN
+#define TASKER_DEPRECATED(replacement)
 #endif
 
 #define TASKER_VERSION "0.1.0"
@@ -219,7 +221,7 @@ typedef struct tasker_migration_status {
  * its own transaction, under a PostgreSQL advisory lock so concurrent callers apply each exactly once.
  * If out_applied is non-NULL it receives how many migrations this call applied. On failure the message
  * names the migration and carries the server's error; the failed migration leaves nothing behind. */
-TASKER_EXTERN int tasker_db_migrate(tasker_client *client, int *out_applied);
+TASKER_EXTERN int tasker_db_apply_migrations(int *out_applied, tasker_client *client);
 
 /* Reports every embedded migration and whether it is applied. *out is an array of *out_count entries,
  * freed with tasker_free. */
@@ -324,11 +326,11 @@ typedef struct tasker_template_step {
 
 /* Validates a template (the file at `path`, or else `text`, JSON when `is_json`, named `source_name` in
  * errors) as registering it would (not strict), without a database, and describes its steps: *out holds
- * *out_count steps in declared order (free with tasker_template_steps_free); `info` (may be NULL) as
+ * *out_count steps in declared order (free with tasker_template_steps_free); `out_info` (may be NULL) as
  * above. Logs nothing. Errors as for tasker_template_register_file; *out is then NULL. */
-TASKER_EXTERN int tasker_template_describe(tasker_template_step **out, size_t *out_count, tasker_template_info *info,
-                                           const char *path, const char *text, int is_json,
-                                           const char *source_name, const char *environment);
+TASKER_EXTERN int tasker_template_describe(tasker_template_step **out, size_t *out_count,
+                                           tasker_template_info *out_info, const char *path, const char *text,
+                                           int is_json, const char *source_name, const char *environment);
 TASKER_EXTERN void tasker_template_steps_free(tasker_template_step *steps, size_t count);
 
 /* Health counts of the whole system (get_system_health_counts_v01) as a JSON object, malloc'd;
@@ -649,7 +651,7 @@ TASKER_EXTERN uint64_t tasker_worker_processed(const tasker_worker *worker);
 /* Recovers steps whose lease expired (their worker died): each counts as a failed attempt and is
  * retried after its backoff, or fails its task when no attempt is left. *out_recovered (may be NULL)
  * receives how many. Workers call this on their own; it is public for operators and tests. */
-TASKER_EXTERN int tasker_recover_expired_claims(tasker_client *client, int *out_recovered);
+TASKER_EXTERN int tasker_step_recover_expired(int *out_recovered, tasker_client *client);
 
 /* ================================================================== events, logs, metrics
  * Lifecycle events, structured logs and metrics (docs/events.md). */
@@ -675,7 +677,7 @@ typedef struct tasker_event_info {
 
 /* The catalog: the 65 production event names, grouped. *out (may be NULL) points to static storage;
  * returns the number of entries. */
-TASKER_EXTERN size_t tasker_events_catalog(const tasker_event_info **out);
+TASKER_EXTERN size_t tasker_event_catalog(const tasker_event_info **out);
 /* The catalog entry named `name`, or NULL. Static storage. */
 TASKER_EXTERN const tasker_event_info *tasker_event_lookup(const char *name);
 
@@ -700,7 +702,7 @@ typedef enum tasker_event_delivery {
 	                          its run time is added to the engine call that published */
 	TASKER_EVENT_ASYNC,    /* called on the subscription's own thread, from a bounded queue: a slow
 	                          subscriber never stalls the engine; when the queue is full the oldest
-	                          queued event is dropped and counted (tasker_events_stats) */
+	                          queued event is dropped and counted (tasker_event_stats_get) */
 } tasker_event_delivery;
 
 typedef struct tasker_event_subscribe_options {
@@ -717,18 +719,18 @@ typedef struct tasker_event_subscribe_options {
  * "*.failed", "*"). opts may be NULL (synchronous). *out_id (may be NULL) identifies the subscription.
  * TASKER_EINVAL for a bad pattern or options. A subscriber may subscribe, unsubscribe and call the
  * engine from its callback. */
-TASKER_EXTERN int tasker_events_subscribe(uint64_t *out_id, tasker_client *client, const char *pattern,
-                                          tasker_event_fn fn, void *payload,
-                                          const tasker_event_subscribe_options *opts);
-/* 1 when the event name `name` matches `pattern` by the rule of tasker_events_subscribe, else 0. */
+TASKER_EXTERN int tasker_event_subscribe(uint64_t *out_id, tasker_client *client, const char *pattern,
+                                         tasker_event_fn fn, void *payload,
+                                         const tasker_event_subscribe_options *opts);
+/* 1 when the event name `name` matches `pattern` by the rule of tasker_event_subscribe, else 0. */
 TASKER_EXTERN int tasker_event_name_matches(const char *pattern, const char *name);
 /* After it returns the subscriber is not running and is never called again (from its own callback:
  * after that call returns). An asynchronous subscription's queued events are dropped: call
- * tasker_events_flush first to deliver them. TASKER_ENOTFOUND for an unknown id. */
-TASKER_EXTERN int tasker_events_unsubscribe(tasker_client *client, uint64_t subscription_id);
+ * tasker_event_flush first to deliver them. TASKER_ENOTFOUND for an unknown id. */
+TASKER_EXTERN int tasker_event_unsubscribe(tasker_client *client, uint64_t subscription_id);
 /* Waits up to timeout_ms until every asynchronous subscription's queue is empty and idle. TASKER_ERROR
  * naming the subscription when the time ran out. */
-TASKER_EXTERN int tasker_events_flush(tasker_client *client, int timeout_ms);
+TASKER_EXTERN int tasker_event_flush(tasker_client *client, int timeout_ms);
 
 typedef struct tasker_event_stats {
 	uint64_t published;  /* events published on this client */
@@ -739,7 +741,7 @@ typedef struct tasker_event_stats {
 } tasker_event_stats;
 
 /* Counters of the whole client (subscription_id 0) or of one subscription. */
-TASKER_EXTERN int tasker_events_stats(tasker_event_stats *out, tasker_client *client, uint64_t subscription_id);
+TASKER_EXTERN int tasker_event_stats_get(tasker_event_stats *out, tasker_client *client, uint64_t subscription_id);
 
 /* ------------------------------------------------------------------ events: publishing */
 
@@ -748,7 +750,7 @@ TASKER_EXTERN int tasker_events_stats(tasker_event_stats *out, tasker_client *cl
  * step_id members attach the event to that task and step. TASKER_EINVAL for a name not in the catalog,
  * TASKER_EJSON for a payload that is not one JSON object (checked only when something reads the event:
  * with nothing listening, publishing is one check). */
-TASKER_EXTERN int tasker_events_publish(tasker_client *client, const char *name, const char *payload_json);
+TASKER_EXTERN int tasker_event_publish(tasker_client *client, const char *name, const char *payload_json);
 /* Publishes a custom event declared by a registered template (`custom_events: [{name, description}]` at
  * the template or step level), e.g. from a step handler. TASKER_ENOTFOUND when no registered template
  * declares `name`; TASKER_EINVAL for a catalog name or a malformed name; payload as above. */
@@ -764,7 +766,7 @@ TASKER_EXTERN int tasker_event_publish_custom(tasker_client *client, const char 
  * (tasker_event_watcher_*) and a task's history can be replayed (tasker_task_events). Handler events
  * (step.before_handle, step.handle) are written with the transaction that records the step's outcome.
  * TASKER_ENOTFOUND when the table does not exist. The CLI turns it on with TASKER_EVENTS_PERSIST=1. */
-TASKER_EXTERN int tasker_events_set_persist(tasker_client *client, int enabled);
+TASKER_EXTERN int tasker_event_set_persist(tasker_client *client, int enabled);
 
 typedef struct tasker_event_watcher tasker_event_watcher;
 
@@ -775,7 +777,7 @@ typedef struct tasker_event_watcher tasker_event_watcher;
 
 typedef struct tasker_event_watch_options {
 	unsigned int version;      /* TASKER_EVENT_WATCH_OPTIONS_VERSION */
-	const char *pattern;       /* as for tasker_events_subscribe; NULL → "*" */
+	const char *pattern;       /* as for tasker_event_subscribe; NULL → "*" */
 	int64_t task_id;           /* 0 → every task's events */
 	int64_t after_id;          /* resume point (above); default TASKER_EVENTS_FROM_NOW */
 	unsigned int batch_size;   /* rows read at once; 0 → 500 */
@@ -838,6 +840,31 @@ TASKER_EXTERN int tasker_log_level_parse(tasker_log_level *out, const char *name
 TASKER_EXTERN int tasker_metrics_snapshot(char **out_text, tasker_client *client, int include_database);
 
 /* ================================================================== end of events, logs, metrics */
+
+/* ================================================================== deprecated names
+ * The names of release 0.1, kept for one release as aliases of the consistent ones (noun before verb,
+ * tasker_event_* for everything about events, output parameters first). They behave exactly like their
+ * replacements, and the compiler names the replacement when one is used. They go away in 0.3. */
+
+TASKER_EXTERN TASKER_DEPRECATED("tasker_db_apply_migrations(out_applied, client)")
+int tasker_db_migrate(tasker_client *client, int *out_applied);
+TASKER_EXTERN TASKER_DEPRECATED("tasker_step_recover_expired(out_recovered, client)")
+int tasker_recover_expired_claims(tasker_client *client, int *out_recovered);
+TASKER_EXTERN TASKER_DEPRECATED("tasker_event_catalog")
+size_t tasker_events_catalog(const tasker_event_info **out);
+TASKER_EXTERN TASKER_DEPRECATED("tasker_event_subscribe")
+int tasker_events_subscribe(uint64_t *out_id, tasker_client *client, const char *pattern, tasker_event_fn fn,
+                            void *payload, const tasker_event_subscribe_options *opts);
+TASKER_EXTERN TASKER_DEPRECATED("tasker_event_unsubscribe")
+int tasker_events_unsubscribe(tasker_client *client, uint64_t subscription_id);
+TASKER_EXTERN TASKER_DEPRECATED("tasker_event_flush")
+int tasker_events_flush(tasker_client *client, int timeout_ms);
+TASKER_EXTERN TASKER_DEPRECATED("tasker_event_stats_get")
+int tasker_events_stats(tasker_event_stats *out, tasker_client *client, uint64_t subscription_id);
+TASKER_EXTERN TASKER_DEPRECATED("tasker_event_publish")
+int tasker_events_publish(tasker_client *client, const char *name, const char *payload_json);
+TASKER_EXTERN TASKER_DEPRECATED("tasker_event_set_persist")
+int tasker_events_set_persist(tasker_client *client, int enabled);
 
 #ifdef __cplusplus
 }

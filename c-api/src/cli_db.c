@@ -11,7 +11,7 @@ static int run_migrate(const cli_args *a)
 	if (cli_open(&c, a))
 		return 1;
 	int applied = 0;
-	int rc = tasker_db_migrate(c, &applied);
+	int rc = tasker_db_apply_migrations(&applied, c);
 	tasker_client_free(c);
 	if (rc)
 		return cli_fail("migrate");

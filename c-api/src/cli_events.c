@@ -30,7 +30,7 @@ void cli_events_setup(void)
 
 void cli_events_client(tasker_client *c)
 {
-	if (truthy(getenv("TASKER_EVENTS_PERSIST")) && tasker_events_set_persist(c, 1) != TASKER_OK)
+	if (truthy(getenv("TASKER_EVENTS_PERSIST")) && tasker_event_set_persist(c, 1) != TASKER_OK)
 		fprintf(stderr, "tasker: TASKER_EVENTS_PERSIST: %s; events are not persisted\n", tasker_error_last()->message);
 }
 
@@ -39,7 +39,7 @@ static const char *const level_names[] = {"debug", "info", "warn", "error", "off
 static int run_list(const cli_args *a)
 {
 	const tasker_event_info *cat;
-	size_t n = tasker_events_catalog(&cat), fired = 0;
+	size_t n = tasker_event_catalog(&cat), fired = 0;
 	int json = cli_flag(a, "--json");
 	if (!json)
 		printf("%-14s %-42s %-5s %-5s %s\n", "GROUP", "NAME", "FIRED", "LEVEL", "DESCRIPTION");
@@ -189,7 +189,7 @@ static int run_task_events(const cli_args *a)
 		return cli_fail("task events");
 	if (!r.json)
 		printf("%ld event%s persisted for task %lld%s\n", r.n, r.n == 1 ? "" : "s", id,
-		       r.n ? "" : " (events are persisted when TASKER_EVENTS_PERSIST=1 or tasker_events_set_persist is on)");
+		       r.n ? "" : " (events are persisted when TASKER_EVENTS_PERSIST=1 or tasker_event_set_persist is on)");
 	return 0;
 }
 

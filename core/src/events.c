@@ -694,36 +694,36 @@ int tevents_publish_text(tevents_bus *bus, const tasker_event_info *info, const 
 
 /* ------------------------------------------------------------------ public API */
 
-int tasker_events_subscribe(uint64_t *out_id, tasker_client *client, const char *pattern, tasker_event_fn fn,
-                            void *payload, const tasker_event_subscribe_options *opts)
+int tasker_event_subscribe(uint64_t *out_id, tasker_client *client, const char *pattern, tasker_event_fn fn,
+                           void *payload, const tasker_event_subscribe_options *opts)
 {
 	if (!client)
 		return tasker_set_error(TASKER_EINVAL, "events subscribe: client is NULL");
 	return tevents_subscribe(out_id, tclient_events(client), pattern, fn, payload, opts);
 }
 
-int tasker_events_unsubscribe(tasker_client *client, uint64_t id)
+int tasker_event_unsubscribe(tasker_client *client, uint64_t id)
 {
 	if (!client)
 		return tasker_set_error(TASKER_EINVAL, "events unsubscribe: client is NULL");
 	return tevents_unsubscribe(tclient_events(client), id);
 }
 
-int tasker_events_flush(tasker_client *client, int timeout_ms)
+int tasker_event_flush(tasker_client *client, int timeout_ms)
 {
 	if (!client)
 		return tasker_set_error(TASKER_EINVAL, "events flush: client is NULL");
 	return tevents_flush(tclient_events(client), timeout_ms);
 }
 
-int tasker_events_stats(tasker_event_stats *out, tasker_client *client, uint64_t subscription_id)
+int tasker_event_stats_get(tasker_event_stats *out, tasker_client *client, uint64_t subscription_id)
 {
 	if (!client)
 		return tasker_set_error(TASKER_EINVAL, "events stats: client is NULL");
 	return tevents_stats(out, tclient_events(client), subscription_id);
 }
 
-int tasker_events_publish(tasker_client *client, const char *name, const char *payload_json)
+int tasker_event_publish(tasker_client *client, const char *name, const char *payload_json)
 {
 	const tasker_event_info *info = tasker_event_lookup(name);
 	if (!client)
@@ -748,7 +748,7 @@ int tasker_event_publish_custom(tasker_client *client, const char *name, const c
 	if (tasker_event_lookup(name))
 		return tasker_set_error(TASKER_EINVAL,
 		                        "events publish: %s is an event of the catalog, not a custom event; publish it with "
-		                        "tasker_events_publish",
+		                        "tasker_event_publish",
 		                        name);
 	tevents_bus *bus = tclient_events(client);
 	int rc = tevents_custom_declared(bus, name);

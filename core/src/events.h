@@ -209,7 +209,7 @@ int tevents_unsubscribe(tevents_bus *bus, uint64_t id);
 int tevents_flush(tevents_bus *bus, int timeout_ms);
 int tevents_stats(tasker_event_stats *out, tevents_bus *bus, uint64_t id);
 /* Publishes a catalog or custom event whose payload is JSON object text (a "timestamp" is added when
- * it has none). The path of tasker_events_publish. */
+ * it has none). The path of tasker_event_publish. */
 int tevents_publish_text(tevents_bus *bus, const tasker_event_info *info, const char *custom_name,
                          const char *payload_json);
 

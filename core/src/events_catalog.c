@@ -133,7 +133,7 @@ static const tasker_event_info catalog[] = {
 
 #define NCATALOG (sizeof catalog / sizeof catalog[0])
 
-size_t tasker_events_catalog(const tasker_event_info **out)
+size_t tasker_event_catalog(const tasker_event_info **out)
 {
 	if (out)
 		*out = catalog;

@@ -772,7 +772,7 @@ void tevents_take_stale_deferred(tevents_bus *bus, int64_t max_age_us, tevents_l
 	*l = stale;
 }
 
-int tasker_events_set_persist(tasker_client *client, int enabled)
+int tasker_event_set_persist(tasker_client *client, int enabled)
 {
 	if (!client)
 		return tasker_set_error(TASKER_EINVAL, "events persist: client is NULL");

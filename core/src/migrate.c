@@ -95,7 +95,7 @@ static int migrate_locked(tdb *db, int *out_applied)
 	return rc;
 }
 
-int tasker_db_migrate(tasker_client *client, int *out_applied)
+int tasker_db_apply_migrations(int *out_applied, tasker_client *client)
 {
 	tdb *db;
 	if (out_applied)

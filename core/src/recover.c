@@ -18,7 +18,7 @@ static const tdb_stmt Q_EXPIRED = {
 	"WHERE c.lease_expires_at < timezone('UTC', now()) ORDER BY c.lease_expires_at LIMIT 100 "
 	"FOR UPDATE OF c SKIP LOCKED FOR NO KEY UPDATE OF t SKIP LOCKED"};
 
-int tasker_recover_expired_claims(tasker_client *client, int *out_recovered)
+int tasker_step_recover_expired(int *out_recovered, tasker_client *client)
 {
 	if (out_recovered)
 		*out_recovered = 0;

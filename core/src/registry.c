@@ -533,7 +533,7 @@ static int describe_step(tasker_template_step *d, const ttpl_step *s)
 	return TASKER_OK;
 }
 
-int tasker_template_describe(tasker_template_step **out, size_t *out_count, tasker_template_info *info,
+int tasker_template_describe(tasker_template_step **out, size_t *out_count, tasker_template_info *out_info,
                              const char *path, const char *text, int is_json, const char *source_name,
                              const char *environment)
 {
@@ -544,7 +544,7 @@ int tasker_template_describe(tasker_template_step **out, size_t *out_count, task
 	int rc = load(&tpl, path, text, is_json, source_name, &o);
 	if (rc)
 		return rc;
-	fill_info(info, tpl);
+	fill_info(out_info, tpl);
 	tasker_template_step *steps = calloc(tpl->nsteps ? tpl->nsteps : 1, sizeof *steps);
 	if (!steps)
 		rc = tasker_set_oom();

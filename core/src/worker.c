@@ -646,7 +646,7 @@ static int dispatch(tasker_worker *w, int until_idle)
 		}
 		if (now >= next_recover) {
 			int recovered = 0;
-			if (tasker_recover_expired_claims(w->client, &recovered) == TASKER_OK && recovered)
+			if (tasker_step_recover_expired(&recovered, w->client) == TASKER_OK && recovered)
 				wlog(w, "recovered %d step%s whose worker stopped renewing its lease", recovered,
 				     recovered == 1 ? "" : "s");
 			next_recover = now + (int64_t)(w->lease_seconds > 2 ? w->lease_seconds / 2 : 1) * 1000000;

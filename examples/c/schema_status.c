@@ -13,7 +13,7 @@ int main(void)
 	int applied = 0;
 	tasker_migration_status *status = NULL;
 	size_t count = 0;
-	if (tasker_db_migrate(client, &applied) != TASKER_OK ||
+	if (tasker_db_apply_migrations(&applied, client) != TASKER_OK ||
 	    tasker_db_migration_status(&status, &count, client) != TASKER_OK) {
 		fprintf(stderr, "migrate: %s\n", tasker_error_last()->message);
 		tasker_client_free(client);

@@ -37,7 +37,7 @@ static void test_env_url_is_used(void **state)
 	tasker_client *c = NULL;
 	assert_int_equal(tasker_client_open(&c, NULL), TASKER_OK);
 	int applied = 0;
-	assert_int_equal(tasker_db_migrate(c, &applied), TASKER_OK);
+	assert_int_equal(tasker_db_apply_migrations(&applied, c), TASKER_OK);
 	assert_true(applied >= 3);
 	/* the migrations landed in the database the environment named */
 	assert_true(testdb_count(t.pg, "SELECT count(*) FROM tasker_core_schema_migrations") >= 3);

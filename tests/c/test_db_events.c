@@ -306,9 +306,9 @@ static size_t recorded_run(recorder *r, const char *file, const char *traceparen
 	tasker_client *c = open_client(db.conninfo);
 	recorder_init(r);
 	uint64_t sub;
-	assert_int_equal(tasker_events_subscribe(&sub, c, "*", record, r, NULL), TASKER_OK);
+	assert_int_equal(tasker_event_subscribe(&sub, c, "*", record, r, NULL), TASKER_OK);
 	*task_id = run_case(c, db.pg, file, traceparent, NULL);
-	assert_int_equal(tasker_events_unsubscribe(c, sub), TASKER_OK);
+	assert_int_equal(tasker_event_unsubscribe(c, sub), TASKER_OK);
 	tasker_client_free(c);
 	return task_events(r, *task_id, out, max);
 }
@@ -563,34 +563,34 @@ static void test_bad_subscribers_change_nothing(void **state)
 	tasker_event_subscribe_options ao = TASKER_EVENT_SUBSCRIBE_OPTIONS_INIT;
 	ao.delivery = TASKER_EVENT_ASYNC;
 	ao.queue_capacity = 8;
-	assert_int_equal(tasker_events_subscribe(&fail_id, c, "*", always_fail, NULL, NULL), TASKER_OK);
-	assert_int_equal(tasker_events_subscribe(&slow_id, c, "*", sleep_ms, &five, &ao), TASKER_OK);
+	assert_int_equal(tasker_event_subscribe(&fail_id, c, "*", always_fail, NULL, NULL), TASKER_OK);
+	assert_int_equal(tasker_event_subscribe(&slow_id, c, "*", sleep_ms, &five, &ao), TASKER_OK);
 	int64_t t1 = run_case(c, db.pg, file, NULL, &bad_ms);
 	char *got = outcome(c, t1);
 	assert_string_equal(got, want);
 	free(got);
 	tasker_event_stats st;
-	assert_int_equal(tasker_events_stats(&st, c, fail_id), TASKER_OK);
+	assert_int_equal(tasker_event_stats_get(&st, c, fail_id), TASKER_OK);
 	assert_true(st.failed > 40);
 	assert_int_equal(st.failed, st.delivered);
-	assert_int_equal(tasker_events_stats(&st, c, slow_id), TASKER_OK);
+	assert_int_equal(tasker_event_stats_get(&st, c, slow_id), TASKER_OK);
 	assert_true(st.dropped > 0); /* the slow one lost its oldest events instead of stalling the engine */
 	uint64_t events = st.delivered + st.dropped + st.queued;
-	assert_int_equal(tasker_events_unsubscribe(c, slow_id), TASKER_OK);
-	assert_int_equal(tasker_events_unsubscribe(c, fail_id), TASKER_OK);
+	assert_int_equal(tasker_event_unsubscribe(c, slow_id), TASKER_OK);
+	assert_int_equal(tasker_event_unsubscribe(c, fail_id), TASKER_OK);
 	/* documented bound: asynchronous and failing subscribers add no wait; the cost of producing events
 	 * (one lookup read per transaction at most) stays within the baseline again plus one second */
 	if (bad_ms > 2 * base_ms + 1000)
 		fail_msg("with a failing and a slow async subscriber the run took %lld ms, baseline %lld ms",
 		         (long long)bad_ms, (long long)base_ms);
 	/* a slow synchronous subscriber (1 ms per event) delays by its own run time, and nothing else */
-	assert_int_equal(tasker_events_subscribe(&sync_slow_id, c, "*", sleep_ms, &one, NULL), TASKER_OK);
+	assert_int_equal(tasker_event_subscribe(&sync_slow_id, c, "*", sleep_ms, &one, NULL), TASKER_OK);
 	int64_t t2 = run_case(c, db.pg, file, NULL, &slow_ms);
 	got = outcome(c, t2);
 	assert_string_equal(got, want);
 	free(got);
-	assert_int_equal(tasker_events_stats(&st, c, sync_slow_id), TASKER_OK);
-	assert_int_equal(tasker_events_unsubscribe(c, sync_slow_id), TASKER_OK);
+	assert_int_equal(tasker_event_stats_get(&st, c, sync_slow_id), TASKER_OK);
+	assert_int_equal(tasker_event_unsubscribe(c, sync_slow_id), TASKER_OK);
 	if (slow_ms > 2 * base_ms + (int64_t)st.delivered * 2 + 1000)
 		fail_msg("with a 1 ms synchronous subscriber (%llu calls) the run took %lld ms, baseline %lld ms",
 		         (unsigned long long)st.delivered, (long long)slow_ms, (long long)base_ms);
@@ -619,7 +619,7 @@ static void test_custom_events(void **state)
 	recorder r;
 	recorder_init(&r);
 	uint64_t sub;
-	assert_int_equal(tasker_events_subscribe(&sub, c, "*", record, &r, NULL), TASKER_OK);
+	assert_int_equal(tasker_event_subscribe(&sub, c, "*", record, &r, NULL), TASKER_OK);
 	assert_string_equal(r.v[0].name, "subscriber.registered");
 	cJSON_Delete(r.v[0].payload);
 	r.n = 0;
@@ -631,8 +631,8 @@ static void test_custom_events(void **state)
 	assert_int_equal(tasker_event_publish_custom(c, "task.completed", "{}"), TASKER_EINVAL);
 	assert_int_equal(tasker_event_publish_custom(c, "bad name", "{}"), TASKER_EINVAL);
 	assert_int_equal(tasker_event_publish_custom(c, "data_extraction_started", "[1]"), TASKER_EJSON);
-	assert_int_equal(tasker_events_publish(c, "not.in.catalog", "{}"), TASKER_EINVAL);
-	assert_int_equal(tasker_events_publish(c, "tasker.telemetry.export_completed", "{\"exporter\": \"otlp\"}"),
+	assert_int_equal(tasker_event_publish(c, "not.in.catalog", "{}"), TASKER_EINVAL);
+	assert_int_equal(tasker_event_publish(c, "tasker.telemetry.export_completed", "{\"exporter\": \"otlp\"}"),
 	                 TASKER_OK);
 	assert_int_equal(r.n, 3);
 	assert_string_equal(r.v[0].name, "data_extraction_started");
@@ -641,7 +641,7 @@ static void test_custom_events(void **state)
 	assert_non_null(str(&r.v[0], "timestamp"));
 	assert_string_equal(r.v[1].name, "only.checkpoint");
 	assert_string_equal(r.v[2].name, "tasker.telemetry.export_completed");
-	assert_int_equal(tasker_events_unsubscribe(c, sub), TASKER_OK);
+	assert_int_equal(tasker_event_unsubscribe(c, sub), TASKER_OK);
 	recorder_free(&r);
 	tasker_client_free(c);
 }
@@ -813,11 +813,11 @@ static void test_other_processes_receive_everything(void **state)
 	close(mkstemp(step_path));
 	pid_t all = spawn_watch(x.conninfo, "*", all_path), steps = spawn_watch(x.conninfo, "step.*", step_path);
 	tasker_client *c = open_client(x.conninfo);
-	assert_int_equal(tasker_events_set_persist(c, 1), TASKER_OK);
+	assert_int_equal(tasker_event_set_persist(c, 1), TASKER_OK);
 	recorder r;
 	recorder_init(&r);
 	uint64_t sub;
-	assert_int_equal(tasker_events_subscribe(&sub, c, "*", record, &r, NULL), TASKER_OK);
+	assert_int_equal(tasker_event_subscribe(&sub, c, "*", record, &r, NULL), TASKER_OK);
 	int64_t task = run_case(c, x.pg, "02_linear_workflow.json", NULL, NULL);
 	assert_int_equal(wait_child(all, 120), 0);
 	assert_int_equal(wait_child(steps, 120), 0);
@@ -882,7 +882,7 @@ static void test_other_processes_receive_everything(void **state)
 			fail_msg("metrics lack %s:\n%s", lines[i], m);
 	assert_non_null(strstr(m, "tasker_claims_total "));
 	tasker_free(m);
-	assert_int_equal(tasker_events_unsubscribe(c, sub), TASKER_OK);
+	assert_int_equal(tasker_event_unsubscribe(c, sub), TASKER_OK);
 	tasker_client_free(c);
 	recorder_free(&r);
 	free(got);
@@ -897,9 +897,9 @@ static void test_persist_needs_migration(void **state)
 	(void)state;
 	testdb bare;
 	testdb_open(&bare, "events_bare", 0);
-	assert_int_equal(tasker_events_set_persist(bare.client, 1), TASKER_ENOTFOUND);
+	assert_int_equal(tasker_event_set_persist(bare.client, 1), TASKER_ENOTFOUND);
 	assert_non_null(strstr(tasker_error_last()->message, "migrate"));
-	assert_int_equal(tasker_events_set_persist(bare.client, 0), TASKER_OK);
+	assert_int_equal(tasker_event_set_persist(bare.client, 0), TASKER_OK);
 	testdb_close(&bare);
 }
 

@@ -1,5 +1,5 @@
 /* Integration tests of late completions (issue 6): a worker whose lease expired and whose step was
- * recovered — by tasker_recover_expired_claims or by another worker — reports its result afterwards.
+ * recovered — by tasker_step_recover_expired or by another worker — reports its result afterwards.
  * The result must be rejected (status TASKER_ECONFLICT with a clear message), never applied, and
  * must not disturb the attempt that replaced it. A race between a completion and a recovery of the
  * same claim has exactly one winner. */
@@ -156,7 +156,7 @@ static void assert_results(int64_t step, const char *expected_json)
 	free(actual);
 }
 
-/* Recovered by tasker_recover_expired_claims, re-claimed by another worker: the late result is
+/* Recovered by tasker_step_recover_expired, re-claimed by another worker: the late result is
  * refused before and after the new attempt completes; the new attempt's result stands. */
 static void test_late_completion_after_recovery(void **state)
 {
@@ -168,7 +168,7 @@ static void test_late_completion_after_recovery(void **state)
 	wait_for_expiry(dead);
 
 	int recovered = -1;
-	assert_int_equal(tasker_recover_expired_claims(db.client, &recovered), TASKER_OK);
+	assert_int_equal(tasker_step_recover_expired(&recovered, db.client), TASKER_OK);
 	assert_int_equal(recovered, 1);
 	assert_step_state(step, TASKER_STATE_ERROR);
 	char *attempts = step_value(step, "attempts");
@@ -227,7 +227,7 @@ static void test_late_failure_after_recovery(void **state)
 	int64_t step = dead->workflow_step_id;
 	wait_for_expiry(dead);
 	int recovered = -1;
-	assert_int_equal(tasker_recover_expired_claims(db.client, &recovered), TASKER_OK);
+	assert_int_equal(tasker_step_recover_expired(&recovered, db.client), TASKER_OK);
 	assert_int_equal(recovered, 1);
 	long long errors = transitions(step, "error");
 
@@ -265,7 +265,7 @@ static void test_late_completion_and_claim(void **state)
 	int64_t step = dead->workflow_step_id;
 	wait_for_expiry(dead);
 	int recovered = -1;
-	assert_int_equal(tasker_recover_expired_claims(db.client, &recovered), TASKER_OK);
+	assert_int_equal(tasker_step_recover_expired(&recovered, db.client), TASKER_OK);
 	assert_int_equal(recovered, 1);
 	/* Skip the backoff so the retry is claimable now. */
 	PQclear(testdb_sqlf(db.pg, "UPDATE tasker_ready_steps SET ready_at = timezone('UTC', now()) - "
@@ -372,7 +372,7 @@ static void *recover_thread(void *arg)
 {
 	racer *r = arg;
 	pthread_barrier_wait(r->start);
-	r->rc = tasker_recover_expired_claims(r->client, &r->recovered);
+	r->rc = tasker_step_recover_expired(&r->recovered, r->client);
 	return NULL;
 }
 

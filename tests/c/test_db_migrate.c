@@ -64,7 +64,7 @@ static void test_concurrent_cli(void **state)
 	assert_int_equal(applied_total, (int)n);
 	assert_int_equal(testdb_count(t.pg, "SELECT count(*) FROM tasker_core_schema_migrations"), (long long)n);
 	int again = -1;
-	assert_int_equal(tasker_db_migrate(t.client, &again), TASKER_OK);
+	assert_int_equal(tasker_db_apply_migrations(&again, t.client), TASKER_OK);
 	assert_int_equal(again, 0);
 	testdb_close(&t);
 }
@@ -77,7 +77,7 @@ static void test_failure_names_migration(void **state)
 	/* An object in the way makes the queue migration fail after the Rails schema applied. */
 	PQclear(testdb_sql(t.pg, "CREATE TABLE tasker_ready_steps (x int)"));
 	int applied = 0;
-	int rc = tasker_db_migrate(t.client, &applied);
+	int rc = tasker_db_apply_migrations(&applied, t.client);
 	assert_int_equal(rc, TASKER_EMIGRATION);
 	const char *msg = tasker_error_last()->message;
 	assert_non_null(strstr(msg, "0003_tasker_core_queue"));
@@ -89,7 +89,7 @@ static void test_failure_names_migration(void **state)
 	assert_int_equal(testdb_count(t.pg, "SELECT count(*) FROM tasker_core_schema_migrations WHERE version = 3"), 0);
 	/* once the obstacle is gone, migrating resumes where it stopped */
 	PQclear(testdb_sql(t.pg, "DROP TABLE tasker_ready_steps"));
-	assert_int_equal(tasker_db_migrate(t.client, &applied), TASKER_OK);
+	assert_int_equal(tasker_db_apply_migrations(&applied, t.client), TASKER_OK);
 	assert_true(applied >= 1);
 	assert_int_equal(testdb_count(t.pg, "SELECT count(*) FROM pg_class WHERE relname = 'tasker_step_claims'"), 1);
 	testdb_close(&t);

@@ -69,7 +69,7 @@ static void test_catalog(void **state)
 {
 	(void)state;
 	const tasker_event_info *cat;
-	size_t n = tasker_events_catalog(&cat);
+	size_t n = tasker_event_catalog(&cat);
 	assert_int_equal(n, 65);
 	static const struct {
 		const char *group;

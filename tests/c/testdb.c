@@ -130,8 +130,8 @@ void testdb_open(testdb *t, const char *label, int migrate)
 	o.database_url = t->conninfo;
 	if (tasker_client_open(&t->client, &o) != 0)
 		die("tasker_client_open: %s", tasker_error_last()->message);
-	if (migrate && tasker_db_migrate(t->client, NULL) != 0)
-		die("tasker_db_migrate: %s", tasker_error_last()->message);
+	if (migrate && tasker_db_apply_migrations(NULL, t->client) != 0)
+		die("tasker_db_apply_migrations: %s", tasker_error_last()->message);
 	t->pg = connect_or_die(t->conninfo);
 }
 

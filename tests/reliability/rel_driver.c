@@ -844,7 +844,7 @@ static tasker_client *prepare(tasker_template_info *tpl)
 	co.database_url = conninfo;
 	co.application_name = "rel_driver";
 	tasker_client *client;
-	if (tasker_client_open(&client, &co) != TASKER_OK || tasker_db_migrate(client, NULL) != TASKER_OK)
+	if (tasker_client_open(&client, &co) != TASKER_OK || tasker_db_apply_migrations(NULL, client) != TASKER_OK)
 		die("preparing database %s: %s", dbname, tasker_error_last()->message);
 	PQclear(sql_must(SETUP_SQL, 0, NULL));
 	char *yaml = load_template();

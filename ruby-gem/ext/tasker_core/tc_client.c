@@ -291,7 +291,7 @@ typedef struct {
 static void *do_migrate(void *p)
 {
 	migrate_args *a = p;
-	a->rc = tasker_db_migrate(a->client, &a->applied);
+	a->rc = tasker_db_apply_migrations(&a->applied, a->client);
 	return NULL;
 }
 
@@ -746,7 +746,7 @@ static void *do_op(void *p)
 	case OP_RESOLVE: a->rc = tasker_step_resolve(a->client, a->id, a->json); break;
 	case OP_TASK_STATE: a->rc = tasker_task_state(&a->state, a->client, a->id); break;
 	case OP_STEP_STATE: a->rc = tasker_step_state(&a->state, a->client, a->id); break;
-	case OP_RECOVER: a->rc = tasker_recover_expired_claims(a->client, &a->count); break;
+	case OP_RECOVER: a->rc = tasker_step_recover_expired(&a->count, a->client); break;
 	case OP_HEALTH: a->rc = tasker_health_counts(&a->out, a->client); break;
 	}
 	return NULL;

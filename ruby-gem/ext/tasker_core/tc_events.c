@@ -119,7 +119,7 @@ static void sub_detach(tc_sub_link *l, tasker_client *core)
 {
 	tc_sub *s = (tc_sub *)l;
 	if (s->core_id && core)
-		tasker_events_unsubscribe(core, s->core_id);
+		tasker_event_unsubscribe(core, s->core_id);
 	s->core_id = 0;
 	sub_stop(s);
 }
@@ -139,7 +139,7 @@ static void sub_free(void *p)
 	/* The core must never call on_event with a freed s: unsubscribe first if the client still has us. */
 	tasker_client *core = tc_client_unlink_sub(&s->link);
 	if (s->core_id && core)
-		tasker_events_unsubscribe(core, s->core_id);
+		tasker_event_unsubscribe(core, s->core_id);
 	s->core_id = 0;
 	sub_stop(s);
 	pthread_cond_destroy(&s->cond);
@@ -191,7 +191,7 @@ typedef struct {
 static void *do_subscribe(void *p)
 {
 	subscribe_args *a = p;
-	a->rc = tasker_events_subscribe(&a->id, a->core, a->pattern, on_event, a->s, NULL);
+	a->rc = tasker_event_subscribe(&a->id, a->core, a->pattern, on_event, a->s, NULL);
 	return NULL;
 }
 
@@ -368,7 +368,7 @@ typedef struct {
 static void *do_unsubscribe(void *p)
 {
 	unsub_args *a = p;
-	tasker_events_unsubscribe(a->core, a->id);
+	tasker_event_unsubscribe(a->core, a->id);
 	return NULL;
 }
 
@@ -423,7 +423,7 @@ typedef struct {
 static void *do_core_flush(void *p)
 {
 	flush_args *a = p;
-	a->rc = tasker_events_flush(a->core, a->ms);
+	a->rc = tasker_event_flush(a->core, a->ms);
 	return NULL;
 }
 
