@@ -7,10 +7,14 @@
 #   5. the reliability tests: several worker processes, kill -9, a PostgreSQL restart, and a stop
 #      during a database outage or a handler longer than its lease
 #   6. the Ruby gem: packaged, installed, its tests and the conformance suite with Ruby handlers
-# Closes with one line "tests: N passed, N failed".
+# Closes with the conformance table (case × language, from the lines each runner printed) and one
+# line "tests: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+# Everything this script prints also goes to a log, which the conformance table is read from.
+ci_log=$(mktemp /tmp/tasker-ci-log.XXXXXX)
+exec > >(tee -a "$ci_log")
 
 bash ci/install-deps.sh
 # shellcheck source=ci/postgres.sh
@@ -41,8 +45,10 @@ run_ctest() { # build dir, label
 phase "C core: build and test"
 bash ci/build.sh build
 run_ctest build
-# ctest keeps a passing test's output to itself; the JSON-Schema-Test-Suite count belongs in the log.
+# ctest keeps a passing test's output to itself; the JSON-Schema-Test-Suite count and the C runner's
+# conformance lines belong in the log.
 build/tests/c/test_jsonschema 2>/dev/null | grep '^json-schema-test-suite' || true
+grep -E '^conformance c ' build/Testing/Temporary/LastTest.log || true
 
 phase "C core under AddressSanitizer + UndefinedBehaviorSanitizer"
 bash ci/build.sh build-asan -DTASKER_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
@@ -94,6 +100,15 @@ phase "Ruby gem: build, install, tests, conformance, example outside the reposit
 rc=0
 bash ruby-gem/test.sh || rc=$?
 record "Ruby gem" $rc
+
+phase "conformance: case × language"
+langs=(c ruby)
+[ -f ci/test-python.sh ] && langs+=(python-sync python-async)
+[ -f ci/test-node.sh ] && langs+=(node)
+rc=0
+bash ci/conformance-table.sh "$ci_log" "${langs[@]}" || rc=$?
+record "conformance table (${langs[*]})" $rc
+rm -f "$ci_log"
 
 echo
 echo "tests: $passed passed, $failed failed"

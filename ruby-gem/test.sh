@@ -77,6 +77,7 @@ run_test() { # name, then the command
   echo "=== $name"
   (cd "$gem_dir" && "$@") >"$work/$name.log" 2>&1 || rc=$?
   grep -E '^memory: ' "$work/$name.log" || true
+  grep -oE 'conformance [a-z-]+ [^ ]+ (ok|FAIL)$' "$work/$name.log" || true  # minitest's progress dots may precede it
   record "$name" "$rc" "$work/$name.log"
 }
 

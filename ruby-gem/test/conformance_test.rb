@@ -233,7 +233,18 @@ class ConformanceTest < Minitest::Test
 
   private
 
+  # Prints "conformance ruby CASE ok|FAIL", the line every language's runner prints for a case
+  # (ci/conformance-table.sh collects them); a GC.stress run reports under its own label.
   def run_case(path)
+    passed = false
+    run_checked_case(path)
+    passed = true
+  ensure
+    $stdout.puts "conformance #{STRESS.empty? ? 'ruby' : 'ruby-gc-stress'} #{File.basename(path, '.json')} " \
+                 "#{passed ? 'ok' : 'FAIL'}"
+  end
+
+  def run_checked_case(path)
     kase = Conformance::Case.new(path)
     if STRESS.empty?
       kase.run
