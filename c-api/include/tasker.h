@@ -333,8 +333,9 @@ TASKER_EXTERN int tasker_template_describe(tasker_template_step **out, size_t *o
                                            int is_json, const char *source_name, const char *environment);
 TASKER_EXTERN void tasker_template_steps_free(tasker_template_step *steps, size_t count);
 
-/* Health counts of the whole system (get_system_health_counts_v01) as a JSON object, malloc'd;
- * free with tasker_free. */
+/* Health counts of the whole system (get_system_health_counts_v01) as a JSON object, plus
+ * "steps_waiting_for_handler": ready steps whose handler_class no running worker has (see worker
+ * presence). malloc'd; free with tasker_free. */
 TASKER_EXTERN int tasker_health_counts(char **out_json, tasker_client *client);
 
 /* ------------------------------------------------------------------ tasks */
@@ -570,6 +571,35 @@ TASKER_EXTERN int tasker_step_resolve(tasker_client *client, int64_t workflow_st
 /* Retries a task in error: its failed steps get a fresh set of attempts and become claimable. */
 TASKER_EXTERN int tasker_task_retry(tasker_client *client, int64_t task_id);
 
+
+/* ------------------------------------------------------------------ worker presence */
+
+/* Which workers run and which handler classes they have, so that a ready step whose handler_class no
+ * running worker has is reported as waiting for a handler (not failed) until such a worker starts and
+ * claims it. The built-in worker announces itself when it starts, on every lease heartbeat, and
+ * withdraws when it stops; a host that claims steps itself (tasker_steps_claim) may do the same. */
+
+/* Records that `worker_id` runs `handler_classes` (`count` of them; NULL: any class, as for
+ * tasker_claim_options) until `ttl_seconds` from now; call again before then to stay present.
+ * TASKER_EINVAL naming the bad argument (empty worker_id or class, ttl_seconds <= 0). */
+TASKER_EXTERN int tasker_worker_presence_announce(tasker_client *client, const char *worker_id,
+                                                  const char *const *handler_classes, size_t count,
+                                                  int ttl_seconds);
+/* Removes the worker's presence at once (a stopping worker); no error if it had none. */
+TASKER_EXTERN int tasker_worker_presence_withdraw(tasker_client *client, const char *worker_id);
+
+/* A ready step that no running worker can take. */
+typedef struct tasker_handler_wait {
+	int64_t workflow_step_id;
+	const char *handler_class;   /* the class no present worker runs */
+	int64_t ready_since;         /* when it became ready: microseconds since the epoch, UTC */
+} tasker_handler_wait;
+
+/* The steps of a task that are ready (backoff over) but wait for a handler, in workflow_step_id order.
+ * *out is an array of *out_count rows (NULL when none): free with tasker_handler_waits_free. */
+TASKER_EXTERN int tasker_task_handler_waits(tasker_handler_wait **out, size_t *out_count, tasker_client *client,
+                                            int64_t task_id);
+TASKER_EXTERN void tasker_handler_waits_free(tasker_handler_wait *rows, size_t count);
 
 /* ------------------------------------------------------------------ C step handlers and the worker */
 

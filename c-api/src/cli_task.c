@@ -132,9 +132,13 @@ static int run_show(const cli_args *a)
 		return 1;
 	tasker_task_view *v;
 	tasker_task_context ctx;
+	tasker_handler_wait *waits = NULL;
+	size_t nwaits = 0;
 	int rc = tasker_task_get(&v, c, id);
 	if (!rc)
 		rc = tasker_task_execution_context(&ctx, c, id);
+	if (!rc)
+		rc = tasker_task_handler_waits(&waits, &nwaits, c, id);
 	tasker_client_free(c);
 	if (rc)
 		return cli_fail("task show");
@@ -143,6 +147,7 @@ static int run_show(const cli_args *a)
 		printf("%s", m ? m : "");
 		tasker_free(m);
 		tasker_task_view_free(v);
+		tasker_handler_waits_free(waits, nwaits);
 		return 0;
 	}
 	printf("task %lld  %s.%s@%s  %s%s\n", (long long)v->task_id, v->namespace_name, v->name, v->version,
@@ -150,13 +155,21 @@ static int run_show(const cli_args *a)
 	printf("  requested %s by %s  context %s\n", v->requested_at, v->initiator, v->context_json);
 	printf("  %s: %s, %.2f%% done, health %s\n", ctx.execution_status, ctx.recommended_action,
 	       ctx.completion_percentage, ctx.health_status);
-	printf("  %-8s %-28s %-18s %-9s %s\n", "step", "name", "state", "attempts", "results");
+	for (size_t i = 0; i < nwaits; i++) /* ready, but no running worker has the handler: not failed */
+		printf("  step %lld is waiting for a handler: no running worker has %s\n",
+		       (long long)waits[i].workflow_step_id, waits[i].handler_class);
+	printf("  %-8s %-28s %-21s %-9s %s\n", "step", "name", "state", "attempts", "results");
 	for (size_t i = 0; i < v->step_count; i++) {
 		const tasker_step_view *s = &v->steps[i];
-		printf("  %-8lld %-28s %-18s %d/%-7d %s\n", (long long)s->workflow_step_id, s->name,
-		       tasker_state_name(s->state), s->attempts, s->retry_limit, s->results_json);
+		int waiting = 0;
+		for (size_t k = 0; k < nwaits; k++)
+			waiting |= waits[k].workflow_step_id == s->workflow_step_id;
+		printf("  %-8lld %-28s %-21s %d/%-7d %s\n", (long long)s->workflow_step_id, s->name,
+		       waiting ? "waiting for a handler" : tasker_state_name(s->state), s->attempts, s->retry_limit,
+		       s->results_json);
 	}
 	tasker_task_view_free(v);
+	tasker_handler_waits_free(waits, nwaits);
 	return 0;
 }
 
@@ -222,4 +235,5 @@ const cli_command cli_cmd_task_cancel = {"task cancel", 2, "task cancel ID", "ca
 const cli_command cli_cmd_task_retry = {"task retry", 2, "task retry ID", "retry a task in error", run_retry};
 const cli_command cli_cmd_step_resolve = {"step resolve", 2, "step resolve ID [--results JSON]",
                                           "resolve a step by hand; its dependents proceed", run_resolve};
-const cli_command cli_cmd_health = {"health", 1, "health", "system health counts (JSON)", run_health};
+const cli_command cli_cmd_health = {"health", 1, "health",
+                                    "system health counts (JSON), with steps_waiting_for_handler", run_health};

@@ -1,5 +1,6 @@
 /*
- * health.c — system-wide health counts through the Rails engine's get_system_health_counts_v01.
+ * health.c — system-wide health counts through the Rails engine's get_system_health_counts_v01, and
+ * the ready steps that wait for a handler no running worker has (worker presence, presence.c).
  */
 #include <stdlib.h>
 
@@ -8,18 +9,30 @@
 #include "util.h"
 
 static const tdb_stmt Q_HEALTH = {"health_counts", "SELECT * FROM get_system_health_counts_v01()"};
+static const tdb_stmt Q_WAITING = {
+	"health_waiting_for_handler",
+	"SELECT count(*) FROM tasker_ready_steps r WHERE r.ready_at <= timezone('UTC', now()) AND NOT EXISTS ("
+	"SELECT 1 FROM tasker_worker_presence p WHERE p.expires_at > timezone('UTC', now()) "
+	"AND (p.handler_classes IS NULL OR r.handler_class = ANY(p.handler_classes)))"};
 
 int tasker_health_counts(char **out, tasker_client *client)
 {
 	*out = NULL;
-	PGresult *res;
+	PGresult *res, *waiting;
 	int rc = tclient_exec(&res, client, &Q_HEALTH, 0, NULL, "reading system health counts");
 	if (rc)
 		return rc;
+	if ((rc = tclient_exec(&waiting, client, &Q_WAITING, 0, NULL, "counting steps waiting for a handler"))) {
+		PQclear(res);
+		return rc;
+	}
 	cJSON *o = cJSON_CreateObject();
 	for (int c = 0; o && PQntuples(res) > 0 && c < PQnfields(res); c++)
 		cJSON_AddNumberToObject(o, PQfname(res, c), (double)tdb_get_i64(res, 0, c, 0));
+	if (o)
+		cJSON_AddNumberToObject(o, "steps_waiting_for_handler", (double)tdb_get_i64(waiting, 0, 0, 0));
 	PQclear(res);
+	PQclear(waiting);
 	*out = o ? tjson_print(o) : NULL;
 	cJSON_Delete(o);
 	return *out ? TASKER_OK : tasker_set_oom();
