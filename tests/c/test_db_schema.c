@@ -348,7 +348,8 @@ static const function_expect functions[] = {
 /* tasker-core's own additive tables (migrations 0003 on); anything else named tasker_* is drift, so a
  * new table of ours is listed here on purpose. */
 static const char *const core_tables[] = {"tasker_core_schema_migrations", "tasker_ready_steps",
-                                          "tasker_step_claims", "tasker_events", "tasker_task_traces"};
+                                          "tasker_step_claims", "tasker_events", "tasker_task_traces",
+                                          "tasker_worker_presence"};
 
 static int setup(void **state)
 {
