@@ -16,7 +16,8 @@ Gem::Specification.new do |s|
   s.required_ruby_version = ">= 3.0"
   s.require_paths = ["lib"]
   s.extensions = ["ext/tasker_core/extconf.rb"]
-  s.files = Dir["lib/**/*.{rb,rake}", "ext/tasker_core/*.{c,h,rb}", "ext/tasker_core/vendor/**/*.{c,h,sql}",
+  s.files = Dir["lib/**/*.{rb,rake}", "ext/tasker_core/*.{c,h,rb}", "ext/tasker_core/vendor/**/*.{c,h}",
+                "ext/tasker_core/vendor/recipe.sh", "ext/tasker_core/vendor/manifest",
                 "examples/**/*", "README.md"]
   s.metadata["rubygems_mfa_required"] = "true"
 end

@@ -1,56 +1,61 @@
 # frozen_string_literal: true
 
-# Builds tasker_core/tasker_core_ext: the binding's C files plus the whole C core, compiled from the
-# sources copied into vendor/ when the gem was built (build.sh), so `gem install` needs nothing but
-# the system's libpq, cJSON, libyaml and libcrypto (and their pkg-config files).
+# Builds tasker_core/tasker_core_ext: the binding's C files plus the whole C core, compiled by the core's
+# one build recipe (recipe/recipe.sh, docs/build-recipe.md). build.sh vendors the recipe and the core into
+# vendor/ when the gem is built, so `gem install` needs nothing but the system's libpq, cJSON, libyaml and
+# libcrypto (and their pkg-config files).
 require "mkmf"
-require_relative "embed_migrations"
+require "shellwords"
 
 here = __dir__
 vendor = File.join(here, "vendor")
-unless File.directory?(vendor)
+recipe = File.join(vendor, "recipe.sh")
+unless File.file?(recipe)
   # Building inside the repository without build.sh (e.g. `ruby extconf.rb` by hand).
-  repo = File.expand_path("../../..", here)
-  abort "tasker-core: #{vendor} is missing; run ruby-gem/build.sh" unless File.directory?(File.join(repo, "core/src"))
-  vendor = nil
+  recipe = File.expand_path("../../../recipe/recipe.sh", here)
+  abort "tasker-core: #{vendor} is missing; run ruby-gem/build.sh" unless File.file?(recipe)
 end
-core_dirs = vendor ? [File.join(vendor, "core")] : %w[src util].map { |d| File.expand_path("../../../core/#{d}", here) }
-api_inc = vendor ? File.join(vendor, "include") : File.expand_path("../../../c-api/include", here)
-migrations = vendor ? File.join(vendor, "migrations") : File.expand_path("../../../migrations", here)
 
-%w[libpq libcjson yaml-0.1 libcrypto].each do |pkg|
-  next if pkg_config(pkg)
-
-  fallback = { "libpq" => %w[pq PQconnectdb], "libcjson" => %w[cjson cJSON_Parse],
-               "yaml-0.1" => %w[yaml yaml_parser_initialize], "libcrypto" => %w[crypto EVP_DigestInit_ex] }[pkg]
-  have_library(*fallback) or abort "tasker-core: #{pkg} is missing (Debian: libpq-dev libcjson-dev libyaml-dev libssl-dev)"
+def recipe_out(recipe, *args)
+  out = IO.popen(["sh", recipe, *args], &:read)
+  abort "tasker-core: `sh #{recipe} #{args.join(' ')}` failed" unless $?.success?
+  out
 end
-have_library("pthread") or abort "tasker-core: pthreads are missing"
-have_library("m", "pow") or abort "tasker-core: libm is missing"
 
-$INCFLAGS << " -I#{api_inc}" << core_dirs.map { |d| " -I#{d}" }.join
-find_header("tasker.h", api_inc) or abort "tasker-core: tasker.h is missing"
-find_header("cjson/cJSON.h") or abort "tasker-core: cjson/cJSON.h is missing (libcjson-dev)"
+core_sources = recipe_out(recipe, "sources").split("\n")
+generated = File.join(Dir.pwd, "migrations_embedded.c")
+unless core_sources.any? { |f| File.basename(f) == "migrations_embedded.c" }
+  recipe_out(recipe, "embed-migrations", generated)
+  core_sources << generated
+end
+core_cflags = recipe_out(recipe, "cflags").strip
+core_libs = recipe_out(recipe, "libs").strip
+
+# The recipe's -I flags find tasker.h; check the libraries link (a clear message when a -dev package is missing).
+$INCFLAGS << " " << Shellwords.split(core_cflags).grep(/\A-I/).join(" ")
+find_header("tasker.h") or abort "tasker-core: tasker.h is missing"
+find_header("libpq-fe.h") or abort "tasker-core: libpq-fe.h is missing (Debian: libpq-dev)"
+find_header("cjson/cJSON.h") or abort "tasker-core: cjson/cJSON.h is missing (Debian: libcjson-dev)"
+find_header("yaml.h") or abort "tasker-core: yaml.h is missing (Debian: libyaml-dev)"
+find_header("openssl/evp.h") or abort "tasker-core: openssl/evp.h is missing (Debian: libssl-dev)"
 have_func("rb_enc_interned_str", "ruby.h")
 
-# The core is C11 with GNU extensions (pthreads, _Thread_local); keep its warnings but never fail on them.
-$CFLAGS << " -std=gnu11 -D_GNU_SOURCE -fvisibility=hidden"
+# The recipe's flags, except -std: Ruby's headers need GNU extensions. Warnings are kept but never fatal.
+$CFLAGS << " " << Shellwords.split(core_cflags).reject { |f| f.start_with?("-I", "-std=") }.join(" ")
+$CFLAGS << " -std=gnu11"
 $CFLAGS << " -O2" unless $CFLAGS.include?("-O")
+$LIBS << " " << core_libs
 
-generated = "tc_migrations_embedded.c"
-TaskerCoreBuild::EmbedMigrations.write(migrations, File.join(Dir.pwd, generated))
-
-core_files = core_dirs.flat_map { |d| Dir[File.join(d, "*.c")] }.map { |f| File.basename(f) }.sort
-own_files = Dir[File.join(here, "*.c")].map { |f| File.basename(f) }.reject { |f| f == generated }.sort
-clash = core_files & own_files
+own_files = Dir[File.join(here, "*.c")].map { |f| File.basename(f) }.sort
+clash = core_sources.map { |f| File.basename(f) } & own_files
 abort "tasker-core: binding files shadow core files: #{clash.join(', ')}" unless clash.empty?
-$srcs = own_files + core_files + [generated]
-$VPATH.concat(core_dirs)
+$srcs = own_files + core_sources.map { |f| File.basename(f) }
+$VPATH.concat(core_sources.map { |f| File.dirname(f) }.uniq)
 
 # Export only the extension's entry point: the core's tasker_* symbols stay private to this .so, so
 # they can never interpose with a libtasker.so loaded by something else in the same process.
 version_script = File.join(Dir.pwd, "tasker_core.map")
-File.write(version_script, "{ global: Init_tasker_core_ext; local: *; };\n")
+recipe_out(recipe, "version-script", version_script, "Init_tasker_core_ext")
 if try_link("int main(void) { return 0; }", "-Wl,--version-script=#{version_script}")
   $DLDFLAGS << " -Wl,--version-script=#{version_script}"
 end
