@@ -158,6 +158,77 @@ static void analyze(void)
 	PQfinish(c);
 }
 
+/* ------------------------------------------------------------------ profile (bench/profile.sh) */
+
+/* With $TASKER_BENCH_PROFILE set (a directory; the server must load pg_stat_statements with
+ * track_planning on), each measured run resets the server's statement statistics before it starts
+ * and writes them, per unit of work, to <dir>/<label>.md when it ends. Without it, nothing happens. */
+static const char *profile_dir(void) { return getenv("TASKER_BENCH_PROFILE"); }
+
+static void profile_begin(void)
+{
+	if (!profile_dir())
+		return;
+	PGconn *c = pg_open();
+	pg_exec(c, "SELECT pg_stat_statements_reset()");
+	pg_exec(c, "SELECT pg_stat_reset_shared('wal')");
+	PQfinish(c);
+}
+
+static void profile_end(const char *label, long long units, const char *unit)
+{
+	if (!profile_dir())
+		return;
+	char path[1024], sql[2048];
+	snprintf(path, sizeof path, "%s/%s.md", profile_dir(), label);
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		fprintf(stderr, "bench: cannot write %s\n", path);
+		exit(1);
+	}
+	PGconn *c = pg_open();
+	pg_exec(c, "SELECT pg_stat_force_next_flush()");
+	fprintf(f, "### %s (%lld %ss)\n\n", label, units, unit);
+	snprintf(sql, sizeof sql,
+	         "SELECT round(sum(calls)::numeric / %lld, 2), round((sum(total_exec_time) * 1000 / %lld)::numeric), "
+	         "round((sum(total_plan_time) * 1000 / %lld)::numeric), round(sum(wal_bytes) / %lld), "
+	         "round(sum(wal_records) / %lld, 1) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
+	         "WHERE d.datname = current_database()",
+	         units, units, units, units, units);
+	PGresult *r = PQexec(c, sql);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+		fprintf(f, "Per %s: %s statements (round trips, BEGIN/COMMIT included), execution %s µs, planning %s µs, "
+		        "WAL %s bytes in %s records.\n\n", unit, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1),
+		        PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 3), PQgetvalue(r, 0, 4));
+	PQclear(r);
+	r = PQexec(c, "SELECT wal_records, wal_fpi, wal_bytes, wal_write, wal_sync, round(wal_sync_time) FROM pg_stat_wal");
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+		fprintf(f, "Whole server (pg_stat_wal): %s WAL records, %s full-page images, %s bytes, %s writes, %s syncs "
+		        "(%s ms in sync; 0 unless track_wal_io_timing).\n\n", PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1),
+		        PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 3), PQgetvalue(r, 0, 4), PQgetvalue(r, 0, 5));
+	PQclear(r);
+	fprintf(f, "| statement | calls/%s | exec µs/call | max exec ms | plan µs/call | rows/call | WAL bytes/call "
+	        "| exec+plan µs/%s |\n|---|---|---|---|---|---|---|---|\n", unit, unit);
+	snprintf(sql, sizeof sql,
+	         "SELECT regexp_replace(left(s.query, 110), '[|\\n]', ' ', 'g'), round(s.calls::numeric / %lld, 2), "
+	         "round((s.mean_exec_time * 1000)::numeric), round(s.max_exec_time::numeric, 2), "
+	         "round((s.total_plan_time * 1000 / s.calls)::numeric), round(s.rows::numeric / s.calls, 1), "
+	         "round(s.wal_bytes / s.calls), round(((s.total_exec_time + s.total_plan_time) * 1000 / %lld)::numeric) "
+	         "FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
+	         "WHERE d.datname = current_database() AND s.calls > 0 "
+	         "ORDER BY s.total_exec_time + s.total_plan_time DESC LIMIT 25",
+	         units, units);
+	r = PQexec(c, sql);
+	for (int i = 0; PQresultStatus(r) == PGRES_TUPLES_OK && i < PQntuples(r); i++)
+		fprintf(f, "| `%s` | %s | %s | %s | %s | %s | %s | %s |\n", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
+		        PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 4), PQgetvalue(r, i, 5),
+		        PQgetvalue(r, i, 6), PQgetvalue(r, i, 7));
+	PQclear(r);
+	fprintf(f, "\n");
+	PQfinish(c);
+	fclose(f);
+}
+
 /* ------------------------------------------------------------------ templates */
 
 /* A template as YAML text: shape "chain" (each step depends on the one before), "tree" (step i on
@@ -346,6 +417,7 @@ static void bench_latency(void)
 		die("running");
 	analyze();
 	atomic_store(&nstages, 0);
+	profile_begin();
 	for (int i = 0; i < chains; i++) {
 		atomic_store(&last_return_us, 0);
 		create_task(c, "chain_20");
@@ -354,6 +426,7 @@ static void bench_latency(void)
 	}
 	tasker_worker_free(w);
 	size_t n = atomic_load(&nstages);
+	profile_end("latency", (long long)chains * 19, "stage");
 	if (n > max_stages)
 		n = max_stages;
 	double p50 = pct(stage_us, n, 0.5) / 1000.0, p99 = pct(stage_us, n, 0.99) / 1000.0;
@@ -466,6 +539,7 @@ static void bench_throughput_one(const char *label, const char *tpl, int steps_p
 	PGconn *pg = pg_open();
 	find_postmaster(pg);
 	pg_exec(pg, "CHECKPOINT");
+	profile_begin();
 	long long x0 = commits(pg);
 	double pg0 = proc_cpu_seconds_of_postgres();
 	int64_t t0 = now_us();
@@ -489,6 +563,10 @@ static void bench_throughput_one(const char *label, const char *tpl, int steps_p
 	}
 	double secs = (double)(now_us() - t0) / 1e6;
 	usleep(1500000); /* the workers' backends flush their statistics as they exit */
+	char plabel[64];
+	snprintf(plabel, sizeof plabel, "throughput-%s-%s", steps_per_task == 1 ? "single" : "dag10",
+	         batched ? "batched" : "unbatched");
+	profile_end(plabel, (long long)tasks * steps_per_task, "step");
 	double pg_cpu = proc_cpu_seconds_of_postgres() - pg0;
 	long long xacts = commits(pg) - x0 - 2; /* the two stats queries themselves */
 	long long steps = (long long)tasks * steps_per_task;
@@ -514,12 +592,15 @@ static void bench_throughput_one(const char *label, const char *tpl, int steps_p
 	tasker_client_free(c);
 }
 
-static void bench_throughput(void)
+/* which: 1 batched rows, 2 unbatched rows, 3 both */
+static void bench_throughput(int which)
 {
-	bench_throughput_one("20,000 single-step tasks, 2 workers", "single", 1, 20000, 1);
-	bench_throughput_one("20,000 single-step tasks, 2 workers", "single", 1, 20000, 0);
-	bench_throughput_one("2,000 ten-step DAGs, 2 workers", "dag10", 10, 2000, 1);
-	bench_throughput_one("2,000 ten-step DAGs, 2 workers", "dag10", 10, 2000, 0);
+	for (int batched = 1; batched >= 0; batched--)
+		if (which & (batched ? 1 : 2))
+			bench_throughput_one("20,000 single-step tasks, 2 workers", "single", 1, 20000, batched);
+	for (int batched = 1; batched >= 0; batched--)
+		if (which & (batched ? 1 : 2))
+			bench_throughput_one("2,000 ten-step DAGs, 2 workers", "dag10", 10, 2000, batched);
 }
 
 /* ------------------------------------------------------------------ create, transition */
@@ -651,7 +732,9 @@ int main(int argc, char **argv)
 	if (all || strcmp(what, "transition") == 0)
 		bench_transition();
 	if (all || peer || strcmp(what, "throughput") == 0)
-		bench_throughput();
+		bench_throughput(3);
+	else if (strcmp(what, "throughput-batched") == 0 || strcmp(what, "throughput-unbatched") == 0)
+		bench_throughput(strcmp(what, "throughput-batched") == 0 ? 1 : 2);
 	if (all || strcmp(what, "memory") == 0)
 		bench_memory();
 	write_summary();

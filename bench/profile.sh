@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Where the server's time goes: runs benchmark workloads on a private, durable PostgreSQL that loads
+# pg_stat_statements (track_planning on) and logs lock waits longer than 10 ms, then prints, per unit of
+# work (a step, or a stage of the latency chain), every statement's calls, execution and planning time,
+# rows and WAL bytes, the server's WAL totals and the lock waits seen.
+# Usage: bash bench/profile.sh [latency|throughput|throughput-unbatched|throughput-batched] ...
+#        (default: latency throughput-unbatched). Output: markdown on stdout, also kept in
+#        build-bench/profile/<workload>.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+modes=("$@")
+[ ${#modes[@]} -gt 0 ] || modes=(latency throughput-unbatched)
+bash ci/install-deps.sh >/dev/null
+bash ci/build.sh build-bench -DCMAKE_BUILD_TYPE=Release -DTASKER_BUILD_TESTS=OFF
+# shellcheck source=ci/postgres.sh
+source ci/postgres.sh
+tasker_pg_start
+psql -q "$TASKER_DATABASE_URL" <<'SQL'
+ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements';
+ALTER SYSTEM SET log_lock_waits = on;
+ALTER SYSTEM SET deadlock_timeout = '10ms';
+SQL
+tasker_pg_restart
+# the extension's settings are known once it is loaded
+psql -q "$TASKER_DATABASE_URL" -c 'ALTER SYSTEM SET pg_stat_statements.track_planning = on' >/dev/null
+psql -q "$TASKER_DATABASE_URL" -c 'SELECT pg_reload_conf()' >/dev/null
+psql -q "$TASKER_DATABASE_URL" -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements'
+out=build-bench/profile
+rm -rf "$out"
+mkdir -p "$out"
+for mode in "${modes[@]}"; do
+  log_lines=$(wc -l <"$TASKER_PG_BASE/server.log")
+  echo "bench/profile: $mode" >&2
+  TASKER_BENCH_PROFILE=$PWD/$out build-bench/bench/tasker_bench "$mode" >"$out/$mode.rows"
+  waits=$(tail -n +"$((log_lines + 1))" "$TASKER_PG_BASE/server.log" | grep -c 'still waiting for' || true)
+  echo "$mode: $waits lock waits longer than 10 ms (log_lock_waits)" >"$out/$mode.locks"
+done
+for f in "$out"/*.rows; do cat "$f"; done | awk '!/^\| benchmark \||^\|---/' | sed '1i | benchmark | measured | target | |\n|---|---|---|---|'
+echo
+for f in "$out"/*.locks; do cat "$f"; done
+echo
+for f in "$out"/*.md; do cat "$f"; done
