@@ -201,7 +201,7 @@ static void test_rails_reader_sees_running_finished_and_dead(void **state)
 	assert_string_equal(v.state, "in_progress");
 	assert_false(v.ready);
 	int recovered = 0;
-	assert_int_equal(tasker_recover_expired_claims(t->client, &recovered), TASKER_OK);
+	assert_int_equal(tasker_step_recover_expired(&recovered, t->client), TASKER_OK);
 	assert_int_equal(recovered, 1);
 	/* recovered: a failed attempt (error, attempt counted, the reason in results), retried after
 	 * its backoff by this engine (queued again, no claim) and retry-eligible for Rails */
