@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of tasker-core against a private PostgreSQL it starts (and removes on exit):
-#   1. the C core: unit and integration tests (CMocka, through ctest)
+#   1. the C core: unit and integration tests (CMocka, through ctest); a Release build (tests included)
 #   2. the same tests built with AddressSanitizer + UndefinedBehaviorSanitizer
 #   3. every C test program under valgrind (zero errors, no definite leaks)
 #   4. `cmake --install`, then the examples in examples/c built through pkg-config and run
@@ -50,6 +50,11 @@ run_ctest build
 build/tests/c/test_jsonschema 2>/dev/null | grep '^json-schema-test-suite' || true
 grep -E '^conformance c ' build/Testing/Temporary/LastTest.log || true
 
+phase "Release build (tests included): builds with warnings as errors"
+rc=0
+bash ci/build.sh build-release -DCMAKE_BUILD_TYPE=Release || rc=$?
+record "Release build" $rc
+
 phase "C core under AddressSanitizer + UndefinedBehaviorSanitizer"
 bash ci/build.sh build-asan -DTASKER_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 run_ctest build-asan
@@ -81,7 +86,7 @@ prefix=$(mktemp -d /tmp/tasker-install.XXXXXX)
 cmake --install build --prefix "$prefix" >/dev/null
 pc=$(dirname "$(find "$prefix" -name tasker.pc | head -1)")
 rc=0
-( cd examples/c && make -s clean && PKG_CONFIG_PATH="$pc" make -s all \
+( cd examples/c && make -s clean && PKG_CONFIG_PATH="$pc" make -s all CFLAGS="-O2 -Wall -Wextra -Werror" \
   && LD_LIBRARY_PATH="$prefix/lib:$(dirname "$pc")" ./schema_status && make -s clean ) || rc=$?
 record "examples/c against the installed library" $rc
 rm -rf "$prefix"

@@ -39,6 +39,18 @@ static const char *const SUITE_SKIPPED[] = {
 
 /* ------------------------------------------------------------------ helpers */
 
+/* snprintf that fails the test instead of cutting the text short: a truncated schema or path would test
+ * something else than it says (checking the length also keeps -Wformat-truncation quiet at -O3). */
+static void __attribute__((format(printf, 3, 4))) format_into(char *buf, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, size, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= size)
+		fail_msg("test text longer than its %zu-byte buffer: %.60s...", size, buf);
+}
+
 static cJSON *parse(const char *json)
 {
 	cJSON *doc = cJSON_Parse(json);
@@ -175,17 +187,19 @@ static void run_suite_group(const char *file, const cJSON *group, suite_counts *
 	const cJSON *schema = cJSON_GetObjectItemCaseSensitive(group, "schema");
 	const cJSON *tests = cJSON_GetObjectItemCaseSensitive(group, "tests");
 	const char *name = cJSON_IsString(desc) ? desc->valuestring : "?";
-	char compile_msg[512] = "malformed group";
+	char *compile_msg = NULL;
 	tjs_schema *s = NULL;
 	c->groups++;
-	if (schema && tjs_compile(&s, schema) != 0)
-		snprintf(compile_msg, sizeof compile_msg, "schema does not compile: %s", tasker_error_last()->message);
+	if (schema && tjs_compile(&s, schema) != 0 &&
+	    asprintf(&compile_msg, "schema does not compile: %s", tasker_error_last()->message) < 0)
+		compile_msg = NULL;
 	if (!cJSON_IsArray(tests) || !tests->child) {
 		printf("FAIL %s / %s: no tests\n", file, name);
 		c->failed++;
 	}
 	for (const cJSON *t = cJSON_IsArray(tests) ? tests->child : NULL; t; t = t->next)
-		run_suite_case(file, name, s, compile_msg, t, c);
+		run_suite_case(file, name, s, compile_msg ? compile_msg : "malformed group", t, c);
+	free(compile_msg);
 	tjs_free(s);
 }
 
@@ -207,21 +221,21 @@ static int run_suite_dir(const char *dir, const char *sub, suite_counts *c)
 {
 	char path[4096], *names[256];
 	size_t n = 0;
-	snprintf(path, sizeof path, "%s/%s", dir, sub);
+	format_into(path, sizeof path, "%s/%s", dir, sub);
 	DIR *d = opendir(path);
 	if (!d)
 		fail_msg("cannot open the JSON-Schema-Test-Suite directory %s (set TASKER_JSON_SCHEMA_SUITE)", path);
 	for (struct dirent *e; (e = readdir(d)) && n < 256;) {
 		size_t len = strlen(e->d_name);
 		char name[512];
-		snprintf(name, sizeof name, "%s%s", sub, e->d_name);
+		format_into(name, sizeof name, "%s%s", sub, e->d_name);
 		if (len > 5 && strcmp(e->d_name + len - 5, ".json") == 0 && !is_skipped(name))
 			names[n++] = strdup(name);
 	}
 	closedir(d);
 	qsort(names, n, sizeof *names, cmp_names);
 	for (size_t i = 0; i < n; i++) {
-		snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+		format_into(path, sizeof path, "%s/%s", dir, names[i]);
 		char *text = testdb_read_file(path);
 		cJSON *groups = cJSON_Parse(text);
 		if (!cJSON_IsArray(groups) || !groups->child) {
@@ -462,7 +476,7 @@ static void test_invalid_regex(void **state)
 	assert_true(string_valid("pattern", looks, "a"));
 	strcat(looks, "(?!b)");
 	char schema[400];
-	snprintf(schema, sizeof schema, "{\"pattern\":\"%s\"}", looks);
+	format_into(schema, sizeof schema, "{\"pattern\":\"%s\"}", looks);
 	const char *msg = compile_error(schema);
 	if (!strstr(msg, ": more than 64 lookarounds at offset 320"))
 		fail_msg("65 lookarounds: %s", msg);
@@ -762,7 +776,7 @@ static void test_refs_are_memoized(void **state)
 	char schema[8192] = "{\"$ref\":\"#/definitions/d0\",\"definitions\":{";
 	for (int i = 0; i < 40; i++) {
 		char def[160];
-		snprintf(def, sizeof def, "\"d%d\":{\"allOf\":[{\"$ref\":\"#/definitions/d%d\"},"
+		format_into(def, sizeof def, "\"d%d\":{\"allOf\":[{\"$ref\":\"#/definitions/d%d\"},"
 		                          "{\"$ref\":\"#/definitions/d%d\"}]},", i, i + 1, i + 1);
 		strcat(schema, def);
 	}
@@ -781,7 +795,7 @@ static void test_refs_are_memoized(void **state)
 		strcat(instance, "}");
 	assert_false(is_valid(doubling, instance));
 	const char *msg = tasker_error_last()->message;
-	snprintf(tail, sizeof tail, ".a.a.b: property is not allowed (additionalProperties is false)");
+	format_into(tail, sizeof tail, ".a.a.b: property is not allowed (additionalProperties is false)");
 	assert_true(strlen(msg) > strlen(tail) && strcmp(msg + strlen(msg) - strlen(tail), tail) == 0);
 }
 
@@ -937,7 +951,7 @@ static void test_supported_keywords(void **state)
 		if (i == nsamples)
 			fail_msg("keyword %s is listed but this test has no sample for it", kw);
 		char schema[256];
-		snprintf(schema, sizeof schema, "{\"%s\":%s}", kw, samples[i].value);
+		format_into(schema, sizeof schema, "{\"%s\":%s}", kw, samples[i].value);
 		tjs_schema *compiled = compile_ok(schema);
 		if (tjs_ignored_count(compiled))
 			fail_msg("keyword %s is listed as supported but ignored: %s", kw, tjs_ignored(compiled, 0));
