@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "demo_handlers.h"
 
 static tasker_worker *volatile running_worker;
 static volatile sig_atomic_t stop_early; /* a signal before the worker existed */
@@ -38,7 +39,7 @@ static int run_worker(const cli_args *a)
 	tasker_worker *w;
 	int rc = tasker_worker_new(&w, c, &o);
 	if (!rc)
-		rc = cli_register_demo_handlers(w);
+		rc = demo_handlers_register(w);
 	if (rc) {
 		tasker_client_free(c);
 		return cli_fail("worker");
@@ -57,5 +58,10 @@ static int run_worker(const cli_args *a)
 	return 0;
 }
 
-const cli_command cli_cmd_worker = {"worker", 1, "worker [--until-idle] [--concurrency N]",
-                                    "run the demo step handlers", run_worker};
+const cli_command cli_cmd_worker = {
+	"worker", 1, "worker [--until-idle] [--concurrency N]", "run the demo step handlers",
+	"Runs the C step handlers of the e-commerce demo (examples/c/demo_handlers.c, for\n"
+	"examples/templates/ecommerce_order.yaml) until SIGTERM or SIGINT, then stops gracefully.\n"
+	"  --until-idle      stop once nothing this worker can run is left (steps in a backoff included)\n"
+	"  --concurrency N   steps run at once (default: the worker's default)\n",
+	run_worker};

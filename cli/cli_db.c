@@ -43,5 +43,13 @@ static int run_status(const cli_args *a)
 	return 0;
 }
 
-const cli_command cli_cmd_migrate = {"migrate", 1, "migrate", "apply pending schema migrations", run_migrate};
-const cli_command cli_cmd_status = {"status", 1, "status", "show which migrations are applied", run_status};
+const cli_command cli_cmd_migrate = {
+	"migrate", 1, "migrate", "apply pending schema migrations",
+	"Applies every migration the database lacks, in order, each in its own transaction, under an advisory\n"
+	"lock (several processes may run it at once; each migration is applied exactly once). Prints how many\n"
+	"were applied, or that the schema is up to date.\n",
+	run_migrate};
+const cli_command cli_cmd_status = {
+	"status", 1, "status", "show which migrations are applied",
+	"Lists every migration this build carries, \"applied\" or \"PENDING\", then the count. Writes nothing.\n",
+	run_status};

@@ -16,7 +16,8 @@ typedef struct cli_command {
 	const char *name;     /* command words, e.g. "task show" */
 	size_t words;
 	const char *usage;
-	const char *summary;
+	const char *summary;  /* one line for the command list */
+	const char *help;     /* what `tasker help COMMAND` adds: what it does, then its options */
 	int (*run)(const cli_args *a);
 } cli_command;
 
@@ -28,8 +29,6 @@ int cli_open(tasker_client **out, const cli_args *a);
 /* "--name VALUE" among the arguments, or NULL; and whether "--name" is present. */
 const char *cli_option(const cli_args *a, const char *name);
 int cli_flag(const cli_args *a, const char *name);
-/* Registers the e-commerce demo handlers (demo_handlers.c). */
-int cli_register_demo_handlers(tasker_worker *w);
 
 extern const cli_command cli_cmd_migrate, cli_cmd_status, cli_cmd_template_validate, cli_cmd_template_register,
 	cli_cmd_task_create, cli_cmd_task_show, cli_cmd_task_cancel, cli_cmd_task_retry, cli_cmd_step_resolve,

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli.h"
+#include "demo_handlers.h"
 
 static cJSON *context_of(const tasker_claimed_step *s) { return cJSON_Parse(s->context_json); }
 
@@ -124,7 +124,7 @@ static int send_confirmation(char **out, const tasker_claimed_step *s, tasker_st
 	return give(out, r);
 }
 
-int cli_register_demo_handlers(tasker_worker *w)
+int demo_handlers_register(tasker_worker *w)
 {
 	static const struct {
 		const char *cls;

@@ -223,17 +223,49 @@ static int run_health(const cli_args *a)
 	return 0;
 }
 
-const cli_command cli_cmd_template_validate = {"template validate", 2, "template validate FILE",
-                                               "check a task template without a database", run_validate};
-const cli_command cli_cmd_template_register = {"template register", 2, "template register FILE",
-                                               "register a task template in the database", run_register};
-const cli_command cli_cmd_task_create = {"task create", 2, "task create TEMPLATE --context JSON",
-                                         "create a task (TEMPLATE: file or ns.name@version)", run_create};
-const cli_command cli_cmd_task_show = {"task show", 2, "task show ID [--mermaid]",
-                                       "show a task's steps, states, attempts and results", run_show};
-const cli_command cli_cmd_task_cancel = {"task cancel", 2, "task cancel ID", "cancel a task", run_cancel};
-const cli_command cli_cmd_task_retry = {"task retry", 2, "task retry ID", "retry a task in error", run_retry};
-const cli_command cli_cmd_step_resolve = {"step resolve", 2, "step resolve ID [--results JSON]",
-                                          "resolve a step by hand; its dependents proceed", run_resolve};
-const cli_command cli_cmd_health = {"health", 1, "health",
-                                    "system health counts (JSON), with steps_waiting_for_handler", run_health};
+const cli_command cli_cmd_template_validate = {
+	"template validate", 2, "template validate FILE [--environment ENV]", "check a task template without a database",
+	"Reads a template (.yaml, .yml or .json, the Rails engine's format) and checks all of it as registering\n"
+	"would, without a database; prints its identity and step count, or the first problem with its line.\n"
+	"  --environment ENV   apply the template's `environments: ENV:` override (default $TASKER_ENV, $RAILS_ENV)\n",
+	run_validate};
+const cli_command cli_cmd_template_register = {
+	"template register", 2, "template register FILE [--environment ENV]", "register a task template in the database",
+	"Validates a template as `template validate` does and registers it (namespace, named task, named steps)\n"
+	"in one transaction, so every process sharing the database can create its tasks.\n"
+	"  --environment ENV   as for `template validate`\n",
+	run_register};
+const cli_command cli_cmd_task_create = {
+	"task create", 2, "task create TEMPLATE --context JSON", "create a task (TEMPLATE: file or ns.name@version)",
+	"Creates a task and its steps; prints the task id. TEMPLATE is a template file (registered first) or\n"
+	"namespace.name@version of a registered one.\n"
+	"  --context JSON       the task's context, a JSON object (default {}); checked against the template's schema\n"
+	"  --initiator X, --reason X   stored with the task\n"
+	"  --tags JSON          a JSON array of tags\n"
+	"  --bypass JSON        a JSON array of skippable step names that must not run\n"
+	"  --idempotent         an identical request returns the task it created before\n"
+	"  --traceparent TP     the caller's W3C trace context (its trace-id becomes the correlation id)\n"
+	"  --environment ENV    as for `template validate`, when TEMPLATE is a file\n",
+	run_create};
+const cli_command cli_cmd_task_show = {
+	"task show", 2, "task show ID [--mermaid]", "show a task's steps, states, attempts and results",
+	"Prints a task's state and each step's state, attempts and results.\n"
+	"  --mermaid   print the step graph as a Mermaid flowchart instead\n",
+	run_show};
+const cli_command cli_cmd_task_cancel = {
+	"task cancel", 2, "task cancel ID", "cancel a task",
+	"Cancels a task: its unfinished steps are cancelled (a running step's late result is discarded).\n", run_cancel};
+const cli_command cli_cmd_task_retry = {
+	"task retry", 2, "task retry ID", "retry a task in error",
+	"Retries a task in error: its failed steps get a fresh set of attempts and become claimable.\n", run_retry};
+const cli_command cli_cmd_step_resolve = {
+	"step resolve", 2, "step resolve ID [--results JSON]", "resolve a step by hand; its dependents proceed",
+	"Marks a step resolved_manually, so the steps that depend on it may run.\n"
+	"  --results JSON   the results to record for it (default: none)\n",
+	run_resolve};
+const cli_command cli_cmd_health = {
+	"health", 1, "health", "system health counts (JSON), with steps_waiting_for_handler",
+	"Prints the counts of tasks and steps by state across the whole database as one JSON object\n"
+	"(get_system_health_counts_v01), and steps_waiting_for_handler: ready steps that no running worker\n"
+	"has a handler for.\n",
+	run_health};

@@ -208,12 +208,32 @@ static int run_metrics(const cli_args *a)
 	return 0;
 }
 
-const cli_command cli_cmd_events_list = {"events list", 2, "events list [--json] [--keys]",
-                                         "the lifecycle event catalog (65 names)", run_list};
+const cli_command cli_cmd_events_list = {
+	"events list", 2, "events list [--json] [--keys]", "the lifecycle event catalog (65 names)",
+	"Lists the lifecycle event catalog, grouped, with a description of each event. Needs no database.\n"
+	"  --json   one JSON object per event instead\n"
+	"  --keys   then list each event's payload keys\n",
+	run_list};
 const cli_command cli_cmd_events_watch = {
-	"events watch", 2, "events watch [PATTERN] [--task ID] [--after ID|--from-start] [--until EVENT] [--count N] [--timeout S]",
-	"print persisted events as JSON lines as they happen", run_watch};
-const cli_command cli_cmd_task_events = {"task events", 2, "task events ID [--json]",
-                                         "a task's persisted event history, in order", run_task_events};
-const cli_command cli_cmd_metrics = {"metrics", 1, "metrics [--no-database]",
-                                     "metrics in the Prometheus text format", run_metrics};
+	"events watch", 2,
+	"events watch [PATTERN] [--task ID] [--after ID|--from-start] [--until EVENT] [--count N] [--timeout S]",
+	"print persisted events as JSON lines as they happen",
+	"Prints persisted events (TASKER_EVENTS_PERSIST=1 in the processes that publish them) whose name\n"
+	"matches PATTERN (\"*\" matches any run of characters; default \"*\"), one JSON line each, as they are\n"
+	"committed. Every event is printed at least once, in order within a task.\n"
+	"  --task ID        only this task's events\n"
+	"  --after ID       resume after event ID;  --from-start: every stored event (default: from now)\n"
+	"  --until EVENT    stop after printing an event of this name\n"
+	"  --count N        stop after N events;  --timeout S: stop after S seconds\n",
+	run_watch};
+const cli_command cli_cmd_task_events = {
+	"task events", 2, "task events ID [--json]", "a task's persisted event history, in order",
+	"Replays a task's persisted events in the order they happened.\n"
+	"  --json   one JSON object per event\n",
+	run_task_events};
+const cli_command cli_cmd_metrics = {
+	"metrics", 1, "metrics [--no-database]", "metrics in the Prometheus text format",
+	"Prints this process's metrics and the queue gauges read from the database, in the Prometheus text\n"
+	"format.\n"
+	"  --no-database   leave out the gauges read from the database\n",
+	run_metrics};
