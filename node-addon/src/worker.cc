@@ -1,0 +1,398 @@
+// worker.cc — NativeWorker: the core's worker runs its machinery (claiming, leases, recovery, batched
+// completion) on its own threads and hands steps out through a descriptor; libuv watches that
+// descriptor (uv_poll_t), so the event loop wakes only when a step waits. Each step is converted to
+// plain JavaScript objects and given to lib/worker.js, which runs the handler and brings the outcome back
+// through finish() — never blocking: the core queues it for the next completion batch.
+#include <uv.h>
+
+#include <memory>
+#include <unordered_set>
+
+#include "call.h"
+#include "client.h"
+
+namespace tasker_node {
+
+namespace {
+
+// The step as lib/worker.js receives it: {task, step, sequence}, values converted from JSON here.
+Napi::Object ClaimedToJs(Napi::Env env, const tasker_claimed_step *s)
+{
+	Napi::Object task = Napi::Object::New(env);
+	task.Set("taskId", Int64ToJs(env, s->task_id));
+	task.Set("name", Str(env, s->task_name));
+	task.Set("namespaceName", Str(env, s->namespace_name));
+	task.Set("version", Str(env, s->task_version));
+	task.Set("context", JsonToJs(env, s->context_json));
+	task.Set("tags", JsonToJs(env, s->tags_json));
+	task.Set("initiator", Str(env, s->initiator));
+	task.Set("sourceSystem", Str(env, s->source_system));
+	task.Set("reason", Str(env, s->reason));
+
+	Napi::Object step = Napi::Object::New(env);
+	step.Set("workflowStepId", Int64ToJs(env, s->workflow_step_id));
+	step.Set("name", Str(env, s->name));
+	step.Set("handlerClass", Str(env, s->handler_class));
+	step.Set("attempts", s->attempts);
+	step.Set("retryLimit", s->retry_limit);
+	step.Set("retryable", Napi::Boolean::New(env, s->retryable));
+	step.Set("handlerConfig", JsonToJs(env, s->handler_config_json));
+	step.Set("inputs", JsonToJs(env, s->inputs_json));
+	step.Set("results", JsonToJs(env, s->results_json));
+
+	Napi::Array seq = Napi::Array::New(env, s->sequence_count);
+	for (size_t i = 0; i < s->sequence_count; i++) {
+		const tasker_sequence_step &q = s->sequence[i];
+		Napi::Object o = Napi::Object::New(env);
+		o.Set("workflowStepId", Int64ToJs(env, q.workflow_step_id));
+		o.Set("name", Str(env, q.name));
+		o.Set("state", tasker_state_name(q.state));
+		o.Set("attempts", q.attempts);
+		o.Set("results", JsonToJs(env, q.results_json));
+		seq.Set(static_cast<uint32_t>(i), o);
+	}
+
+	Napi::Object out = Napi::Object::New(env);
+	out.Set("task", task);
+	out.Set("step", step);
+	out.Set("sequence", seq);
+	return out;
+}
+
+unsigned OptUnsigned(Napi::Object o, const char *key)
+{
+	Napi::Value v = o.Get(key);
+	if (v.IsUndefined() || v.IsNull())
+		return 0;
+	if (!v.IsNumber() || v.As<Napi::Number>().DoubleValue() < 0)
+		throw Napi::TypeError::New(o.Env(), std::string(key) + " must be a non-negative integer");
+	return v.As<Napi::Number>().Uint32Value();
+}
+
+class NativeWorker : public Napi::ObjectWrap<NativeWorker> {
+public:
+	static Napi::Function Define(Napi::Env env)
+	{
+		return DefineClass(env, "NativeWorker",
+		                   {
+					   InstanceMethod<&NativeWorker::Start>("start"),
+					   InstanceMethod<&NativeWorker::Finish>("finish"),
+					   InstanceMethod<&NativeWorker::FinishStep>("finishStep"),
+					   InstanceMethod<&NativeWorker::Stop>("stop"),
+					   InstanceMethod<&NativeWorker::Wait>("wait"),
+					   InstanceMethod<&NativeWorker::Idle>("idle"),
+					   InstanceMethod<&NativeWorker::ClaimStep>("claimStep"),
+					   InstanceMethod<&NativeWorker::Close>("close"),
+					   InstanceAccessor<&NativeWorker::Processed>("processed"),
+				   });
+	}
+
+	// new NativeWorker(nativeClient, options, handlerClasses, onSteps)
+	//   onSteps(batch): batch is an array of [token, {task, step, sequence}], or null once the worker has
+	//   stopped handing steps out.
+	explicit NativeWorker(const Napi::CallbackInfo &info) : Napi::ObjectWrap<NativeWorker>(info)
+	{
+		Napi::Env env = info.Env();
+		client_ = NativeClient::Unwrap(info[0]);
+		if (!client_)
+			throw Napi::TypeError::New(env, "NativeWorker needs a client");
+		tasker_client *c = client_->Handle(env);
+		Napi::Object o = info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
+		if (!info[2].IsArray() || !info[3].IsFunction())
+			throw Napi::TypeError::New(env, "NativeWorker(client, options, handlerClasses, onSteps)");
+
+		tasker_worker_options opts = TASKER_WORKER_OPTIONS_INIT;
+		opts.concurrency = OptUnsigned(o, "concurrency");
+		opts.claim_batch = OptUnsigned(o, "claimBatch");
+		opts.completion_batch = OptUnsigned(o, "completionBatch");
+		Napi::Value flush = o.Get("completionFlushMs");
+		if (flush.IsNumber())
+			opts.completion_flush_ms = flush.As<Napi::Number>().Int32Value();
+		opts.lease_seconds = static_cast<int>(OptUnsigned(o, "leaseSeconds"));
+		opts.poll_interval_ms = static_cast<int>(OptUnsigned(o, "pollIntervalMs"));
+		worker_id_ = OptString(o.Get("workerId"), "workerId", nullptr);
+		opts.worker_id = worker_id_.empty() ? nullptr : worker_id_.c_str();
+		int rc = tasker_worker_new(&worker_, c, &opts);
+		if (rc != TASKER_OK)
+			ThrowCore(env, CoreError::Last(rc));
+		Napi::Array classes = info[2].As<Napi::Array>();
+		for (uint32_t i = 0; i < classes.Length(); i++) {
+			std::string name = classes.Get(i).ToString().Utf8Value();
+			rc = tasker_worker_declare(worker_, name.c_str());
+			if (rc != TASKER_OK)
+				ThrowCore(env, CoreError::Last(rc));
+		}
+		client_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
+		client_->Retain();
+		on_steps_ = Napi::Persistent(info[3].As<Napi::Function>());
+		context_ = std::make_unique<Napi::AsyncContext>(env, "tasker-core:worker");
+	}
+
+	~NativeWorker() override
+	{
+		if (worker_)
+			tasker_worker_free(worker_);
+	}
+
+private:
+	tasker_worker *worker_ = nullptr;
+	NativeClient *client_ = nullptr;
+	Napi::ObjectReference client_ref_;
+	Napi::FunctionReference on_steps_;
+	std::unique_ptr<Napi::AsyncContext> context_;
+	uv_poll_t *poll_ = nullptr;
+	std::unordered_set<tasker_claimed_step *> out_;  // handed to JavaScript, not finished yet
+	std::string worker_id_;
+	bool started_ = false, closed_ = false;
+
+	tasker_worker *Handle(Napi::Env env)
+	{
+		if (closed_)
+			ThrowCore(env, CoreError::Make(TASKER_ESTOPPED, "the worker is closed"));
+		return worker_;
+	}
+
+	Napi::Value Start(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		tasker_worker *w = Handle(env);
+		if (started_)
+			ThrowCore(env, CoreError::Make(TASKER_EINVAL, "the worker is already running"));
+		int rc = tasker_worker_start(w);
+		if (rc != TASKER_OK)
+			ThrowCore(env, CoreError::Last(rc));
+		started_ = true;
+		uv_loop_t *loop = nullptr;
+		napi_get_uv_event_loop(env, &loop);
+		poll_ = new uv_poll_t;
+		uv_poll_init(loop, poll_, tasker_worker_fd(w));
+		poll_->data = this;
+		uv_poll_start(poll_, UV_READABLE, &NativeWorker::OnReadable);
+		return env.Undefined();
+	}
+
+	static void OnReadable(uv_poll_t *handle, int status, int)
+	{
+		auto *self = static_cast<NativeWorker *>(handle->data);
+		if (status < 0)
+			return;
+		Napi::Env env = self->Env();
+		Napi::HandleScope scope(env);
+		self->Drain(env);
+	}
+
+	// Takes every step waiting (up to the worker's concurrency, which the core enforces) and hands them
+	// to JavaScript in one call, so one wake-up runs many handlers.
+	void Drain(Napi::Env env)
+	{
+		Napi::Array batch = Napi::Array::New(env);
+		uint32_t n = 0;
+		bool stopped = false;
+		for (;;) {
+			tasker_claimed_step *s = nullptr;
+			int rc = tasker_worker_next(&s, worker_, 0);
+			if (rc == TASKER_OK) {
+				out_.insert(s);
+				Napi::Array pair = Napi::Array::New(env, 2);
+				pair.Set(0u, Napi::External<tasker_claimed_step>::New(env, s));
+				pair.Set(1u, ClaimedToJs(env, s));
+				batch.Set(n++, pair);
+				continue;
+			}
+			stopped = rc == TASKER_ESTOPPED;
+			break;
+		}
+		if (stopped)
+			StopPolling();
+		try {
+			if (n)
+				on_steps_.MakeCallback(Value(), {batch}, *context_);
+			if (stopped)
+				on_steps_.MakeCallback(Value(), {env.Null()}, *context_);
+		} catch (const Napi::Error &e) {
+			napi_fatal_exception(env, e.Value());
+		}
+	}
+
+	void StopPolling()
+	{
+		if (!poll_)
+			return;
+		uv_poll_stop(poll_);
+		uv_close(reinterpret_cast<uv_handle_t *>(poll_), [](uv_handle_t *h) { delete reinterpret_cast<uv_poll_t *>(h); });
+		poll_ = nullptr;
+	}
+
+	// An outcome converted for the core: the strings tasker_step_result points into live here.
+	struct Outcome {
+		std::string results, message, klass, code, context, backtrace;
+		tasker_step_result res{};
+	};
+
+	// Converts finish()'s outcome object: {outcome (0 success, 1 retryable, 2 permanent), results,
+	// message, errorClass, errorCode, retryAfter, context, backtrace}. Results without a JSON form fail the
+	// step for good (error_code INVALID_RESULT): running the same code again cannot help.
+	static std::unique_ptr<Outcome> Convert(Napi::Env env, const tasker_claimed_step *s, Napi::Object r)
+	{
+		auto o = std::make_unique<Outcome>();
+		tasker_step_result &res = o->res;
+		std::string problem;
+		res.outcome = static_cast<tasker_outcome>(r.Get("outcome").ToNumber().Int32Value());
+		res.retry_after = -1;
+		if (res.outcome == TASKER_OUTCOME_SUCCESS) {
+			if (JsToJson(env, r.Get("results"), "results", o->results, problem)) {
+				res.results_json = o->results.c_str();
+				return o;
+			}
+			res.outcome = TASKER_OUTCOME_PERMANENT;
+			o->message = std::string("step ") + (s->name ? s->name : "?") + " (" +
+			             (s->handler_class ? s->handler_class : "?") + "): " + problem;
+			o->klass = "JSONError";
+			o->code = "INVALID_RESULT";
+		} else {
+			o->message = OptText(r.Get("message"));
+			o->klass = OptText(r.Get("errorClass"));
+			o->code = OptText(r.Get("errorCode"));
+			Napi::Value ra = r.Get("retryAfter");
+			if (ra.IsNumber())
+				res.retry_after = ra.As<Napi::Number>().Int32Value();
+			Napi::Value ctx = r.Get("context");
+			if (!ctx.IsUndefined() && !ctx.IsNull()) {
+				if (JsToJson(env, ctx, "context", o->context, problem))
+					res.error_context_json = o->context.c_str();
+				else
+					o->message += " (its context was not recorded: " + problem + ")";
+			}
+			Napi::Value bt = r.Get("backtrace");
+			if (bt.IsArray() && JsToJson(env, bt, "backtrace", o->backtrace, problem))
+				res.backtrace_json = o->backtrace.c_str();
+		}
+		res.error_message = o->message.c_str();
+		res.error_class = o->klass.empty() ? nullptr : o->klass.c_str();
+		res.error_code = o->code.empty() ? nullptr : o->code.c_str();
+		return o;
+	}
+
+	tasker_claimed_step *Take(Napi::Env env, const Napi::CallbackInfo &info)
+	{
+		if (!info[0].IsExternal() || !info[1].IsObject())
+			throw Napi::TypeError::New(env, "finish(token, outcome)");
+		auto *s = info[0].As<Napi::External<tasker_claimed_step>>().Data();
+		if (out_.erase(s) == 0)
+			ThrowCore(env, CoreError::Make(TASKER_EINVAL, "this step was already finished"));
+		return s;
+	}
+
+	// finish(token, outcome): while the worker runs, the result joins the next batched write and this
+	// returns at once.
+	Napi::Value Finish(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		tasker_worker *w = Handle(env);
+		tasker_claimed_step *s = Take(env, info);
+		std::unique_ptr<Outcome> o = Convert(env, s, info[1].As<Napi::Object>());
+		int rc = tasker_worker_finish(w, s, &o->res);
+		if (rc != TASKER_OK)
+			ThrowCore(env, CoreError::Last(rc));
+		return env.Undefined();
+	}
+
+	// finishStep(token, outcome) → Promise: for a step claimed by claimStep (delegation), whose result the
+	// core writes on the calling thread — here the thread pool.
+	Napi::Value FinishStep(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		tasker_worker *w = Handle(env);
+		tasker_claimed_step *s = Take(env, info);
+		std::shared_ptr<Outcome> o = Convert(env, s, info[1].As<Napi::Object>());
+		return Call::Start(env, Value(), [w, s, o]() { return tasker_worker_finish(w, s, &o->res); }, nullptr);
+	}
+
+	static std::string OptText(Napi::Value v)
+	{
+		if (v.IsUndefined() || v.IsNull())
+			return std::string();
+		return v.ToString().Utf8Value();
+	}
+
+	// Asks the machinery to stop: no new claims; steps out with JavaScript may still finish.
+	Napi::Value Stop(const Napi::CallbackInfo &info)
+	{
+		if (worker_ && !closed_)
+			tasker_worker_stop(worker_);
+		return info.Env().Undefined();
+	}
+
+	// wait() → Promise resolved once the machinery has stopped and every result is written.
+	Napi::Value Wait(const Napi::CallbackInfo &info)
+	{
+		tasker_worker *w = Handle(info.Env());
+		return Call::Start(info.Env(), Value(), [w]() { return tasker_worker_wait(w, -1); }, nullptr);
+	}
+
+	// idle() → Promise<boolean>: nothing this worker can run is queued, waiting or out with JavaScript.
+	Napi::Value Idle(const Napi::CallbackInfo &info)
+	{
+		tasker_worker *w = Handle(info.Env());
+		auto idle = std::make_shared<int>(0);
+		return Call::Start(
+			info.Env(), Value(),
+			[w, idle]() {
+				int rc = tasker_worker_idle(w);
+				if (rc < 0)
+					return rc;
+				*idle = rc;
+				return TASKER_OK;
+			},
+			[idle](Napi::Env e) { return Napi::Boolean::New(e, *idle == 1); });
+	}
+
+	// claimStep(id) → Promise<[token, {task, step, sequence}]>: delegation (a job system's job runs exactly
+	// this step); finished like any other step.
+	Napi::Value ClaimStep(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		tasker_worker *w = Handle(env);
+		int64_t id = JsToInt64(env, info[0], "workflowStepId");
+		auto slot = std::make_shared<tasker_claimed_step *>(nullptr);
+		return Call::Start(
+			env, Value(), [w, id, slot]() { return tasker_worker_claim_step(slot.get(), w, id); },
+			[this, slot](Napi::Env e) {
+				tasker_claimed_step *s = *slot;
+				out_.insert(s);
+				Napi::Array pair = Napi::Array::New(e, 2);
+				pair.Set(0u, Napi::External<tasker_claimed_step>::New(e, s));
+				pair.Set(1u, ClaimedToJs(e, s));
+				return pair;
+			});
+	}
+
+	// close(): after wait(), lets go of the descriptor, the worker and the client.
+	Napi::Value Close(const Napi::CallbackInfo &info)
+	{
+		if (closed_)
+			return info.Env().Undefined();
+		closed_ = true;
+		StopPolling();
+		out_.clear();
+		tasker_worker_free(worker_);
+		worker_ = nullptr;
+		client_->Release();
+		client_ref_.Reset();
+		return info.Env().Undefined();
+	}
+
+	Napi::Value Processed(const Napi::CallbackInfo &info)
+	{
+		return Napi::Number::New(info.Env(), worker_ ? static_cast<double>(tasker_worker_processed(worker_)) : 0);
+	}
+};
+
+}  // namespace
+
+void InitWorker(Napi::Env env, Napi::Object exports)
+{
+	exports.Set("NativeWorker", NativeWorker::Define(env));
+}
+
+}  // namespace tasker_node
