@@ -77,8 +77,10 @@ static const tdb_stmt Q_STEPS = {
 	"WHERE s.task_id = ANY($1::bigint[]) ORDER BY s.task_id, s.workflow_step_id"};
 static const tdb_stmt Q_DEQUEUE = {
 	"claim_dequeue", "DELETE FROM tasker_ready_steps WHERE workflow_step_id = ANY($1::bigint[])"};
+/* Takes the picked steps off the queue ($6: claimed or stale) and records the claims, in one statement. */
 static const tdb_stmt Q_CLAIM_INSERT = {
 	"claim_insert",
+	"WITH dequeued AS (DELETE FROM tasker_ready_steps WHERE workflow_step_id = ANY($6::bigint[])) "
 	"INSERT INTO tasker_step_claims (workflow_step_id, task_id, claim_id, worker_id, claimed_at, "
 	"lease_expires_at) SELECT s, t, c, $4, " NOW_UTC ", " NOW_UTC " + $5::int * interval '1 second' "
 	"FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u(s, t, c) "
@@ -359,9 +361,7 @@ static int start_tasks(tdb *db, batch *b, const plan *p)
 		t->state = TASKER_STATE_IN_PROGRESS;
 	}
 	if (!rc)
-		rc = ttrans_bulk_clear(db, TTRANS_TASK, cleared, nc);
-	if (!rc)
-		rc = ttrans_bulk_insert(db, TTRANS_TASK, rows, n);
+		rc = ttrans_bulk_write(db, TTRANS_TASK, cleared, nc, rows, n);
 	if (!rc)
 		tevents_tasks_started(db, rows, n); /* workflow.task_started */
 	free(rows);
@@ -369,14 +369,15 @@ static int start_tasks(tdb *db, batch *b, const plan *p)
 	return rc;
 }
 
-static int write_claims(tdb *db, const plan *p, const char *worker_id, int lease_seconds, PGresult **out)
+static int write_claims(tdb *db, const plan *p, const char *picked, const char *worker_id, int lease_seconds,
+                        PGresult **out)
 {
 	char *s = tid_array(p->step_ids, p->n), *t = tid_array(p->task_ids, p->n), *c = tid_array(p->claim_ids, p->n);
 	char lease[24];
 	int rc = (s && t && c) ? TASKER_OK : TASKER_ENOMEM;
-	const char *cp[] = {s, t, c, worker_id, tdb_fmt_i64(lease, lease_seconds)};
+	const char *cp[] = {s, t, c, worker_id, tdb_fmt_i64(lease, lease_seconds), picked};
 	if (!rc)
-		rc = tdb_exec(out, db, &Q_CLAIM_INSERT, 5, cp, "recording claims");
+		rc = tdb_exec(out, db, &Q_CLAIM_INSERT, 6, cp, "recording claims");
 	free(s);
 	free(t);
 	free(c);
@@ -410,16 +411,14 @@ static int claim_picked(tasker_claimed_step ***out, size_t *out_count, tdb *db, 
 		rc = read_batch(b, db, reg, task_ids, ntasks);
 	if (!rc)
 		rc = plan_claims(&p, b);
-	if (!rc)
+	if (!rc && !p.n) /* only stale rows were picked */
 		rc = tdb_exec(NULL, db, &Q_DEQUEUE, 1, dp, "taking steps off the ready queue");
 	if (!rc && p.n) {
-		rc = ttrans_bulk_clear(db, TTRANS_STEP, p.cleared, p.ncleared);
-		if (!rc)
-			rc = ttrans_bulk_insert(db, TTRANS_STEP, p.step_trans, p.nstep_trans);
+		rc = ttrans_bulk_write(db, TTRANS_STEP, p.cleared, p.ncleared, p.step_trans, p.nstep_trans);
 		if (!rc)
 			rc = start_tasks(db, b, &p);
 		if (!rc)
-			rc = write_claims(db, &p, worker_id, lease, &claims);
+			rc = write_claims(db, &p, picked, worker_id, lease, &claims);
 	}
 	free(picked);
 	tasker_claimed_step **arr = NULL;

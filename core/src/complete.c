@@ -23,14 +23,16 @@ static const tdb_stmt Q_LOCK_TASKS = {
 	"complete_lock_tasks",
 	"SELECT t.task_id FROM tasker_tasks t WHERE t.task_id IN (SELECT task_id FROM tasker_step_claims "
 	"WHERE workflow_step_id = ANY($1::bigint[])) ORDER BY t.task_id FOR NO KEY UPDATE OF t"};
-static const tdb_stmt Q_RELEASE_CLAIMS = {
-	"complete_release_claims",
-	"DELETE FROM tasker_step_claims c USING unnest($1::bigint[], $2::bigint[]) AS u(s, k) "
-	"WHERE c.workflow_step_id = u.s AND c.claim_id = u.k RETURNING c.workflow_step_id"};
-static const tdb_stmt Q_READ = {
-	"complete_read",
+/* Releases the claims presented (the compare-and-swap: a claim id that is no longer there marks a late
+ * result) and reads the steps, in one statement run after the task locks are held. */
+static const tdb_stmt Q_RELEASE_READ = {
+	"complete_release_read",
+	"WITH released AS (DELETE FROM tasker_step_claims c USING unnest($1::bigint[], $2::bigint[]) AS u(s, k) "
+	"WHERE c.workflow_step_id = u.s AND c.claim_id = u.k RETURNING c.workflow_step_id) "
 	"SELECT s.workflow_step_id, s.task_id, ns.name, tr.to_state, tr.sort_key, s.attempts, s.retry_limit, "
-	"s.retryable, tt.to_state, s.named_step_id, t.named_task_id FROM tasker_workflow_steps s "
+	"s.retryable, tt.to_state, s.named_step_id, t.named_task_id, "
+	"EXISTS (SELECT 1 FROM released r WHERE r.workflow_step_id = s.workflow_step_id) "
+	"FROM tasker_workflow_steps s "
 	"JOIN tasker_tasks t ON t.task_id = s.task_id "
 	"JOIN tasker_named_steps ns ON ns.named_step_id = s.named_step_id "
 	STEP_STATE_JOIN("tr", "s.workflow_step_id")
@@ -138,15 +140,16 @@ static int validate(item *it)
 	return it->error_json ? TASKER_OK : TASKER_ENOMEM;
 }
 
-static int read_items(tdb *db, item *items, size_t n)
+/* Releases the claims and reads the steps (Q_RELEASE_READ); an item whose claim was released is valid. */
+static int release_and_read(tdb *db, item *items, size_t n)
 {
-	char *ids = id_array_items(items, n, status_ok, 0);
-	if (!ids)
-		return TASKER_ENOMEM;
-	const char *p[] = {ids};
-	PGresult *res;
-	int rc = tdb_exec(&res, db, &Q_READ, 1, p, "reading completed steps");
+	char *ids = id_array_items(items, n, status_ok, 0), *claims = id_array_items(items, n, status_ok, 1);
+	const char *p[] = {ids, claims};
+	PGresult *res = NULL;
+	int rc = (ids && claims) ? tdb_exec(&res, db, &Q_RELEASE_READ, 2, p, "releasing claims and reading the steps")
+	                         : TASKER_ENOMEM;
 	free(ids);
+	free(claims);
 	if (rc)
 		return rc;
 	for (int r = 0; r < PQntuples(res); r++) {
@@ -169,6 +172,7 @@ static int read_items(tdb *db, item *items, size_t n)
 			it->task_open = !ts || !strcmp(ts, "pending") || !strcmp(ts, "in_progress");
 			it->named_step_id = (int32_t)tdb_get_i64(res, r, 9, 0);
 			it->named_task_id = (int32_t)tdb_get_i64(res, r, 10, 0);
+			it->valid = tdb_get_bool(res, r, 11, 0);
 			it->name = tstrdup(it->name);
 		}
 	}
@@ -292,9 +296,7 @@ static int write_transitions(tdb *db, item *items, size_t n)
 		rows[nr++] = (ttrans_row){it->res->workflow_step_id, TASKER_STATE_IN_PROGRESS, it->res->new_state,
 		                          it->sort_key + 10, 1, it->meta};
 	}
-	int rc = ttrans_bulk_clear(db, TTRANS_STEP, cleared, nc);
-	if (!rc)
-		rc = ttrans_bulk_insert(db, TTRANS_STEP, rows, nr);
+	int rc = ttrans_bulk_write(db, TTRANS_STEP, cleared, nc, rows, nr);
 	free(rows);
 	free(cleared);
 	return rc;
@@ -335,8 +337,6 @@ static int progress(tdb *db, tasker_client *client, item *items, size_t n)
 		rc = tprogress_children(db, tclient_registry(client), done, nd, &ready);
 	if (!rc)
 		rc = tqueue_batch_write(db, &ready);
-	if (!rc && ready.any_now)
-		rc = tqueue_notify(db);
 	if (!rc)
 		rc = tprogress_finalize(db, tasks, nt, NULL);
 	tqueue_batch_free(&ready);
@@ -347,24 +347,14 @@ static int progress(tdb *db, tasker_client *client, item *items, size_t n)
 
 static int complete_in_txn(tdb *db, tasker_client *client, item *items, size_t n)
 {
-	char *ids = id_array_items(items, n, status_ok, 0), *claims = id_array_items(items, n, status_ok, 1);
-	int rc = (ids && claims) ? TASKER_OK : TASKER_ENOMEM;
+	char *ids = id_array_items(items, n, status_ok, 0);
+	int rc = ids ? TASKER_OK : TASKER_ENOMEM;
 	const char *lp[] = {ids};
-	const char *cp[] = {ids, claims};
-	PGresult *res = NULL;
 	if (!rc)
 		rc = tdb_exec(NULL, db, &Q_LOCK_TASKS, 1, lp, "locking the steps' tasks");
-	if (!rc)
-		rc = tdb_exec(&res, db, &Q_RELEASE_CLAIMS, 2, cp, "releasing claims");
 	free(ids);
-	free(claims);
-	for (int r = 0; !rc && r < PQntuples(res); r++)
-		for (size_t i = 0; i < n; i++)
-			if (items[i].res->workflow_step_id == tdb_get_i64(res, r, 0, 0))
-				items[i].valid = 1;
-	PQclear(res);
-	if (!rc)
-		rc = read_items(db, items, n);
+	if (!rc) /* a new statement: it sees what the lock holders before us committed */
+		rc = release_and_read(db, items, n);
 	for (size_t i = 0; !rc && i < n; i++) {
 		item *it = &items[i];
 		if (it->res->status != TASKER_OK)

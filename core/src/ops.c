@@ -114,9 +114,7 @@ static int lock_and_read(task_snapshot *s, tdb *db, int64_t task_id)
 static int move_task(tdb *db, int64_t task_id, task_snapshot *s, tasker_state to, const char *meta)
 {
 	ttrans_row row = {task_id, s->state, to, s->sort_key + 10, 1, meta};
-	int rc = s->had_row ? ttrans_bulk_clear(db, TTRANS_TASK, &task_id, 1) : TASKER_OK;
-	if (!rc)
-		rc = ttrans_bulk_insert(db, TTRANS_TASK, &row, 1);
+	int rc = ttrans_bulk_write(db, TTRANS_TASK, &task_id, s->had_row ? 1 : 0, &row, 1);
 	if (!rc) {
 		s->state = to;
 		s->sort_key += 10;
@@ -159,9 +157,7 @@ static int cancel_txn(tdb *db, tasker_client *client, void *arg)
 	if (!rc)
 		rc = tdb_exec(NULL, db, &Q_DROP_CLAIMS, 1, p, "revoking claims");
 	if (!rc)
-		rc = ttrans_bulk_clear(db, TTRANS_STEP, cleared, nc);
-	if (!rc)
-		rc = ttrans_bulk_insert(db, TTRANS_STEP, rows, n);
+		rc = ttrans_bulk_write(db, TTRANS_STEP, cleared, nc, rows, n);
 	if (!rc)
 		rc = move_task(db, task_id, &s, TASKER_STATE_CANCELLED, "{\"reason\": \"cancelled\"}");
 	free(rows);
@@ -206,9 +202,7 @@ static int reopen(tdb *db, treg *reg, int64_t task_id, task_snapshot *s, int fre
 	if (!rc && n) {
 		rc = tdb_exec(NULL, db, &Q_REARM, 2, p, "re-arming failed steps");
 		if (!rc)
-			rc = ttrans_bulk_clear(db, TTRANS_STEP, ids, n);
-		if (!rc)
-			rc = ttrans_bulk_insert(db, TTRANS_STEP, rows, n);
+			rc = ttrans_bulk_write(db, TTRANS_STEP, ids, n, rows, n);
 	}
 	if (!rc)
 		rc = move_task(db, task_id, s, TASKER_STATE_PENDING, reason);
@@ -218,8 +212,6 @@ static int reopen(tdb *db, treg *reg, int64_t task_id, task_snapshot *s, int fre
 		rc = tprogress_enqueue_task(db, reg, task_id, &ready);
 	if (!rc)
 		rc = tqueue_batch_write(db, &ready);
-	if (!rc && ready.any_now)
-		rc = tqueue_notify(db);
 	if (!rc)
 		rc = tprogress_finalize(db, &task_id, 1, NULL);
 	tqueue_batch_free(&ready);
@@ -289,10 +281,8 @@ static int resolve_txn(tdb *db, tasker_client *client, void *arg)
 		rc = tdb_exec(NULL, db, &Q_DROP_STEP_QUEUE, 1, sp, "removing the step from the queue");
 	ttrans_row row = {a->step_id, r ? r->state : TASKER_STATE_PENDING, TASKER_STATE_RESOLVED_MANUALLY,
 	                  r ? r->sort_key + 10 : 10, 1, "{\"reason\": \"resolved_manually\"}"};
-	if (!rc && r->had_row)
-		rc = ttrans_bulk_clear(db, TTRANS_STEP, &a->step_id, 1);
 	if (!rc)
-		rc = ttrans_bulk_insert(db, TTRANS_STEP, &row, 1);
+		rc = ttrans_bulk_write(db, TTRANS_STEP, &a->step_id, r->had_row ? 1 : 0, &row, 1);
 	if (!rc) {
 		r->state = TASKER_STATE_RESOLVED_MANUALLY;
 		int blocked = 0;
@@ -310,8 +300,6 @@ static int resolve_txn(tdb *db, tasker_client *client, void *arg)
 			rc = tprogress_children(db, reg, &a->step_id, 1, &ready);
 			if (!rc)
 				rc = tqueue_batch_write(db, &ready);
-			if (!rc && ready.any_now)
-				rc = tqueue_notify(db);
 			if (!rc)
 				rc = tprogress_finalize(db, &task_id, 1, NULL);
 			tqueue_batch_free(&ready);

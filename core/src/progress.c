@@ -148,9 +148,7 @@ static int resolve_bypassed(tdb *db, bypass_set *b)
 	int rc = tdb_exec(NULL, db, &Q_RESOLVE_BYPASSED, 1, p, "resolving bypassed steps");
 	free(ids);
 	if (!rc)
-		rc = ttrans_bulk_clear(db, TTRANS_STEP, b->cleared, b->ncleared);
-	if (!rc)
-		rc = ttrans_bulk_insert(db, TTRANS_STEP, b->trans, b->n);
+		rc = ttrans_bulk_write(db, TTRANS_STEP, b->cleared, b->ncleared, b->trans, b->n);
 	return rc;
 }
 
@@ -262,9 +260,7 @@ int tprogress_finalize(tdb *db, const int64_t *task_ids, size_t n, int *out_comp
 	char *dids = rc ? NULL : tid_array(done, ndone);
 	const char *dp[] = {dids};
 	if (!rc && ndone) {
-		rc = dids ? ttrans_bulk_clear(db, TTRANS_TASK, cleared, ncleared) : TASKER_ENOMEM;
-		if (!rc)
-			rc = ttrans_bulk_insert(db, TTRANS_TASK, rows, nrows);
+		rc = dids ? ttrans_bulk_write(db, TTRANS_TASK, cleared, ncleared, rows, nrows) : TASKER_ENOMEM;
 		if (!rc)
 			rc = tdb_exec(NULL, db, &Q_MARK_COMPLETE, 1, dp, "marking tasks complete");
 		if (!rc)
@@ -305,9 +301,7 @@ int tprogress_fail_task(tdb *db, int64_t task_id, const char *step_name, const c
 		return TASKER_ENOMEM;
 	ttrans_row row = {task_id, st, TASKER_STATE_ERROR, sort_key + 10, 1, m};
 	tevents_task_finalizing(db, task_id);
-	rc = had_row ? ttrans_bulk_clear(db, TTRANS_TASK, &task_id, 1) : TASKER_OK;
-	if (!rc)
-		rc = ttrans_bulk_insert(db, TTRANS_TASK, &row, 1);
+	rc = ttrans_bulk_write(db, TTRANS_TASK, &task_id, had_row ? 1 : 0, &row, 1);
 	if (!rc)
 		rc = tdb_exec(NULL, db, &Q_UNQUEUE_TASK, 1, p, "removing the failed task's queued steps");
 	if (!rc)

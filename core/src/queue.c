@@ -10,12 +10,15 @@
 #include "events.h"
 #include "util.h"
 
+/* The rows, and the wake-up hint when $5 says some row is claimable now: one statement (the NOTIFY is
+ * sent at commit whichever statement of the transaction asks for it; repeats in one transaction are
+ * folded into one by PostgreSQL). */
 static const tdb_stmt Q_ENQUEUE = {
 	"queue_enqueue",
-	"INSERT INTO tasker_ready_steps (workflow_step_id, task_id, handler_class, ready_at, enqueued_at) "
+	"WITH q AS (INSERT INTO tasker_ready_steps (workflow_step_id, task_id, handler_class, ready_at, enqueued_at) "
 	"SELECT s, t, h, timezone('UTC', now()) + d * interval '1 millisecond', timezone('UTC', now()) "
-	"FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[]) AS u(s, t, h, d)"};
-static const tdb_stmt Q_NOTIFY = {"queue_notify", "SELECT pg_notify('" TQUEUE_CHANNEL "', '')"};
+	"FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[]) AS u(s, t, h, d) RETURNING 1) "
+	"SELECT pg_notify('" TQUEUE_CHANNEL "', '') FROM (SELECT count(*) FROM q) AS n WHERE $5::bool"};
 
 void tqueue_batch_init(tqueue_batch *b) { *b = (tqueue_batch){0}; }
 
@@ -88,9 +91,9 @@ int tqueue_batch_write(tdb *db, tqueue_batch *b)
 		if (all[i]->oom)
 			rc = tasker_set_oom();
 	}
-	const char *p[] = {s.data, t.data, h.data, r.data};
+	const char *p[] = {s.data, t.data, h.data, r.data, tdb_fmt_bool(b->any_now)};
 	if (!rc)
-		rc = tdb_exec(NULL, db, &Q_ENQUEUE, 4, p, "making steps claimable");
+		rc = tdb_exec(NULL, db, &Q_ENQUEUE, 5, p, "making steps claimable");
 	if (!rc)
 		tevents_steps_enqueued(db, b); /* workflow.viable_steps_discovered */
 	for (int i = 0; i < 4; i++)
@@ -98,7 +101,6 @@ int tqueue_batch_write(tdb *db, tqueue_batch *b)
 	return rc;
 }
 
-int tqueue_notify(tdb *db) { return tdb_exec(NULL, db, &Q_NOTIFY, 0, NULL, "waking idle workers"); }
 
 static const tdb_stmt Q_NEXT_READY = {
 	"queue_next_ready",

@@ -27,10 +27,9 @@ void tqueue_batch_free(tqueue_batch *b);
 /* Delays are relative to the database's clock, so hosts with skewed clocks agree on ready_at. */
 void tqueue_batch_add(tqueue_batch *b, int64_t step_id, int64_t task_id, const char *handler_class,
                       int64_t delay_ms);
-/* Inserts the batch's rows (nothing when empty). */
+/* Inserts the batch's rows (nothing when empty) and, when one is claimable now, sends the NOTIFY on
+ * TQUEUE_CHANNEL that wakes idle workers (delivered at commit), in one statement. */
 int tqueue_batch_write(tdb *db, tqueue_batch *b);
-/* Sends one NOTIFY on TQUEUE_CHANNEL (delivered at commit; call at most once per transaction). */
-int tqueue_notify(tdb *db);
 
 /* Milliseconds until the earliest queued step for these handlers is claimable (0 if one is now),
  * or -1 in *out when none is queued. */

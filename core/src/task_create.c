@@ -258,7 +258,7 @@ static int insert_steps(tdb *db, const treg_entry *e, const char *task_id, const
 }
 
 static int insert_edges_and_queue(tdb *db, const treg_entry *e, int64_t task_id, const int64_t *ids,
-                                  const initial_plan *plan, int *out_ready)
+                                  const initial_plan *plan)
 {
 	const ttpl_template *t = e->tpl;
 	tbuf from, to, byp;
@@ -294,7 +294,6 @@ static int insert_edges_and_queue(tdb *db, const treg_entry *e, int64_t task_id,
 		rc = tdb_exec(NULL, db, &Q_BYPASS_TRANSITIONS, 1, bp, "resolving bypassed steps");
 	if (!rc)
 		rc = tqueue_batch_write(db, &ready);
-	*out_ready = (int)ready.count;
 	tqueue_batch_free(&ready);
 	tbuf_free(&from);
 	tbuf_free(&to);
@@ -333,7 +332,6 @@ static int create_in_txn(int64_t *out, tdb *db, const treg_entry *e, request *r)
 	if (!rc && (!plan.bypassed || !plan.ready || !ids))
 		rc = tasker_set_oom();
 	char tid[24];
-	int nready = 0;
 	if (!rc) {
 		plan_initial(&plan, t, r->bypass);
 		rc = insert_steps(db, e, tdb_fmt_i64(tid, *out), context, &plan, ids);
@@ -342,9 +340,7 @@ static int create_in_txn(int64_t *out, tdb *db, const treg_entry *e, request *r)
 		rc = tevents_task_created(db, &(tevents_creation){*out, e, r->identity, r->traceparent, r->initiator,
 		                                                  r->source_system, r->reason, ids, plan.bypassed});
 	if (!rc)
-		rc = insert_edges_and_queue(db, e, *out, ids, &plan, &nready);
-	if (!rc && nready)
-		rc = tqueue_notify(db);
+		rc = insert_edges_and_queue(db, e, *out, ids, &plan);
 	free(plan.bypassed);
 	free(plan.ready);
 	free(ids);

@@ -206,53 +206,29 @@ int tasker_step_state(tasker_state *out, tasker_client *client, int64_t step_id)
 	return current(out, client, TTRANS_STEP, step_id);
 }
 
-static const tdb_stmt Q_BULK_CLEAR[2] = {
-	{"trans_bulk_clear_task",
-	 "UPDATE tasker_task_transitions SET most_recent = false, updated_at = timezone('UTC', now()) "
-	 "WHERE task_id = ANY($1::bigint[]) AND most_recent"},
-	{"trans_bulk_clear_step",
-	 "UPDATE tasker_workflow_step_transitions SET most_recent = false, updated_at = timezone('UTC', now()) "
-	 "WHERE workflow_step_id = ANY($1::bigint[]) AND most_recent"},
-};
-static const tdb_stmt Q_BULK_INSERT[2] = {
-	{"trans_bulk_insert_task",
-	 "INSERT INTO tasker_task_transitions (task_id, from_state, to_state, metadata, sort_key, most_recent, "
-	 "created_at, updated_at) SELECT o, f, t, m, k, r, timezone('UTC', now()), timezone('UTC', now()) "
-	 "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::jsonb[], $5::int[], $6::bool[]) "
-	 "AS u(o, f, t, m, k, r)"},
-	{"trans_bulk_insert_step",
-	 "INSERT INTO tasker_workflow_step_transitions (workflow_step_id, from_state, to_state, metadata, "
-	 "sort_key, most_recent, created_at, updated_at) SELECT o, f, t, m, k, r, timezone('UTC', now()), "
-	 "timezone('UTC', now()) FROM unnest($1::bigint[], $2::text[], $3::text[], $4::jsonb[], $5::int[], "
-	 "$6::bool[]) AS u(o, f, t, m, k, r)"},
+/* The owners' current rows lose most_recent and the new rows go in, in one statement: the UPDATE runs
+ * first (the INSERT waits on its count), so the partial unique index on (owner, most_recent) never sees
+ * two current rows — our own superseded version no longer counts for it. */
+#define BULK_WRITE_SQL(table, owner)                                                                     \
+	"WITH cleared AS (UPDATE " table " SET most_recent = false, updated_at = timezone('UTC', now()) "   \
+	"WHERE " owner " = ANY($7::bigint[]) AND most_recent RETURNING 1) "                                  \
+	"INSERT INTO " table " (" owner ", from_state, to_state, metadata, sort_key, most_recent, created_at, " \
+	"updated_at) SELECT o, f, t, m, k, r, timezone('UTC', now()), timezone('UTC', now()) "               \
+	"FROM unnest($1::bigint[], $2::text[], $3::text[], $4::jsonb[], $5::int[], $6::bool[]) "            \
+	"AS u(o, f, t, m, k, r) WHERE (SELECT count(*) FROM cleared) >= 0"
+static const tdb_stmt Q_BULK_WRITE[2] = {
+	{"trans_bulk_write_task", BULK_WRITE_SQL("tasker_task_transitions", "task_id")},
+	{"trans_bulk_write_step", BULK_WRITE_SQL("tasker_workflow_step_transitions", "workflow_step_id")},
 };
 
-int ttrans_bulk_clear(tdb *db, ttrans_kind kind, const int64_t *owner_ids, size_t n)
+int ttrans_bulk_write(tdb *db, ttrans_kind kind, const int64_t *cleared, size_t ncleared, const ttrans_row *rows,
+                      size_t n)
 {
-	if (n == 0)
+	if (n == 0 && ncleared == 0)
 		return TASKER_OK;
-	tbuf b;
-	tbuf_init(&b);
-	tbuf_puts(&b, "{");
-	for (size_t i = 0; i < n; i++)
-		tbuf_printf(&b, "%s%lld", i ? "," : "", (long long)owner_ids[i]);
-	tbuf_puts(&b, "}");
-	char *arr = tbuf_take(&b);
-	if (!arr)
-		return TASKER_ENOMEM;
-	const char *p[] = {arr};
-	int rc = tdb_exec(NULL, db, &Q_BULK_CLEAR[kind == TTRANS_STEP], 1, p, "clearing most_recent");
-	free(arr);
-	return rc;
-}
-
-int ttrans_bulk_insert(tdb *db, ttrans_kind kind, const ttrans_row *rows, size_t n)
-{
-	if (n == 0)
-		return TASKER_OK;
-	tbuf o, f, t, m, k, r;
-	tbuf *all[] = {&o, &f, &t, &m, &k, &r};
-	for (int i = 0; i < 6; i++) {
+	tbuf o, f, t, m, k, r, c;
+	tbuf *all[] = {&o, &f, &t, &m, &k, &r, &c};
+	for (int i = 0; i < 7; i++) {
 		tbuf_init(all[i]);
 		tbuf_puts(all[i], "{");
 	}
@@ -266,18 +242,20 @@ int ttrans_bulk_insert(tdb *db, ttrans_kind kind, const ttrans_row *rows, size_t
 		tbuf_printf(&k, "%s%lld", sep, (long long)rows[i].sort_key);
 		tbuf_printf(&r, "%s%s", sep, rows[i].most_recent ? "t" : "f");
 	}
+	for (size_t i = 0; i < ncleared; i++)
+		tbuf_printf(&c, "%s%lld", i ? "," : "", (long long)cleared[i]);
 	int rc = TASKER_OK;
-	for (int i = 0; i < 6; i++) {
+	for (int i = 0; i < 7; i++) {
 		tbuf_puts(all[i], "}");
 		if (all[i]->oom)
 			rc = tasker_set_oom();
 	}
-	const char *p[] = {o.data, f.data, t.data, m.data, k.data, r.data};
+	const char *p[] = {o.data, f.data, t.data, m.data, k.data, r.data, c.data};
 	if (!rc)
-		rc = tdb_exec(NULL, db, &Q_BULK_INSERT[kind == TTRANS_STEP], 6, p, "recording state transitions");
+		rc = tdb_exec(NULL, db, &Q_BULK_WRITE[kind == TTRANS_STEP], 7, p, "recording state transitions");
 	if (!rc)
 		tevents_transitions(db, kind, rows, n); /* every transition fires its event (after the commit) */
-	for (int i = 0; i < 6; i++)
+	for (int i = 0; i < 7; i++)
 		tbuf_free(all[i]);
 	return rc;
 }

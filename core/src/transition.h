@@ -41,9 +41,8 @@ typedef struct ttrans_row {
 	const char *metadata_json;   /* JSON object text; NULL → {} */
 } ttrans_row;
 
-/* Clears most_recent of the given owners' current rows. */
-int ttrans_bulk_clear(tdb *db, ttrans_kind kind, const int64_t *owner_ids, size_t n);
-/* Inserts the rows in one statement. */
-int ttrans_bulk_insert(tdb *db, ttrans_kind kind, const ttrans_row *rows, size_t n);
+/* In one statement: clears most_recent of the `cleared` owners' current rows, then inserts `rows`. */
+int ttrans_bulk_write(tdb *db, ttrans_kind kind, const int64_t *cleared, size_t ncleared, const ttrans_row *rows,
+                      size_t n);
 
 #endif
