@@ -19,7 +19,6 @@
 #include "transition.h"
 #include "util.h"
 
-#define NOW_UTC "timezone('UTC', now())"
 
 /* The FIFO pick. The LIMIT is a constant in the statement text, one prepared statement per limit
  * (1..PICK_MAX, built once): with a parameter there, a generic plan cannot know the limit is small

@@ -17,7 +17,6 @@
 #include "transition.h"
 #include "util.h"
 
-#define NOW_UTC "timezone('UTC', now())"
 
 static const tdb_stmt Q_LOCK_TASKS = {
 	"complete_lock_tasks",

@@ -888,44 +888,6 @@ int tasker_config_load_string(tasker_config *c, const char *yaml, const char *so
 	return load_buffer(c, yaml, strlen(yaml), source ? source : "<string>");
 }
 
-static int read_file(char **out, size_t *out_len, const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return tasker_set_error(errno == ENOENT ? TASKER_ENOTFOUND : TASKER_ERROR,
-		                        "cannot open configuration file %s: %s", path, strerror(errno));
-	size_t len = 0, cap = 4096;
-	char *buf = malloc(cap);
-	int rc = buf ? TASKER_OK : tasker_set_oom();
-	while (rc == TASKER_OK) {
-		if (len == cap) {
-			char *bigger = cap > SIZE_MAX / 2 ? NULL : realloc(buf, cap * 2);
-			if (!bigger) {
-				rc = tasker_set_oom();
-				break;
-			}
-			buf = bigger;
-			cap *= 2;
-		}
-		size_t got = fread(buf + len, 1, cap - len, f);
-		len += got;
-		if (got == 0) {
-			if (ferror(f))
-				rc = tasker_set_error(TASKER_ERROR, "cannot read configuration file %s: %s",
-				                      path, strerror(errno ? errno : EIO));
-			break;
-		}
-	}
-	fclose(f);
-	if (rc) {
-		free(buf);
-		return rc;
-	}
-	*out = buf;
-	*out_len = len;
-	return TASKER_OK;
-}
-
 int tasker_config_load_file(tasker_config *c, const char *path)
 {
 	int rc = check_version(c, "tasker_config_load_file");
@@ -935,7 +897,7 @@ int tasker_config_load_file(tasker_config *c, const char *path)
 		return tasker_set_error(TASKER_EINVAL, "tasker_config_load_file: path is NULL");
 	char *text = NULL;
 	size_t len = 0;
-	if ((rc = read_file(&text, &len, path)))
+	if ((rc = tfile_read(&text, &len, path, "configuration file", 0, TASKER_ECONFIG)))
 		return rc;
 	rc = load_buffer(c, text, len, path);
 	free(text);

@@ -22,6 +22,10 @@ typedef struct tdb_stmt {
 	const char *sql;
 } tdb_stmt;
 
+/* The current time in SQL for the schema's `timestamp without time zone` columns, which hold UTC as the
+ * Rails engine writes them; independent of the session's time zone. */
+#define NOW_UTC "timezone('UTC', now())"
+
 int tdb_connect(tdb **out, const char *conninfo, const char *application_name);
 void tdb_close(tdb *db);
 PGconn *tdb_pg(tdb *db);

@@ -11,8 +11,8 @@
 static const tdb_stmt Q_HEALTH = {"health_counts", "SELECT * FROM get_system_health_counts_v01()"};
 static const tdb_stmt Q_WAITING = {
 	"health_waiting_for_handler",
-	"SELECT count(*) FROM tasker_ready_steps r WHERE r.ready_at <= timezone('UTC', now()) AND NOT EXISTS ("
-	"SELECT 1 FROM tasker_worker_presence p WHERE p.expires_at > timezone('UTC', now()) "
+	"SELECT count(*) FROM tasker_ready_steps r WHERE r.ready_at <= " NOW_UTC " AND NOT EXISTS ("
+	"SELECT 1 FROM tasker_worker_presence p WHERE p.expires_at > " NOW_UTC " "
 	"AND (p.handler_classes IS NULL OR r.handler_class = ANY(p.handler_classes)))"};
 
 int tasker_health_counts(char **out, tasker_client *client)

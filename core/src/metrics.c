@@ -274,14 +274,14 @@ void tmetrics_render(tmetrics *m, tjw *w)
 
 static const tdb_stmt Q_QUEUE = {
 	"metrics_queue",
-	"SELECT handler_class, count(*) FILTER (WHERE ready_at <= timezone('UTC', now())), "
-	"count(*) FILTER (WHERE ready_at > timezone('UTC', now())), "
-	"COALESCE(EXTRACT(EPOCH FROM timezone('UTC', now()) - min(ready_at) FILTER "
-	"(WHERE ready_at <= timezone('UTC', now()))), 0) FROM tasker_ready_steps GROUP BY handler_class "
+	"SELECT handler_class, count(*) FILTER (WHERE ready_at <= " NOW_UTC "), "
+	"count(*) FILTER (WHERE ready_at > " NOW_UTC "), "
+	"COALESCE(EXTRACT(EPOCH FROM " NOW_UTC " - min(ready_at) FILTER "
+	"(WHERE ready_at <= " NOW_UTC ")), 0) FROM tasker_ready_steps GROUP BY handler_class "
 	"ORDER BY handler_class"};
 static const tdb_stmt Q_CLAIMS = {
 	"metrics_claims",
-	"SELECT count(*), count(*) FILTER (WHERE lease_expires_at < timezone('UTC', now())) FROM tasker_step_claims"};
+	"SELECT count(*), count(*) FILTER (WHERE lease_expires_at < " NOW_UTC ") FROM tasker_step_claims"};
 
 static int render_database(tjw *w, tasker_client *client)
 {

@@ -22,7 +22,7 @@ static const tdb_stmt Q_LEDGER_EXISTS = {
 static const tdb_stmt Q_RECORD = {
 	"migrate_record",
 	"INSERT INTO tasker_core_schema_migrations (version, name, applied_at) "
-	"VALUES ($1::int, $2, timezone('UTC', now()))"};
+	"VALUES ($1::int, $2, " NOW_UTC ")"};
 
 static const char LEDGER_DDL[] =
 	"CREATE TABLE IF NOT EXISTS tasker_core_schema_migrations ("

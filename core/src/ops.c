@@ -11,7 +11,6 @@
 #include "transition.h"
 #include "util.h"
 
-#define NOW_UTC "timezone('UTC', now())"
 
 static const tdb_stmt Q_LOCK_TASK = {
 	"ops_lock_task",

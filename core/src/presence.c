@@ -11,7 +11,6 @@
 #include "error.h"
 #include "util.h"
 
-#define NOW_UTC "timezone('UTC', now())"
 
 /* Rows of workers gone for an hour are removed by the next heartbeat of any worker: the table holds
  * the workers of the last hour, however many came and went. */

@@ -12,7 +12,6 @@
 #include "transition.h"
 #include "util.h"
 
-#define NOW_UTC "timezone('UTC', now())"
 
 /* One row per (child, parent) of the children of $1. */
 static const tdb_stmt Q_CHILDREN = {

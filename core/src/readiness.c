@@ -20,7 +20,7 @@ static const tdb_stmt Q_LOAD = {
 	"s.processed, s.in_process, s.retryable, s.attempts, s.retry_limit, s.backoff_request_seconds, "
 	"s.last_attempted_at, (SELECT array_agg(e.from_step_id ORDER BY e.from_step_id) "
 	"FROM tasker_workflow_step_edges e WHERE e.to_step_id = s.workflow_step_id), "
-	"timezone('UTC', now()), t.named_task_id, tt.to_state "
+	NOW_UTC ", t.named_task_id, tt.to_state "
 	"FROM tasker_tasks t JOIN tasker_workflow_steps s ON s.task_id = t.task_id "
 	"JOIN tasker_named_steps ns ON ns.named_step_id = s.named_step_id "
 	STEP_STATE_JOIN("tr", "s.workflow_step_id") TASK_STATE_JOIN("tt", "t.task_id")

@@ -15,7 +15,7 @@ static const tdb_stmt Q_EXPIRED = {
 	"recover_expired",
 	"SELECT c.workflow_step_id, c.claim_id, c.worker_id FROM tasker_step_claims c "
 	"JOIN tasker_tasks t ON t.task_id = c.task_id "
-	"WHERE c.lease_expires_at < timezone('UTC', now()) ORDER BY c.lease_expires_at LIMIT 100 "
+	"WHERE c.lease_expires_at < " NOW_UTC " ORDER BY c.lease_expires_at LIMIT 100 "
 	"FOR UPDATE OF c SKIP LOCKED FOR NO KEY UPDATE OF t SKIP LOCKED"};
 
 int tasker_step_recover_expired(int *out_recovered, tasker_client *client)

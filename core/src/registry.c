@@ -22,7 +22,6 @@ struct treg {
 	size_t nretired, capretired;
 };
 
-#define NOW_UTC "timezone('UTC', now())"
 
 static const tdb_stmt Q_NS_INSERT = {
 	"reg_ns_insert",

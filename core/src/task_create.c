@@ -15,7 +15,6 @@
 #include "registry.h"
 #include "util.h"
 
-#define NOW_UTC "timezone('UTC', now())"
 
 static const tdb_stmt Q_TASK_INSERT = {
 	"create_task_insert",

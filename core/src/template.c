@@ -1095,50 +1095,6 @@ int ttpl_from_json(ttpl_template **out, const cJSON *doc, const char *source_nam
 	return build(out, copy, NULL, source_name, opts);
 }
 
-static int read_file(char **out, size_t *out_len, const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		int e = errno;
-		return tasker_set_error(e == ENOENT ? TASKER_ENOTFOUND : TASKER_ERROR, "%s: cannot open template: %s",
-		                        path, strerror(e));
-	}
-	size_t cap = 8192, len = 0;
-	char *buf = malloc(cap);
-	int rc = buf ? TASKER_OK : tasker_set_oom();
-	while (!rc) {
-		if (len == cap) {
-			char *bigger = cap >= TTPL_MAX_FILE_BYTES ? NULL : realloc(buf, cap * 2);
-			if (!bigger) {
-				if (cap >= TTPL_MAX_FILE_BYTES)
-					rc = tasker_set_error(TASKER_ETEMPLATE, "%s: template file is over %d bytes", path,
-					                      TTPL_MAX_FILE_BYTES);
-				else
-					rc = tasker_set_oom();
-				break;
-			}
-			buf = bigger;
-			cap *= 2;
-		}
-		size_t got = fread(buf + len, 1, cap - len, f);
-		len += got;
-		if (got == 0) {
-			if (ferror(f))
-				rc = tasker_set_error(TASKER_ERROR, "%s: cannot read template: %s", path,
-				                      strerror(errno));
-			break;
-		}
-	}
-	fclose(f);
-	if (rc) {
-		free(buf);
-		return rc;
-	}
-	*out = buf;
-	*out_len = len;
-	return TASKER_OK;
-}
-
 int ttpl_load_file(ttpl_template **out, const char *path, const ttpl_options *opts)
 {
 	*out = NULL;
@@ -1155,7 +1111,7 @@ int ttpl_load_file(ttpl_template **out, const char *path, const ttpl_options *op
 		return tasker_set_error(TASKER_ETEMPLATE, "%s: a template file must end in .yaml, .yml or .json", path);
 	char *text = NULL;
 	size_t len = 0;
-	int rc = read_file(&text, &len, path);
+	int rc = tfile_read(&text, &len, path, "template", TTPL_MAX_FILE_BYTES, TASKER_ETEMPLATE);
 	if (rc)
 		return rc;
 	rc = ttpl_load_string(out, text, len, path, is_json, opts);

@@ -27,12 +27,12 @@ static const trans_sql TASK_SQL = {
 	{"trans_task_current",
 	 "SELECT to_state, sort_key FROM tasker_task_transitions WHERE task_id = $1::bigint AND most_recent"},
 	{"trans_task_clear",
-	 "UPDATE tasker_task_transitions SET most_recent = false, updated_at = timezone('UTC', now()) "
+	 "UPDATE tasker_task_transitions SET most_recent = false, updated_at = " NOW_UTC " "
 	 "WHERE task_id = $1::bigint AND most_recent"},
 	{"trans_task_insert",
 	 "INSERT INTO tasker_task_transitions (task_id, from_state, to_state, metadata, sort_key, "
 	 "most_recent, created_at, updated_at) VALUES ($1::bigint, $2, $3, $4::jsonb, $5::int, true, "
-	 "timezone('UTC', now()), timezone('UTC', now()))"},
+	 NOW_UTC ", " NOW_UTC ")"},
 };
 
 static const trans_sql STEP_SQL = {
@@ -44,11 +44,11 @@ static const trans_sql STEP_SQL = {
 	 "WHERE workflow_step_id = $1::bigint AND most_recent"},
 	{"trans_step_clear",
 	 "UPDATE tasker_workflow_step_transitions SET most_recent = false, "
-	 "updated_at = timezone('UTC', now()) WHERE workflow_step_id = $1::bigint AND most_recent"},
+	 "updated_at = " NOW_UTC " WHERE workflow_step_id = $1::bigint AND most_recent"},
 	{"trans_step_insert",
 	 "INSERT INTO tasker_workflow_step_transitions (workflow_step_id, from_state, to_state, metadata, "
 	 "sort_key, most_recent, created_at, updated_at) VALUES ($1::bigint, $2, $3, $4::jsonb, $5::int, "
-	 "true, timezone('UTC', now()), timezone('UTC', now()))"},
+	 "true, " NOW_UTC ", " NOW_UTC ")"},
 };
 
 static const tdb_stmt Q_TASK_STATE = {
@@ -210,10 +210,10 @@ int tasker_step_state(tasker_state *out, tasker_client *client, int64_t step_id)
  * first (the INSERT waits on its count), so the partial unique index on (owner, most_recent) never sees
  * two current rows — our own superseded version no longer counts for it. */
 #define BULK_WRITE_SQL(table, owner)                                                                     \
-	"WITH cleared AS (UPDATE " table " SET most_recent = false, updated_at = timezone('UTC', now()) "   \
+	"WITH cleared AS (UPDATE " table " SET most_recent = false, updated_at = " NOW_UTC " "                \
 	"WHERE " owner " = ANY($7::bigint[]) AND most_recent RETURNING 1) "                                  \
 	"INSERT INTO " table " (" owner ", from_state, to_state, metadata, sort_key, most_recent, created_at, " \
-	"updated_at) SELECT o, f, t, m, k, r, timezone('UTC', now()), timezone('UTC', now()) "               \
+	"updated_at) SELECT o, f, t, m, k, r, " NOW_UTC ", " NOW_UTC " "                                     \
 	"FROM unnest($1::bigint[], $2::text[], $3::text[], $4::jsonb[], $5::int[], $6::bool[]) "            \
 	"AS u(o, f, t, m, k, r) WHERE (SELECT count(*) FROM cleared) >= 0"
 static const tdb_stmt Q_BULK_WRITE[2] = {

@@ -934,6 +934,7 @@ typedef struct {
 	int matched;      /* the list being built reached OP_MATCH */
 	uint64_t *looks;  /* bit k of looks[i]: lookaround k's body matches at position i */
 	uint32_t *clist, *nlist;
+	uint64_t steps;   /* automaton states visited: what a search costs, independent of the clock */
 } rx_run_state;
 
 static int rx_is_word(const rx_run_state *st, size_t i, int before)
@@ -956,6 +957,7 @@ static void rx_add(rx_run_state *st, uint32_t *list, size_t *count, uint32_t pc,
 		if (st->mark[pc] == st->gen)
 			continue;
 		st->mark[pc] = st->gen;
+		st->steps++;
 		const rx_inst *in = &st->re->prog[pc];
 		switch ((rx_op)in->op) {
 		case OP_JMP:
@@ -1044,10 +1046,10 @@ static void rx_pass(rx_run_state *st, uint32_t start, int backward, int look)
 	}
 }
 
-static int rx_run(const trx_regex *re, const uint32_t *text, size_t n, int *matched)
+static int rx_run(const trx_regex *re, const uint32_t *text, size_t n, int *matched, uint64_t *steps)
 {
 	rx_run_state st = {re, text, n, malloc((2 * re->ninst + 1) * sizeof(uint32_t)),
-	                   calloc(re->ninst, sizeof(size_t)), 1, 0, NULL, NULL, NULL};
+	                   calloc(re->ninst, sizeof(size_t)), 1, 0, NULL, NULL, NULL, 0};
 	st.clist = malloc(re->ninst * sizeof *st.clist);
 	st.nlist = malloc(re->ninst * sizeof *st.nlist);
 	if (re->nlooks)
@@ -1059,6 +1061,8 @@ static int rx_run(const trx_regex *re, const uint32_t *text, size_t n, int *matc
 	if (rc == TASKER_OK)
 		rx_pass(&st, 0, 0, -1);
 	*matched = rc == TASKER_OK && st.matched;
+	if (steps)
+		*steps = st.steps;
 	free(st.stack);
 	free(st.mark);
 	free(st.clist);
@@ -1067,7 +1071,9 @@ static int rx_run(const trx_regex *re, const uint32_t *text, size_t n, int *matc
 	return rc;
 }
 
-int trx_search(const trx_regex *re, const char *s, int *matched)
+int trx_search(const trx_regex *re, const char *s, int *matched) { return trx_search_steps(re, s, matched, NULL); }
+
+int trx_search_steps(const trx_regex *re, const char *s, int *matched, uint64_t *steps)
 {
 	size_t len = strlen(s), n = 0, adv;
 	uint32_t *text = malloc((len + 1) * sizeof *text);
@@ -1078,7 +1084,7 @@ int trx_search(const trx_regex *re, const char *s, int *matched)
 		uint32_t c = tutf8_decode((const unsigned char *)s + i, len - i, &adv);
 		text[n++] = c == TUTF8_INVALID ? 0xFFFD : c;
 	}
-	int rc = rx_run(re, text, n, matched);
+	int rc = rx_run(re, text, n, matched, steps);
 	free(text);
 	return rc;
 }

@@ -15,6 +15,7 @@
 #define TASKER_CORE_REGEX_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct trx_regex trx_regex;
 
@@ -28,6 +29,9 @@ int trx_check_syntax(const char *pattern, char *err, size_t errlen);
 /* Searches `subject` (UTF-8; a malformed byte counts as U+FFFD) for a match anywhere: *matched 1 or 0.
  * TASKER_ENOMEM (set) if out of memory. Thread-safe: a compiled regex is never modified. */
 int trx_search(const trx_regex *re, const char *subject, int *matched);
+/* trx_search that also reports, in *steps (may be NULL), how many automaton states the search visited:
+ * the work it did, which grows with the subject's length times the pattern's, never faster. */
+int trx_search_steps(const trx_regex *re, const char *subject, int *matched, uint64_t *steps);
 /* The pattern text it was compiled from. */
 const char *trx_source(const trx_regex *re);
 /* NULL is fine. */

@@ -3,6 +3,7 @@
  */
 #include "util.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <openssl/rand.h>
 #include <stdarg.h>
@@ -78,6 +79,46 @@ void tbuf_array_elem(tbuf *b, const char *s)
 		tbuf_append(b, s, 1);
 	}
 	tbuf_append(b, "\"", 1);
+}
+
+int tfile_read(char **out, size_t *out_len, const char *path, const char *what, size_t max_bytes, int too_big)
+{
+	*out = NULL;
+	*out_len = 0;
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		int e = errno;
+		return tasker_set_error(e == ENOENT ? TASKER_ENOTFOUND : TASKER_ERROR, "%s: cannot open %s: %s", path,
+		                        what, strerror(e));
+	}
+	tbuf b;
+	tbuf_init(&b);
+	char chunk[8192];
+	int rc = TASKER_OK;
+	for (;;) {
+		size_t got = fread(chunk, 1, sizeof chunk, f);
+		if (got == 0) {
+			if (ferror(f))
+				rc = tasker_set_error(TASKER_ERROR, "%s: cannot read %s: %s", path, what,
+				                      strerror(errno ? errno : EIO));
+			break;
+		}
+		if (max_bytes && b.len + got > max_bytes) {
+			rc = tasker_set_error(too_big, "%s: %s is over %zu bytes", path, what, max_bytes);
+			break;
+		}
+		tbuf_append(&b, chunk, got);
+	}
+	fclose(f);
+	size_t len = b.len;
+	if (rc) {
+		tbuf_free(&b);
+		return rc;
+	}
+	if (!(*out = tbuf_take(&b)))
+		return TASKER_ENOMEM;
+	*out_len = len;
+	return TASKER_OK;
 }
 
 char *tbuf_take(tbuf *b)

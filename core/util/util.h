@@ -25,6 +25,12 @@ void tbuf_array_elem(tbuf *b, const char *s);
 /* Returns the string (caller frees) and resets the buffer; NULL (with TASKER_ENOMEM set) on OOM. */
 char *tbuf_take(tbuf *b);
 
+/* The whole file at `path` in *out (malloc'd, NUL-terminated; *out_len bytes before the NUL). `what` names
+ * the file in errors: "PATH: cannot open WHAT: reason" (TASKER_ENOTFOUND when it does not exist, else
+ * TASKER_ERROR), "PATH: cannot read WHAT: reason" (TASKER_ERROR), and, when max_bytes is not 0 and the file
+ * is longer, "PATH: WHAT is over N bytes" with the code `too_big`. Nothing is returned on failure. */
+int tfile_read(char **out, size_t *out_len, const char *path, const char *what, size_t max_bytes, int too_big);
+
 /* PostgreSQL `timestamp` text ("2026-11-23 08:56:16.123456") ↔ microseconds since the epoch (UTC). */
 int64_t ttime_parse(const char *text);         /* TASKER_NULL_TIME if NULL or unparsable */
 void ttime_format(char out[32], int64_t us);   /* "YYYY-MM-DD HH:MM:SS.ffffff" */

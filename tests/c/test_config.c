@@ -408,7 +408,7 @@ static void test_file_errors_have_file_and_line(void **state)
 	assert_int_equal(rc, TASKER_ECONFIG);
 	assert_non_null(strstr(tasker_error_last()->message, FIXTURE("invalid_syntax.yml") ": YAML syntax error at line 4"));
 	assert_error(tasker_config_load_file(&c, FIXTURE("no_such_file.yml")), TASKER_ENOTFOUND,
-	             "cannot open configuration file " FIXTURE("no_such_file.yml") ": No such file or directory");
+	             FIXTURE("no_such_file.yml") ": cannot open configuration file: No such file or directory");
 	rc = tasker_config_load_file(&c, TASKER_SOURCE_DIR "/tests/fixtures/config");
 	assert_int_equal(rc, TASKER_ERROR);
 	assert_non_null(strstr(tasker_error_last()->message, "Is a directory"));
