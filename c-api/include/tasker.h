@@ -45,7 +45,8 @@ typedef enum tasker_error_code {
 	TASKER_EMIGRATION = -9,         /* a migration failed; message names it */
 	TASKER_ETEMPLATE = -10,         /* a task template is invalid; message names file, step, problem */
 	TASKER_ECONTEXT = -11,          /* a task context failed its JSON Schema; message names the path */
-	TASKER_EJSON = -12,             /* a value is not valid JSON */
+	TASKER_EJSON = -12,             /* a value is not valid JSON, or holds what jsonb cannot store (\u0000,
+	                                   a number beyond numeric such as 1e999999); message names the path */
 	TASKER_ECONFIG = -13,           /* a configuration key or value is invalid; message names the key */
 	TASKER_ESTOPPED = -14,          /* the worker or client was stopped */
 } tasker_error_code;

@@ -241,14 +241,18 @@ static void run_handler(const tasker_worker *w, const tasker_claimed_step *s, pe
 			out = final;
 		}
 	}
-	if (rc == 0 && out && !tjson_valid(out)) {
+	cJSON *parsed = rc == 0 && out ? tjson_parse(out, "result") : NULL;
+	if (rc == 0 && out && !parsed) {
 		/* A handler bug, not a transient failure: recorded as a permanent failure that names it,
-		 * rather than refused (which would leave the step claimed until its lease expired). */
+		 * rather than refused (which would leave the step claimed until its lease expired). Text that
+		 * is JSON but that jsonb cannot store (\u0000, 1e999999) is caught here too, with its path. */
 		rc = -1;
 		tasker_step_error_set(&err, TASKER_OUTCOME_PERMANENT, -1, "INVALID_RESULT",
-		                      "the handler for %s returned a result that is not valid JSON", s->handler_class);
+		                      "the handler for %s returned a result that is not valid JSON or cannot be stored "
+		                      "(%s)", s->handler_class, tasker_error_last()->message);
 		snprintf(err.error_class, sizeof err.error_class, "%s", "InvalidResultError");
 	}
+	cJSON_Delete(parsed);
 	tevents_handler_end(w->client, s, w->worker_id, started, rc, &err); /* step.handle, metrics */
 	if (rc == 0) {
 		p->r.outcome = TASKER_OUTCOME_SUCCESS;

@@ -145,3 +145,174 @@ char *tjson_print(const cJSON *item)
 		tasker_set_oom();
 	return s;
 }
+
+/* ------------------------------------------------------------------ what jsonb can store
+ * PostgreSQL's jsonb refuses two things JSON allows: the escape \u0000 in a string (or a key), and a
+ * number outside `numeric` (its leading digit at 10^131072 or beyond; more than 16383 digits after the
+ * point once the exponent is applied; an exponent past ±2^30). The text goes to the database as written,
+ * so the check reads the text's tokens, paired in document order with the tree's items for the path. */
+
+#define PG_NUMERIC_MAX_WEIGHT 131071 /* decimal weight of the leading digit: 32767 base-10000 digits */
+#define PG_NUMERIC_MAX_SCALE 16383
+#define PG_NUMERIC_MAX_EXPONENT 1073741822 /* INT_MAX / 2 - 1 */
+
+typedef struct path_seg {
+	const struct path_seg *up;
+	const char *key; /* NULL: an array element */
+	size_t index;
+} path_seg;
+
+typedef struct {
+	const char *p;   /* the next unread character of the text */
+	const char *what;
+} storable_scan;
+
+static void path_text(tbuf *b, const path_seg *at)
+{
+	if (!at) {
+		tbuf_puts(b, "$");
+		return;
+	}
+	path_text(b, at->up);
+	if (!at->key) {
+		tbuf_printf(b, "[%zu]", at->index);
+		return;
+	}
+	int ident = at->key[0] && !tascii_digit(at->key[0]);
+	for (const char *k = at->key; *k && ident; k++)
+		ident = tascii_alnum(*k) || *k == '_';
+	if (ident)
+		tbuf_printf(b, ".%s", at->key);
+	else
+		tbuf_printf(b, "[\"%s\"]", at->key);
+}
+
+static int refuse(const storable_scan *s, const path_seg *at, const char *problem, const char *tok, size_t n)
+{
+	tbuf b;
+	tbuf_init(&b);
+	path_text(&b, at);
+	int rc = tasker_set_error(TASKER_EJSON, "%s: %s: %s%.*s%s", s->what, b.oom ? "$" : b.data, problem,
+	                          (int)(n > 40 ? 40 : n), tok, n > 40 ? "..." : "");
+	tbuf_free(&b);
+	return rc;
+}
+
+/* The next string or number token (literals and punctuation skipped): 's' or 'n', its start and length. */
+static int next_token(storable_scan *s, const char **tok, size_t *n)
+{
+	for (const char *c = s->p; *c; c++) {
+		if (*c == '"') {
+			const char *e = c + 1;
+			for (; *e && *e != '"'; e++)
+				if (*e == '\\' && e[1])
+					e++;
+			*tok = c;
+			*n = (size_t)(e - c) + (*e == '"');
+			s->p = c + *n;
+			return 's';
+		}
+		if (*c == '-' || tascii_digit(*c)) {
+			*tok = c;
+			*n = strspn(c, "0123456789+-.eE");
+			s->p = c + *n;
+			return 'n';
+		}
+	}
+	return 0;
+}
+
+static int string_has_nul(const char *tok, size_t n)
+{
+	for (size_t i = 1; i + 5 < n; i++) {
+		if (tok[i] != '\\')
+			continue;
+		if (tok[i + 1] == 'u' && strncmp(tok + i + 2, "0000", 4) == 0)
+			return 1;
+		i++; /* the escaped character is not the start of another escape */
+	}
+	return 0;
+}
+
+/* Whether numeric can hold the JSON number token (a valid JSON number: -?int(.frac)?([eE][+-]?exp)?). */
+static int numeric_fits(const char *tok, size_t n)
+{
+	const char *c = tok + (*tok == '-'), *end = tok + n;
+	long lead = -1;      /* decimal weight of the first non-zero digit, before the exponent */
+	long frac = 0, pos = 0;
+	int in_frac = 0;
+	size_t int_digits = strspn(c, "0123456789");
+	for (; c < end && (tascii_digit(*c) || *c == '.'); c++) {
+		if (*c == '.') {
+			in_frac = 1;
+			continue;
+		}
+		if (in_frac)
+			frac++;
+		if (*c != '0' && lead == -1)
+			lead = in_frac ? -frac : (long)int_digits - 1 - pos;
+		if (!in_frac)
+			pos++;
+	}
+	long exp = 0;
+	if (c < end && (*c == 'e' || *c == 'E')) {
+		c++;
+		int neg = *c == '-';
+		c += *c == '-' || *c == '+';
+		for (; c < end && tascii_digit(*c); c++)
+			if ((exp = exp * 10 + (*c - '0')) > PG_NUMERIC_MAX_EXPONENT)
+				return 0;
+		exp = neg ? -exp : exp;
+	}
+	if (frac - exp > PG_NUMERIC_MAX_SCALE)
+		return 0;
+	return lead == -1 || lead + exp <= PG_NUMERIC_MAX_WEIGHT;
+}
+
+static int check_items(storable_scan *s, const cJSON *item, const path_seg *up, int in_object);
+
+/* One value at path `at` (its key, if any, already read). */
+static int check_value(storable_scan *s, const cJSON *item, const path_seg *at)
+{
+	if (cJSON_IsArray(item) || cJSON_IsObject(item))
+		return check_items(s, item->child, at, cJSON_IsObject(item));
+	if (!cJSON_IsString(item) && !cJSON_IsNumber(item))
+		return TASKER_OK;
+	const char *tok;
+	size_t n;
+	int kind = next_token(s, &tok, &n);
+	if (kind != (cJSON_IsString(item) ? 's' : 'n'))
+		return tasker_set_error(TASKER_ERROR, "a value of a JSON tree is missing from its text");
+	if (kind == 's' && string_has_nul(tok, n))
+		return refuse(s, at, "the string holds \\u0000, which PostgreSQL cannot store: ", tok, n);
+	if (kind == 'n' && !numeric_fits(tok, n))
+		return refuse(s, at, "the number is beyond what PostgreSQL's numeric can store: ", tok, n);
+	return TASKER_OK;
+}
+
+/* The members of an object or the elements of an array, under `up`. */
+static int check_items(storable_scan *s, const cJSON *item, const path_seg *up, int in_object)
+{
+	size_t index = 0;
+	for (; item; item = item->next, index++) {
+		path_seg at = {up, in_object ? item->string : NULL, index};
+		if (in_object) {
+			const char *tok;
+			size_t n;
+			if (next_token(s, &tok, &n) != 's')
+				return tasker_set_error(TASKER_ERROR, "a key of a JSON tree is missing from its text");
+			if (string_has_nul(tok, n))
+				return refuse(s, up, "a key holds \\u0000, which PostgreSQL cannot store: ", tok, n);
+		}
+		int rc = check_value(s, item, &at);
+		if (rc)
+			return rc;
+	}
+	return TASKER_OK;
+}
+
+int tjson_check_storable(const cJSON *doc, const char *text, const char *what)
+{
+	storable_scan s = {text, what};
+	return check_value(&s, doc, NULL);
+}

@@ -257,7 +257,7 @@ cJSON *tjson_parse(const char *text, const char *what)
 	if (!doc) {
 		size_t off = end ? (size_t)(end - text) : 0;
 		tasker_set_error(TASKER_EJSON, "%s is not valid JSON (at offset %zu): %.120s", what, off, text);
-	} else if (tjson_keep_numbers(doc, text)) {
+	} else if (tjson_keep_numbers(doc, text) || tjson_check_storable(doc, text, what)) {
 		cJSON_Delete(doc);
 		doc = NULL;
 	}

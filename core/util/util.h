@@ -41,7 +41,8 @@ int64_t trand_i63(void);
 /* Random RFC 4122 version-4 UUID text (37 bytes with NUL). 0 on success. */
 int trand_uuid(char out[37]);
 
-/* Parses JSON text strictly (whole input, nothing trailing). NULL + TASKER_EJSON naming `what`. */
+/* Parses JSON text strictly (whole input, nothing trailing). NULL + TASKER_EJSON naming `what`, also for
+ * JSON that PostgreSQL's jsonb cannot store (tjson_check_storable), so it is refused before the database. */
 cJSON *tjson_parse(const char *text, const char *what);
 /* PostgreSQL array text of ids, "{1,2,3}" (malloc'd), for a bigint[] parameter; NULL + TASKER_ENOMEM. */
 char *tid_array(const int64_t *ids, size_t n);
@@ -61,6 +62,9 @@ char *tjson_compact(const char *text);
  * any size come out as they went in. tjson_parse does this; so do the YAML and JSON template readers. */
 /* Gives the numbers of `doc`, just parsed by cJSON from `text`, their text. TASKER_ENOMEM. */
 int tjson_keep_numbers(cJSON *doc, const char *text);
+/* TASKER_EJSON naming `what` and the path ("$.items[2].name") when `doc`, parsed from `text`, holds what
+ * jsonb refuses: \u0000 in a string or key, or a number beyond numeric (1e999999, 1e-99999). */
+int tjson_check_storable(const cJSON *doc, const char *text, const char *what);
 /* Gives `number` the text `text` (a YAML scalar) when that is a decimal integer a double cannot hold. */
 int tjson_set_number_text(cJSON *number, const char *text);
 /* strdup that sets TASKER_ENOMEM on failure. NULL input gives NULL. */

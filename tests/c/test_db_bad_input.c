@@ -195,6 +195,15 @@ static void test_bad_requests_write_nothing(void **state)
 		{"order", "{\"order_id\": 3, \"items\": [{\"sku\": 7}]}", TASKER_ECONTEXT, "$.items[0].sku"},
 		{"order", "{\"order_id\": 3}", TASKER_ECONTEXT, "\"items\""},
 		{"order", "{\"order_id\": 3, ", TASKER_EJSON, "not valid JSON"},
+		/* what jsonb cannot store is refused before the database, naming the path */
+		{"order", "{\"order_id\": 3, \"items\": [{\"sku\": \"a\\u0000b\"}]}", TASKER_EJSON,
+		 "context: $.items[0].sku: the string holds \\u0000"},
+		{"order", "{\"order_id\": 3, \"items\": [{\"sku\": \"a\"}], \"big\": 1e999999}", TASKER_EJSON,
+		 "context: $.big: the number is beyond what PostgreSQL's numeric can store: 1e999999"},
+		{"order", "{\"order_id\": 3, \"items\": [{\"sku\": \"a\", \"q\": [1, -1e-999999]}]}", TASKER_EJSON,
+		 "context: $.items[0].q[1]: the number"},
+		{"order", "{\"order_id\": 3, \"items\": [{\"sku\": \"a\"}], \"k\\u0000\": 1}", TASKER_EJSON,
+		 "context: $: a key holds \\u0000"},
 		{"order", "[1, 2]", TASKER_ECONTEXT, "object"},
 		{"no_such_template", "{}", TASKER_ENOTFOUND, "no_such_template"},
 	};
@@ -331,8 +340,8 @@ static void test_handler_returning_invalid_json(void **state)
 	free(msg);
 }
 
-/* A result the database refuses (jsonb holds no NUL character) fails its step permanently, saying
- * why, instead of being retried forever and holding up the other results of its batch. */
+/* A result jsonb cannot store (it holds no NUL character) fails its step permanently, saying why and
+ * where, before the database sees it: never retried forever, never holding up the rest of its batch. */
 static void test_result_the_database_refuses(void **state)
 {
 	testdb *t = *state;
@@ -350,8 +359,13 @@ static void test_result_the_database_refuses(void **state)
 	assert_int_equal(st, TASKER_STATE_ERROR);
 	char *code = testdb_value(t->pg, "SELECT results->'error_details'->>'error_code' FROM tasker_workflow_steps "
 	                                 "WHERE task_id = %lld ORDER BY workflow_step_id LIMIT 1", (long long)task);
-	assert_string_equal(code, "RESULT_REJECTED");
+	assert_string_equal(code, "INVALID_RESULT");
 	free(code);
+	char *msg = testdb_value(t->pg, "SELECT results->'error_details'->>'error_message' FROM tasker_workflow_steps "
+	                                "WHERE task_id = %lld ORDER BY workflow_step_id LIMIT 1", (long long)task);
+	if (!strstr(msg, "result: $.text: the string holds \\u0000"))
+		fail_msg("the failure does not say where the \\u0000 is: %s", msg);
+	free(msg);
 }
 
 /* Registering a handler without a name or a process function, or twice, is refused; running a step

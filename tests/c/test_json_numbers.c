@@ -31,6 +31,45 @@ static void assert_round_trip(const char *text)
 	cJSON_Delete(doc);
 }
 
+/* The limits of PostgreSQL 15's jsonb, as its numeric_in and jsonb_in apply them: each case was checked
+ * against the server (SELECT '<text>'::jsonb). */
+static void what_jsonb_cannot_store_is_refused(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text;
+		int storable;
+		const char *says;
+	} cases[] = {
+		{"1e131071", 1, NULL}, {"12345.5e131067", 1, NULL}, {"0.00001e131076", 1, NULL}, {"1e-16383", 1, NULL},
+		{"0e999999", 1, NULL}, {"1E+5", 1, NULL}, {"[\"a\\\\u0000\"]", 1, NULL}, {"{\"\\\\u0000\": 1}", 1, NULL},
+		{"\"\\u0001\"", 1, NULL},
+		{"1e131072", 0, "test: $: the number is beyond what PostgreSQL's numeric can store: 1e131072"},
+		{"-1e131072", 0, "test: $: the number"},
+		{"1e-16384", 0, "test: $: the number"},
+		{"1234567e-16389", 0, "test: $: the number"},
+		{"0.0e-999999", 0, "test: $: the number"},
+		{"1e2147483647", 0, "test: $: the number"},
+		{"{\"a\": [0, {\"b c\": 1e999999}]}", 0, "test: $.a[1][\"b c\"]: the number"},
+		{"\"\\u0000\"", 0, "test: $: the string holds \\u0000"},
+		{"{\"a\": {\"x\\u0000\": true}}", 0, "test: $.a: a key holds \\u0000"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		cJSON *doc = tjson_parse(cases[i].text, "test");
+		if (cases[i].storable && !doc)
+			fail_msg("%s refused: %s", cases[i].text, tasker_error_last()->message);
+		if (!cases[i].storable) {
+			if (doc)
+				fail_msg("%s accepted", cases[i].text);
+			assert_int_equal(tasker_error_last()->code, TASKER_EJSON);
+			if (strncmp(tasker_error_last()->message, cases[i].says, strlen(cases[i].says)) != 0)
+				fail_msg("%s: expected \"%s...\", got \"%s\"", cases[i].text, cases[i].says,
+				         tasker_error_last()->message);
+		}
+		cJSON_Delete(doc);
+	}
+}
+
 static void numbers_keep_their_text(void **state)
 {
 	(void)state;
@@ -108,6 +147,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(numbers_keep_their_text),
+		cmocka_unit_test(what_jsonb_cannot_store_is_refused),
 		cmocka_unit_test(duplicates_keep_the_text),
 		cmocka_unit_test(built_trees_print_as_cjson_does),
 		cmocka_unit_test(yaml_and_json_templates_keep_integers),
