@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the system packages tasker-core builds and tests with (Debian 12). Idempotent and quiet:
 # does nothing when everything is already present. Needs root (or sudo) only when something is missing.
+# A phase script may name more packages it needs: ci/install-deps.sh ruby ruby-pg
 set -euo pipefail
 
 PACKAGES=(
   build-essential cmake pkg-config
   libpq-dev libcjson-dev libyaml-dev libssl-dev libcmocka-dev
   postgresql json-schema-test-suite valgrind
+  "$@"
 )
 
 missing=()
