@@ -16,39 +16,34 @@
 typedef struct {
 	const char *noun;
 	tdb_stmt lock;     /* $1 id → one row if the owner exists, locked */
-	tdb_stmt current;  /* $1 id → current to_state, sort_key (no row when no transition row) */
-	tdb_stmt clear;    /* $1 id → clears most_recent */
-	tdb_stmt insert;   /* $1 id, $2 from, $3 to, $4 metadata, $5 sort_key */
+	tdb_stmt apply;    /* $1 id, $2 expected, $3 to, $4 metadata → the current state found, rows written */
 } trans_sql;
+
+/* The compare-and-swap and the write in one statement, run after the owner's lock is held: when the
+ * current state (pending when there is no row) is $2, the current row loses most_recent and the new
+ * row goes in with the next sort_key; otherwise nothing is written. */
+#define APPLY_SQL(table, owner)                                                                           \
+	"WITH cur AS (SELECT COALESCE(max(to_state), 'pending')::text AS st, COALESCE(max(sort_key), 0) AS k " \
+	"FROM " table " WHERE " owner " = $1::bigint AND most_recent), "                                       \
+	"cleared AS (UPDATE " table " SET most_recent = false, updated_at = " NOW_UTC " "          \
+	"WHERE " owner " = $1::bigint AND most_recent AND (SELECT st FROM cur) = $2::text RETURNING 1), "     \
+	"ins AS (INSERT INTO " table " (" owner ", from_state, to_state, metadata, sort_key, most_recent, "     \
+	"created_at, updated_at) SELECT $1::bigint, $2::text, $3::text, $4::jsonb, k + 10, true, "            \
+	NOW_UTC ", " NOW_UTC " FROM cur "                                                               \
+	"WHERE st = $2::text AND (SELECT count(*) FROM cleared) >= 0 RETURNING 1) "                           \
+	"SELECT st, (SELECT count(*) FROM ins) FROM cur"
 
 static const trans_sql TASK_SQL = {
 	"task",
 	{"trans_task_lock", "SELECT 1 FROM tasker_tasks WHERE task_id = $1::bigint FOR NO KEY UPDATE"},
-	{"trans_task_current",
-	 "SELECT to_state, sort_key FROM tasker_task_transitions WHERE task_id = $1::bigint AND most_recent"},
-	{"trans_task_clear",
-	 "UPDATE tasker_task_transitions SET most_recent = false, updated_at = " NOW_UTC " "
-	 "WHERE task_id = $1::bigint AND most_recent"},
-	{"trans_task_insert",
-	 "INSERT INTO tasker_task_transitions (task_id, from_state, to_state, metadata, sort_key, "
-	 "most_recent, created_at, updated_at) VALUES ($1::bigint, $2, $3, $4::jsonb, $5::int, true, "
-	 NOW_UTC ", " NOW_UTC ")"},
+	{"trans_task_apply", APPLY_SQL("tasker_task_transitions", "task_id")},
 };
 
 static const trans_sql STEP_SQL = {
 	"workflow step",
 	{"trans_step_lock",
 	 "SELECT 1 FROM tasker_workflow_steps WHERE workflow_step_id = $1::bigint FOR NO KEY UPDATE"},
-	{"trans_step_current",
-	 "SELECT to_state, sort_key FROM tasker_workflow_step_transitions "
-	 "WHERE workflow_step_id = $1::bigint AND most_recent"},
-	{"trans_step_clear",
-	 "UPDATE tasker_workflow_step_transitions SET most_recent = false, "
-	 "updated_at = " NOW_UTC " WHERE workflow_step_id = $1::bigint AND most_recent"},
-	{"trans_step_insert",
-	 "INSERT INTO tasker_workflow_step_transitions (workflow_step_id, from_state, to_state, metadata, "
-	 "sort_key, most_recent, created_at, updated_at) VALUES ($1::bigint, $2, $3, $4::jsonb, $5::int, "
-	 "true, " NOW_UTC ", " NOW_UTC ")"},
+	{"trans_step_apply", APPLY_SQL("tasker_workflow_step_transitions", "workflow_step_id")},
 };
 
 static const tdb_stmt Q_TASK_STATE = {
@@ -100,7 +95,7 @@ int ttrans_apply(tdb *db, ttrans_kind kind, int64_t id, tasker_state expected, t
 	if (rc)
 		return rc;
 
-	char idbuf[24], sortbuf[24];
+	char idbuf[24];
 	const char *idp[] = {tdb_fmt_i64(idbuf, id)};
 	PGresult *res;
 	/* Lock the owner first, then read its state in a new statement: in READ COMMITTED a statement
@@ -111,27 +106,23 @@ int ttrans_apply(tdb *db, ttrans_kind kind, int64_t id, tasker_state expected, t
 	PQclear(res);
 	if (!exists)
 		return tasker_set_error(TASKER_ENOTFOUND, "%s %lld does not exist", q->noun, (long long)id);
-	if ((rc = tdb_exec(&res, db, &q->current, 1, idp, "reading the current state")))
+	/* ...and in that new statement compare and write */
+	const char *ap[] = {idp[0], tasker_state_name(expected), tasker_state_name(to),
+	                    metadata_json ? metadata_json : "{}"};
+	if ((rc = tdb_exec(&res, db, &q->apply, 4, ap, "recording a state transition")))
 		return rc;
 	tasker_state current = TASKER_STATE_PENDING;
-	int had_row = PQntuples(res) > 0;
-	int64_t sort_key = had_row ? tdb_get_i64(res, 0, 1, 0) : 0;
-	rc = had_row ? tasker_state_parse(&current, tdb_get(res, 0, 0)) : TASKER_OK;
+	rc = tasker_state_parse(&current, tdb_get(res, 0, 0));
+	int written = (int)tdb_get_i64(res, 0, 1, 0);
 	PQclear(res);
 	if (rc)
 		return rc;
-	if (current != expected)
+	if (!written)
 		return tasker_set_error(TASKER_ECONFLICT,
 		                        "%s %lld: state changed underneath you (expected %s, found %s; "
 		                        "wanted %s)",
 		                        q->noun, (long long)id, tasker_state_name(expected),
 		                        tasker_state_name(current), tasker_state_name(to));
-	if (had_row && (rc = tdb_exec(NULL, db, &q->clear, 1, idp, "clearing most_recent")))
-		return rc;
-	const char *ins[] = {idp[0], tasker_state_name(expected), tasker_state_name(to),
-	                     metadata_json ? metadata_json : "{}", tdb_fmt_i64(sortbuf, sort_key + 10)};
-	if ((rc = tdb_exec(NULL, db, &q->insert, 5, ins, "recording a state transition")))
-		return rc;
 	tevents_transition(db, kind, id, expected, to, metadata_json);
 	if (out_event)
 		*out_event = event;
