@@ -18,10 +18,13 @@
 #include "util.h"
 
 
+/* The steps' task ids come from the step rows (a primary-key probe per step whatever the statistics
+ * say), not from the claims: a queue table's statistics are often those of a few rows while its heap
+ * holds many dead ones, and a generic plan made from them scans it. */
 static const tdb_stmt Q_LOCK_TASKS = {
 	"complete_lock_tasks",
-	"SELECT t.task_id FROM tasker_tasks t WHERE t.task_id IN (SELECT task_id FROM tasker_step_claims "
-	"WHERE workflow_step_id = ANY($1::bigint[])) ORDER BY t.task_id FOR NO KEY UPDATE OF t"};
+	"SELECT t.task_id FROM tasker_tasks t WHERE t.task_id IN (SELECT s.task_id FROM tasker_workflow_steps s "
+	"WHERE s.workflow_step_id = ANY($1::bigint[])) ORDER BY t.task_id FOR NO KEY UPDATE OF t"};
 /* Releases the claims presented (the compare-and-swap: a claim id that is no longer there marks a late
  * result) and reads the steps, in one statement run after the task locks are held. */
 static const tdb_stmt Q_RELEASE_READ = {
