@@ -494,6 +494,8 @@ typedef struct tasker_claimed_step {
 	const tasker_sequence_step *sequence;
 	size_t sequence_count;
 	int64_t lease_expires_at;    /* microseconds since the epoch, UTC */
+	const char *traceparent;     /* the W3C traceparent the task was requested with (tasker_task_request),
+	                                NULL when none: the parent of the span a host opens around the step */
 } tasker_claimed_step;
 
 typedef struct tasker_claim_options {

@@ -64,7 +64,9 @@ static const tdb_stmt Q_PICK_ONE = {
 static const tdb_stmt Q_TASKS = {
 	"claim_tasks",
 	"SELECT t.task_id, t.named_task_id, t.context::text, t.tags::text, t.initiator, t.source_system, "
-	"t.reason, tt.to_state, tt.sort_key FROM tasker_tasks t " TASK_STATE_JOIN("tt", "t.task_id")
+	"t.reason, tt.to_state, tt.sort_key, "
+	"(SELECT x.traceparent FROM tasker_task_traces x WHERE x.task_id = t.task_id) FROM tasker_tasks t "
+	TASK_STATE_JOIN("tt", "t.task_id")
 	"WHERE t.task_id = ANY($1::bigint[]) ORDER BY t.task_id"};
 static const tdb_stmt Q_STEPS = {
 	"claim_steps",
@@ -93,7 +95,7 @@ static const tdb_stmt Q_EXTEND = {
 typedef struct {
 	int64_t task_id;
 	int32_t named_task_id;
-	const char *context, *tags, *initiator, *source_system, *reason;
+	const char *context, *tags, *initiator, *source_system, *reason, *traceparent;
 	tasker_state state;
 	int64_t sort_key;
 	const treg_entry *tpl;
@@ -158,6 +160,7 @@ static int read_batch(batch *b, tdb *db, treg *reg, const int64_t *task_ids, siz
 		if (tdb_get(t, r, 7))
 			tasker_state_parse(&tr->state, tdb_get(t, r, 7));
 		tr->sort_key = tdb_get_i64(t, r, 8, 0);
+		tr->traceparent = tdb_get(t, r, 9);
 		while (srow < nsrows && tdb_get_i64(s, srow, 0, 0) < tr->task_id)
 			srow++;
 		tr->first_step = (size_t)srow;
@@ -202,7 +205,7 @@ void tasker_claimed_step_free(tasker_claimed_step *c)
 		return;
 	const char *strs[] = {c->name, c->handler_class, c->handler_config_json, c->inputs_json, c->results_json,
 	                      c->namespace_name, c->task_name, c->task_version, c->context_json, c->tags_json,
-	                      c->initiator, c->source_system, c->reason};
+	                      c->initiator, c->source_system, c->reason, c->traceparent};
 	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
 		free((void *)strs[i]);
 	for (size_t i = 0; i < c->sequence_count; i++) {
@@ -246,12 +249,13 @@ static tasker_claimed_step *build_claimed(const batch *b, const task_row *t, int
 	c->initiator = dup_or(t->initiator, "unknown");
 	c->source_system = dup_or(t->source_system, "unknown");
 	c->reason = dup_or(t->reason, "unknown");
+	c->traceparent = t->traceparent ? tstrdup(t->traceparent) : NULL;
 	tasker_sequence_step *seq = calloc(t->nsteps + 1, sizeof *seq);
 	c->sequence = seq;
 	c->sequence_count = seq ? t->nsteps : 0;
 	int ok = seq && c->name && c->handler_class && c->handler_config_json && c->inputs_json &&
 	         c->results_json && c->namespace_name && c->task_name && c->task_version && c->context_json &&
-	         c->tags_json && c->initiator && c->source_system && c->reason;
+	         c->tags_json && c->initiator && c->source_system && c->reason && (c->traceparent || !t->traceparent);
 	for (size_t k = 0; ok && k < t->nsteps; k++) {
 		int sr = (int)(t->first_step + k);
 		seq[k].workflow_step_id = tdb_get_i64(s, sr, 1, 0);

@@ -79,6 +79,7 @@ static void test_claim_payload_and_filter(void **state)
 	assert_int_equal(s->attempts, 0);
 	assert_int_equal(s->retry_limit, 3);
 	assert_int_equal(s->sequence_count, 3);
+	assert_null(s->traceparent); /* requested without one */
 	assert_string_equal(s->sequence[0].name, "first");
 	assert_int_equal(s->sequence[0].state, TASKER_STATE_IN_PROGRESS);
 	assert_int_equal(s->sequence[1].state, TASKER_STATE_PENDING);
@@ -307,6 +308,46 @@ static void test_claim_limit_exact_fifo(void **state)
 	assert_int_equal(next, 7);
 }
 
+/* Every claimed step of a task carries the traceparent the task was requested with (hosts open their
+ * step span under it): the root claimed alone, its child claimed with the root's completion. */
+static void test_claim_carries_traceparent(void **state)
+{
+	testdb *t = *state;
+	static const char *tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+	tasker_task_request r = chain_request("{}");
+	r.traceparent = tp;
+	int64_t task = 0;
+	assert_int_equal(tasker_task_create(&task, t->client, &r), TASKER_OK);
+	const char *classes[] = {"Claims::First", "Claims::Second"};
+	tasker_claim_options o = TASKER_CLAIM_OPTIONS_INIT;
+	o.handler_classes = classes;
+	o.handler_class_count = 2;
+	o.max_steps = 256;
+	tasker_claimed_step **steps = NULL;
+	size_t n = 0;
+	assert_int_equal(tasker_steps_claim(&steps, &n, t->client, &o), TASKER_OK);
+	tasker_claimed_step *root = NULL;
+	for (size_t i = 0; i < n; i++)
+		if (steps[i]->task_id == task)
+			root = steps[i];
+	assert_non_null(root);
+	assert_string_equal(root->traceparent, tp);
+	tasker_step_result res = {root->workflow_step_id, root->claim_id, TASKER_OUTCOME_SUCCESS, "{}", NULL, NULL,
+	                          NULL, NULL, NULL, -1, 0, TASKER_STATE_PENDING};
+	tasker_claimed_step **next = NULL;
+	size_t m = 0;
+	assert_int_equal(tasker_steps_complete_and_claim(&next, &m, t->client, &res, 1, &o), TASKER_OK);
+	int seen = 0;
+	for (size_t i = 0; i < m; i++)
+		if (next[i]->task_id == task) {
+			assert_string_equal(next[i]->traceparent, tp);
+			seen++;
+		}
+	assert_int_equal(seen, 1);
+	free_claims(next, m);
+	free_claims(steps, n);
+}
+
 static int teardown(void **state)
 {
 	testdb_close(*state);
@@ -322,6 +363,7 @@ int main(void)
 		cmocka_unit_test(test_context_numbers_exact),
 		cmocka_unit_test(test_identity_numbers_exact),
 		cmocka_unit_test(test_claim_limit_exact_fifo),
+		cmocka_unit_test(test_claim_carries_traceparent),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
