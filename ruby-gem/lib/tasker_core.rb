@@ -12,6 +12,7 @@ require "tasker_core/records"
 require "tasker_core/model_readers"
 require "tasker_core/handler_resolver"
 require "tasker_core/worker"
+require "tasker_core/tracing"
 
 # tasker-core: workflow orchestration on PostgreSQL, with step handlers written in Ruby.
 #

@@ -478,11 +478,11 @@ static void *do_create(void *p)
 }
 
 /* _create_task(name, namespace, version, context, initiator, source_system, reason, tags, bypass_steps,
- *              requested_at, identity) → [task_id, created] */
+ *              requested_at, identity, traceparent) → [task_id, created] */
 static VALUE client_create_task(int argc, VALUE *argv, VALUE self)
 {
-	rb_check_arity(argc, 11, 11);
-	VALUE keep[10];
+	rb_check_arity(argc, 12, 12);
+	VALUE keep[11];
 	create_args a;
 	memset(&a, 0, sizeof a);
 	a.client = tc_client_get(self);
@@ -501,8 +501,9 @@ static VALUE client_create_task(int argc, VALUE *argv, VALUE self)
 	a.q.bypass_steps_json = NIL_P(keep[8]) ? NULL : StringValueCStr(keep[8]);
 	a.q.requested_at = cstr_arg(&keep[9], argv[9]);
 	a.q.identity_strategy = (tasker_identity_strategy)NUM2INT(argv[10]);
+	a.q.traceparent = cstr_arg(&keep[10], argv[11]);
 	tc_client_call(self, do_create, &a);
-	for (int i = 0; i < 10; i++)
+	for (int i = 0; i < 11; i++)
 		RB_GC_GUARD(keep[i]);
 	if (a.rc < 0)
 		tc_raise(a.rc);

@@ -82,7 +82,7 @@ static VALUE lazy_str(lazy *l)
 
 /* ------------------------------------------------------------------ TaskerCore::Task */
 
-enum { T_NAME, T_NAMESPACE, T_VERSION, T_CONTEXT, T_TAGS, T_INITIATOR, T_SOURCE, T_REASON, T_NFIELDS };
+enum { T_NAME, T_NAMESPACE, T_VERSION, T_CONTEXT, T_TAGS, T_INITIATOR, T_SOURCE, T_REASON, T_TRACEPARENT, T_NFIELDS };
 
 typedef struct {
 	int64_t task_id;
@@ -130,6 +130,7 @@ static VALUE task_new(const tasker_claimed_step *s)
 	lazy_set(&t->f[T_INITIATOR], s->initiator);
 	lazy_set(&t->f[T_SOURCE], s->source_system);
 	lazy_set(&t->f[T_REASON], s->reason);
+	lazy_set(&t->f[T_TRACEPARENT], s->traceparent);
 	return obj;
 }
 
@@ -142,6 +143,7 @@ static VALUE task_tags(VALUE self) { return lazy_json(&task_get(self)->f[T_TAGS]
 static VALUE task_initiator(VALUE self) { return lazy_str(&task_get(self)->f[T_INITIATOR]); }
 static VALUE task_source(VALUE self) { return lazy_str(&task_get(self)->f[T_SOURCE]); }
 static VALUE task_reason(VALUE self) { return lazy_str(&task_get(self)->f[T_REASON]); }
+static VALUE task_traceparent(VALUE self) { return lazy_str(&task_get(self)->f[T_TRACEPARENT]); }
 
 /* ------------------------------------------------------------------ TaskerCore::Step */
 
@@ -694,6 +696,7 @@ void tc_init_handler(void)
 	rb_define_method(cTask, "initiator", task_initiator, 0);
 	rb_define_method(cTask, "source_system", task_source, 0);
 	rb_define_method(cTask, "reason", task_reason, 0);
+	rb_define_method(cTask, "traceparent", task_traceparent, 0);
 
 	cStep = rb_define_class_under(tc_mTaskerCore, "Step", rb_cObject);
 	rb_undef_alloc_func(cStep);

@@ -106,6 +106,9 @@ module TaskerCore
     # @param requested_at [Time, String, nil] default now
     # @param identity [Symbol, nil] :unique (every request creates a task) or :hash (an identical
     #   request returns the task it created before); nil → the client's configuration
+    # @param traceparent [String, nil] W3C trace context of the request, kept with the task: every
+    #   step's span (in every language) is its child. nil: the current span's, when the app loaded
+    #   OpenTelemetry ({Tracing}); else none
     # @return [Integer] the task id (an existing one for a duplicate :hash request; see
     #   {#find_or_create_task} to tell them apart)
     # @raise [NotFoundError] unknown template
@@ -118,13 +121,13 @@ module TaskerCore
     # @return [Array(Integer, Boolean)] the task id, and true when this call created it
     def find_or_create_task(name:, namespace: nil, version: nil, context: {}, initiator: nil,
                             source_system: nil, reason: nil, tags: nil, bypass_steps: nil,
-                            requested_at: nil, identity: nil)
+                            requested_at: nil, identity: nil, traceparent: nil)
       strategy = IDENTITY.fetch(identity&.to_sym) do
         raise ArgumentError, "identity must be :unique or :hash, not #{identity.inspect}"
       end
       requested_at = requested_at.getutc.strftime("%Y-%m-%d %H:%M:%S") if requested_at.respond_to?(:getutc)
       _create_task(name.to_s, namespace&.to_s, version&.to_s, context, initiator, source_system, reason,
-                   tags, bypass_steps, requested_at, strategy)
+                   tags, bypass_steps, requested_at, strategy, traceparent || Tracing.current_traceparent)
     end
 
     # Reads a task with all its steps and its execution context.
