@@ -8,7 +8,8 @@
 #   3. starts one worker per language; once the POLYGLOT_KILL worker (default ruby) has run
 #      POLYGLOT_TASKS / 2 handlers and is in the middle of one, kill -9's it and starts a new one
 #   4. waits for every task, stops the workers (SIGTERM), and checks the database against the
-#      workers' run logs (tests/polyglot/driver.rb says what is checked)
+#      workers' run logs and the spans their OpenTelemetry exporters wrote: right values, every
+#      attempt run once except those the kill cut, one trace id per task (tests/polyglot/driver.rb)
 # Prints one line "polyglot: ..." with the numbers and exits non-zero on any failure.
 # POLYGLOT_KEEP=1 keeps the workers' logs (the path is printed).
 set -euo pipefail
@@ -122,7 +123,7 @@ done
 pids=()
 
 rc=0
-ruby tests/polyglot/driver.rb check "$tasks" "$work/runs" "$killed" "${langs[@]}" || rc=$?
+ruby tests/polyglot/driver.rb check "$tasks" "$work/runs" "$killed" "$victim" "${langs[@]}" || rc=$?
 echo "polyglot: $tasks tasks in ${elapsed} s with workers in ${langs[*]}"
 if [ $rc != 0 ]; then
   tail -n 20 "$work"/*.out >&2

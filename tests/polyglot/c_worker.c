@@ -3,7 +3,8 @@
  * C steps until SIGTERM/SIGINT (graceful stop, exit 0).
  *   Polyglot::C::Start   {"value": seed + 1}, seed from the task's context
  *   Polyglot::C::Branch  fails its first attempt (retryable), then {"value": start's value × 2}
- * Every handler run appends "start TASK STEP ATTEMPT PID" and, when the handler returns,
+ * Every handler run appends "start TASK STEP ATTEMPT PID", "trace TASK STEP ATTEMPT PID TRACE_ID" (the
+ * trace id of the traceparent the claimed step carries) and, when the handler returns,
  * "done TASK STEP ATTEMPT PID OUTCOME" to RUNS_DIR/c.PID.log, each line one write(2) to a file opened
  * with O_APPEND, so the checker sees every run, also of a process killed mid-step.
  *
@@ -58,10 +59,20 @@ static char *value_result(long long value)
 	return out;
 }
 
+/* The run's line and the trace it belongs to ("-" when the task has no traceparent). */
+static void record_start(const tasker_claimed_step *s)
+{
+	char trace[33] = "-";
+	if (s->traceparent && strlen(s->traceparent) >= 35)
+		snprintf(trace, sizeof trace, "%.32s", s->traceparent + 3);
+	record("start", s, NULL);
+	record("trace", s, trace);
+}
+
 static int start(char **out, const tasker_claimed_step *s, tasker_step_error *err, void *payload)
 {
 	(void)err, (void)payload;
-	record("start", s, NULL);
+	record_start(s);
 	*out = value_result(json_int(s->context_json, "seed") + 1);
 	record("done", s, "ok");
 	return 0;
@@ -70,7 +81,7 @@ static int start(char **out, const tasker_claimed_step *s, tasker_step_error *er
 static int branch(char **out, const tasker_claimed_step *s, tasker_step_error *err, void *payload)
 {
 	(void)payload;
-	record("start", s, NULL);
+	record_start(s);
 	struct timespec ts = {sleep_ms / 1000, (sleep_ms % 1000) * 1000000L};
 	nanosleep(&ts, NULL);
 	if (s->attempts == 0) {

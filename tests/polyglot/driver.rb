@@ -3,7 +3,7 @@
 # The polyglot test's driver (ci/test-polyglot.sh runs it; the workers run in other processes).
 #   ruby driver.rb setup TASKS LANG...        migrates, registers the diamond for these languages and
 #                                             creates TASKS tasks (seeds 1..TASKS)
-#   ruby driver.rb check TASKS RUNS_DIR KILLED_LANG LANG...
+#   ruby driver.rb check TASKS RUNS_DIR KILLED_LANG KILLED_PID LANG...
 #                                             checks the finished run (below) and prints its numbers
 #
 # The diamond: start (C) → one branch per language (each fails its first attempt, then multiplies
@@ -15,9 +15,14 @@
 #     transitions to in_progress as attempts), except the attempts cut by the kill -9: those were
 #     recovered when their lease expired (error_class LeaseExpired), only steps of the killed
 #     language's worker were cut, and at least one handler was cut mid-run;
-#   - each branch failed its first attempt as planned (unless the kill cut that attempt) and was retried.
+#   - each branch failed its first attempt as planned (unless the kill cut that attempt) and was retried;
+#   - one trace per task: every task was created with its own traceparent, and every span a worker's
+#     OpenTelemetry exporter wrote ("span" lines), and the trace id the C worker's claimed step carried
+#     ("trace" lines), is that task's trace id; every finished Ruby run has its span.
 require "json"
 require "pg"
+require "securerandom"
+require "set"
 require "tasker_core"
 
 module PolyglotDriver
@@ -40,7 +45,8 @@ module PolyglotDriver
     client.migrate!
     client.register_template_text(JSON.generate(template(langs)), format: :json, source_name: "diamond.json")
     (1..tasks).each do |seed|
-      client.create_task(name: "diamond", namespace: "polyglot", version: "1.0.0", context: { "seed" => seed })
+      client.create_task(name: "diamond", namespace: "polyglot", version: "1.0.0", context: { "seed" => seed },
+                         traceparent: "00-#{SecureRandom.hex(16)}-#{SecureRandom.hex(8)}-01")
     end
   end
 
@@ -48,6 +54,7 @@ module PolyglotDriver
   def steps(pg)
     pg.exec(<<~SQL).to_a
       SELECT s.task_id, ns.name, s.attempts, s.results::text AS results, t.complete, t.context::text AS context,
+        (SELECT substr(x.traceparent, 4, 32) FROM tasker_task_traces x WHERE x.task_id = s.task_id) AS trace_id,
         (SELECT count(*) FROM tasker_workflow_step_transitions x
           WHERE x.workflow_step_id = s.workflow_step_id AND x.to_state = 'in_progress') AS claims,
         (SELECT to_state FROM tasker_workflow_step_transitions x
@@ -63,11 +70,14 @@ module PolyglotDriver
   def run_lines(dir)
     Dir[File.join(dir, "*.log")].flat_map do |f|
       lang = File.basename(f).split(".").first
-      File.readlines(f).map { |l| l.split.then { |w| { what: w[0], key: w[1..3].join(" "), pid: w[4], lang: lang } } }
+      File.readlines(f).map do |l|
+        w = l.split
+        { what: w[0], task: w[1], key: w[1..3].join(" "), pid: w[4], lang: lang, trace: w[5] }
+      end
     end
   end
 
-  def check(tasks, dir, killed, langs)
+  def check(tasks, dir, killed, killed_pid, langs)
     problems = []
     rows = steps(PG.connect(ENV.fetch("TASKER_DATABASE_URL")))
     by_task = rows.group_by { |r| r["task_id"] }
@@ -85,6 +95,7 @@ module PolyglotDriver
       check_attempts(r, started, done, killed, cut, problems)
     end
     total_cut = cut.values.sum
+    traced = check_traces(rows, lines, killed_pid, problems)
     problems << "the kill -9 of the #{killed} worker cut no handler mid-run" if killed != "none" && cut[:mid_handler].zero?
     problems.first(20).each { |p| puts "polyglot: FAIL #{p}" }
     puts "polyglot: #{tasks} tasks × #{rows.size / [tasks, 1].max} steps in #{langs.join(', ')}: " \
@@ -92,9 +103,28 @@ module PolyglotDriver
          "#{starts.size} handler runs, none twice for one attempt; " \
          "the kill -9 of the #{killed} worker cut #{total_cut} attempts (#{cut[:mid_handler]} mid-handler, " \
          "#{cut[:unrecorded]} finished but not recorded, #{cut[:never_started]} claimed but not started), " \
-         "each recovered after its lease and run again"
+         "each recovered after its lease and run again; one trace id per task: #{traced}"
     problems.empty?
   end
+
+  # The trace ids the workers saw against the task's; returns what was counted, per kind and language.
+  def check_traces(rows, lines, killed_pid, problems)
+    want = rows.to_h { |r| [r["task_id"], r["trace_id"]] }
+    marks = lines.select { |l| %w[span trace].include?(l[:what]) }
+    marks.each do |l|
+      next if l[:trace] == want[l[:task]]
+
+      problems << "#{l[:lang]} #{l[:what]} of #{l[:key]} has trace id #{l[:trace]}, its task #{want[l[:task]]}"
+    end
+    spans = marks.select { |l| l[:what] == "span" }.map { |l| l[:key] }.to_set
+    lines.each do |l|
+      next unless l[:what] == "done" && l[:lang] == "ruby" && !spans.include?(l[:key])
+
+      problems << "ruby run #{l[:key]} (pid #{l[:pid]}) has no span" unless l[:pid] == killed_pid
+    end
+    marks.group_by { |l| [l[:what], l[:lang]] }.map { |(what, lang), list| "#{list.size} #{lang} #{what}s" }.join(", ")
+  end
+
 
   def check_task(task_rows, langs, problems)
     task = task_rows.first["task_id"]
@@ -146,8 +176,9 @@ when "check"
   tasks = Integer(ARGV.shift)
   dir = ARGV.shift
   killed = ARGV.shift
-  exit(PolyglotDriver.check(tasks, dir, killed, ARGV) ? 0 : 1)
+  killed_pid = ARGV.shift
+  exit(PolyglotDriver.check(tasks, dir, killed, killed_pid, ARGV) ? 0 : 1)
 else
-  warn "usage: ruby driver.rb setup TASKS LANG... | check TASKS RUNS_DIR KILLED_LANG LANG..."
+  warn "usage: ruby driver.rb setup TASKS LANG... | check TASKS RUNS_DIR KILLED_LANG KILLED_PID LANG..."
   exit 2
 end

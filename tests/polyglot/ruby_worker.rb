@@ -5,9 +5,13 @@
 #   Polyglot::Ruby::Branch  fails its first attempt (retryable), then {"value" => start's value × 3}
 #   Polyglot::Ruby::Finish  {"value" => 1 + Σ the branches' values, "languages" => the branches it read}
 # Every handler run appends "start TASK STEP ATTEMPT PID" and "done TASK STEP ATTEMPT PID OUTCOME" to
-# RUNS_DIR/ruby.PID.log (one write each, O_APPEND), as every language's worker does.
+# RUNS_DIR/ruby.PID.log (one write each, O_APPEND), as every language's worker does, and every span
+# the gem's OpenTelemetry bridge finished "span TASK STEP ATTEMPT PID TRACE_ID". OpenTelemetry is the
+# gem tests' stand-in (it cannot be installed here); its in-memory list of finished spans is the
+# exporter read.
 #   ruby ruby_worker.rb RUNS_DIR [SLEEP_MS]   (database and engine settings from TASKER_* variables)
 require "tasker_core"
+require_relative "../../ruby-gem/test/support/opentelemetry_stand_in"
 
 module Polyglot
   RUNS = File.open(File.join(ARGV.fetch(0), "ruby.#{Process.pid}.log"), File::WRONLY | File::APPEND | File::CREAT)
@@ -50,6 +54,15 @@ module Polyglot
         end
       end
     end
+  end
+end
+
+Thread.new do
+  loop do
+    span = OpenTelemetry::FINISHED.pop
+    a = span.attributes
+    Polyglot::RUNS.syswrite("span #{a['tasker.task_id']} #{a['tasker.step_name']} #{a['tasker.attempt'] - 1} " \
+                            "#{Process.pid} #{span.trace_id}\n")
   end
 end
 
