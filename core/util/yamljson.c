@@ -321,14 +321,27 @@ static int count_nodes(builder *b, size_t n, tyj_pos at)
  * duplicate is noted for the caller to warn about. Takes ownership of `key` and `node`. */
 static int replace_member(builder *b, cJSON *map, key_entry *first, char *key, tyj_pos key_pos, cJSON *node)
 {
-	int index = 0;
 	cJSON *old = map->child;
 	while (old && strcmp(old->string, key) != 0)
-		old = old->next, index++;
-	cJSON_DetachItemViaPointer(map, old);
-	cJSON_AddItemToArray(b->graveyard, old);
+		old = old->next;
+	/* The new value takes the old one's place in the list (cJSON_InsertItemInArray refuses a position
+	 * after a detached item in some cJSON builds, which lost the value). map->child->prev is the last
+	 * member, as cJSON keeps it. The old value stays alive in the graveyard: an alias may copy it. */
+	if (!(node->type & cJSON_StringIsConst))
+		free(node->string); /* a copy made for an alias carries the anchored member's key */
 	node->string = key;
-	cJSON_InsertItemInArray(map, index, node);
+	node->next = old->next;
+	node->prev = old->prev;
+	if (old == map->child)
+		map->child = node;
+	else
+		old->prev->next = node;
+	if (old->next)
+		old->next->prev = node;
+	else
+		map->child->prev = node;
+	old->next = old->prev = NULL;
+	cJSON_AddItemToArray(b->graveyard, old);
 	tyj_pos replaced = first->pos;
 	first->key = node->string;
 	first->pos = key_pos;

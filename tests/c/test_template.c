@@ -1284,6 +1284,13 @@ static void test_yaml_duplicate_keys(void **state)
 	cJSON_Delete(doc);
 	tyj_positions_free(pos);
 	assert_int_equal(tyj_duplicate_count(NULL), 0);
+	/* a key written again after others keeps its first place (found by fuzzing: the later value was
+	 * lost, and leaked, when the first one had members after it) */
+	assert_yaml_json("b: 1\na: 5\nc: 2\na: 6\nd: 3\n", "{\"b\":1,\"a\":6,\"c\":2,\"d\":3}");
+	assert_yaml_json("x: {p: 0, k: 1, q: 9, k: 2, k: 3}\n", "{\"x\":{\"p\":0,\"k\":3,\"q\":9}}");
+	assert_yaml_json("b: 0.2\na:\nc: false\na:\n", "{\"b\":0.2,\"a\":null,\"c\":false}");
+	/* ... also when the later value is an alias of the earlier one (its copy's key was leaked) */
+	assert_yaml_json("m: &c {t: 1}\nn: 0\nm: *c\n", "{\"m\":{\"t\":1},\"n\":0}");
 	/* merge keys still lose to explicit keys, duplicated or not */
 	assert_yaml_json("base: &b {x: 1}\nm: {x: 2, <<: *b, x: 3}\n", "{\"base\":{\"x\":1},\"m\":{\"x\":3}}");
 }
