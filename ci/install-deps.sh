@@ -8,6 +8,7 @@ PACKAGES=(
   build-essential cmake pkg-config
   libpq-dev libcjson-dev libyaml-dev libssl-dev libcmocka-dev
   postgresql json-schema-test-suite valgrind
+  clang libclang-rt-14-dev
   "$@"
 )
 

@@ -2,7 +2,8 @@
 # Runs every test of tasker-core against a private PostgreSQL it starts (and removes on exit):
 #   1. the C core: unit and integration tests (CMocka, through ctest); a Release build (tests included)
 #   2. the same tests built with AddressSanitizer + UndefinedBehaviorSanitizer
-#   3. every C test program under valgrind (zero errors, no definite leaks)
+#   3. libFuzzer on every reader of outside input (ci/fuzz.sh, 30 s each); every C test program under
+#      valgrind (zero errors, no definite leaks)
 #   4. `cmake --install`, then the examples in examples/c built through pkg-config and run
 #   5. the reliability tests: several worker processes, kill -9, a PostgreSQL restart, and a stop
 #      during a database outage or a handler longer than its lease
@@ -59,6 +60,11 @@ record "Release build" $rc
 phase "C core under AddressSanitizer + UndefinedBehaviorSanitizer"
 bash ci/build.sh build-asan -DTASKER_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 run_ctest build-asan
+
+phase "fuzzing: every reader of outside input, ${FUZZ_SECONDS:-30} s each under ASan + UBSan"
+rc=0
+bash ci/fuzz.sh || rc=$?
+record "fuzzing (ci/fuzz.sh)" $rc
 
 phase "C core under valgrind"
 # Two programs at a time (the machine has two cores; most of the time is valgrind's, not the server's).
