@@ -49,6 +49,10 @@ typedef enum tasker_error_code {
 	                                   a number beyond numeric such as 1e999999); message names the path */
 	TASKER_ECONFIG = -13,           /* a configuration key or value is invalid; message names the key */
 	TASKER_ESTOPPED = -14,          /* the worker or client was stopped */
+	TASKER_ETIMEOUT = -15,          /* a bounded wait ran out (a pooled connection: the message names the
+	                                   pool size and the wait) */
+	TASKER_ECANCELED = -16,         /* the call was cancelled from another thread (tasker_cancel_fire) */
+	TASKER_ECLOSED = -17,           /* the client was closed (tasker_client_close) */
 } tasker_error_code;
 
 typedef struct tasker_error {
@@ -658,10 +662,12 @@ typedef struct tasker_worker_options {
 
 /* Creates a worker on `client` (which must outlive it). Free with tasker_worker_free. */
 TASKER_EXTERN int tasker_worker_new(tasker_worker **out, tasker_client *client, const tasker_worker_options *opts);
-/* Registers a handler (copied) before running. TASKER_EINVAL for a missing name or process function,
- * or a handler_class registered twice. */
+/* Registers a C handler (copied) before running. TASKER_EINVAL for a missing name or process function,
+ * a handler_class registered twice, or a worker already running. */
 TASKER_EXTERN int tasker_worker_register(tasker_worker *worker, const tasker_step_handler *handler);
-/* Claims and runs steps until tasker_worker_stop. Idle workers sleep on LISTEN/NOTIFY, with a polling
+/* Claims and runs steps until tasker_worker_stop, on `concurrency` handler threads it starts (a host
+ * of the host-driven API below: tasker_worker_start, then threads taking steps with next and giving
+ * them back with finish, then tasker_worker_wait). Idle workers sleep on LISTEN/NOTIFY, with a polling
  * fallback, and wake for the earliest backoff end. Expired leases of other workers are recovered.
  * On stop: no new claims, running handlers finish (up to execution.shutdown_timeout_seconds), their
  * results are written, and the steps not finished are released for other workers. */
@@ -677,6 +683,71 @@ TASKER_EXTERN void tasker_worker_free(tasker_worker *worker);
 /* Delegation: claims the given step and runs its handler on the calling thread, then records the
  * result. TASKER_ENOTFOUND if the step is not claimable now or no handler is registered for it. */
 TASKER_EXTERN int tasker_worker_execute_step(tasker_worker *worker, int64_t workflow_step_id);
+
+/* ------------------------------------------------------------------ host-driven execution
+ * For hosts that run handlers on their own threads or event loop (the Ruby, Python and Node packages;
+ * libuv's model): the worker's own threads claim, sleep on LISTEN/NOTIFY, extend leases, recover dead
+ * workers' steps and write results in batches, and hand each claimed step *out*; the host takes it
+ * with tasker_worker_next (or waits for tasker_worker_fd to become readable) and gives it back with
+ * tasker_worker_finish. The worker never calls into the host from a thread it owns.
+ *
+ *   tasker_worker_declare(w, "OrderHandler");
+ *   tasker_worker_start(w);
+ *   while (tasker_worker_next(&step, w, -1) == TASKER_OK) {       // or poll tasker_worker_fd(w)
+ *       ... run the handler, fill a tasker_step_result r ...
+ *       tasker_worker_finish(w, step, &r);                       // any thread, any order
+ *   }                                                            // TASKER_ESTOPPED after stop
+ *   tasker_worker_wait(w, -1); tasker_worker_free(w);
+ */
+
+/* Declares a handler class this worker's host runs: claims are filtered to the declared (and
+ * registered) classes. Before tasker_worker_start; TASKER_EINVAL for an empty or repeated name. */
+TASKER_EXTERN int tasker_worker_declare(tasker_worker *worker, const char *handler_class);
+/* Starts the worker's machinery on its own threads (claiming, LISTEN/NOTIFY, lease extension, recovery,
+ * batched completion) without running handlers: steps wait for the host in tasker_worker_next. At most
+ * `concurrency` steps are out with the host and unfinished at once. Returns at once. TASKER_EINVAL when
+ * nothing is declared or it is already running. A tasker_worker_stop made before the start makes the
+ * machinery stop at once. */
+TASKER_EXTERN int tasker_worker_start(tasker_worker *worker);
+/* Takes one step waiting for the host. timeout_ms 0: do not wait; -1: wait until one comes or the
+ * worker stops. TASKER_OK with *out set; TASKER_ETIMEOUT when none came in time; TASKER_ESTOPPED when
+ * the worker is not running (not started, stopping, or stopped) and hands out nothing more. The step
+ * stays owned by the worker until tasker_worker_finish; its lease is extended while it is out.
+ * step.before_handle fires here. Thread-safe. */
+TASKER_EXTERN int tasker_worker_next(tasker_claimed_step **out, tasker_worker *worker, int timeout_ms);
+/* A file descriptor readable exactly while tasker_worker_next(…, 0) has an answer (a step, or
+ * TASKER_ESTOPPED). Level-triggered; never read or close it. For IO#wait_readable, loop.add_reader,
+ * uv_poll_t. Valid until tasker_worker_free. */
+TASKER_EXTERN int tasker_worker_fd(const tasker_worker *worker);
+/* Gives a step back with its outcome: result's outcome, results_json, error_* fields and retry_after as
+ * in tasker_step_result (its ids, status and new_state are ignored: they come from `step`). Everything
+ * is copied and `step` is freed. A success whose results_json is not valid JSON is recorded as a
+ * permanent failure (INVALID_RESULT) that names the handler; step.handle fires here. While the worker
+ * runs this never waits for the database (the result joins the next batched write); when it is not
+ * running (a step from tasker_worker_claim_step without tasker_worker_start, or one finished after the
+ * shutdown) the result is written once on the calling thread, and its status is returned
+ * (TASKER_ECONFLICT when the claim was lost meanwhile). TASKER_EINVAL for a step this worker did not
+ * hand out or that was already finished (`step` is then not touched), or an outcome out of range.
+ * Thread-safe; steps may be finished in any order. */
+TASKER_EXTERN int tasker_worker_finish(tasker_worker *worker, tasker_claimed_step *step,
+                                       const tasker_step_result *result);
+/* Waits (timeout_ms; -1 forever; 0 just looks) until the machinery has stopped after tasker_worker_stop
+ * and every result is written. On stop: nothing new is claimed; steps waiting in next are released to
+ * other workers at once (no attempt counted), and next answers TASKER_ESTOPPED; steps out with the host
+ * may still be finished within execution.shutdown_timeout_seconds, and their leases are extended until
+ * then. A step still out after that keeps its claim until the lease expires (its handler may still be
+ * running), and another worker then retries it — as if this worker had died. TASKER_OK at once when
+ * the worker is not running; TASKER_ETIMEOUT if it has not stopped in time. */
+TASKER_EXTERN int tasker_worker_wait(tasker_worker *worker, int timeout_ms);
+/* Delegation for hosts: claims exactly this step and hands it to the caller, to be given back with
+ * tasker_worker_finish (the worker need not be started). TASKER_ENOTFOUND if the step is not claimable
+ * now, or its handler_class is not declared on this worker. */
+TASKER_EXTERN int tasker_worker_claim_step(tasker_claimed_step **out, tasker_worker *worker,
+                                           int64_t workflow_step_id);
+/* A host-driven "run until idle": 1 when the worker is running and nothing it can run is queued in the
+ * database (now or in a backoff), nothing waits in next, and nothing is out with the host or waiting to
+ * be written; else 0. */
+TASKER_EXTERN int tasker_worker_idle(tasker_worker *worker);
 
 /* Steps this worker processed so far (completed or failed and recorded). */
 TASKER_EXTERN uint64_t tasker_worker_processed(const tasker_worker *worker);
@@ -775,6 +846,33 @@ typedef struct tasker_event_stats {
 
 /* Counters of the whole client (subscription_id 0) or of one subscription. */
 TASKER_EXTERN int tasker_event_stats_get(tasker_event_stats *out, tasker_client *client, uint64_t subscription_id);
+
+/* ------------------------------------------------------------------ events: pull-style queues
+ * For hosts that take events on their own threads or event loop instead of being called: a bounded
+ * queue of this client's events, emptied with next or when its descriptor becomes readable. */
+
+typedef struct tasker_event_queue tasker_event_queue;
+
+/* Opens a queue of this client's events whose names match `pattern` (the rule of
+ * tasker_event_subscribe). capacity 0 → 1024; when the queue is full the oldest event is dropped and
+ * counted (tasker_event_queue_dropped). TASKER_EINVAL for a bad pattern. Close with
+ * tasker_event_queue_close before the client is freed. */
+TASKER_EXTERN int tasker_event_queue_open(tasker_event_queue **out, tasker_client *client, const char *pattern,
+                                          unsigned int capacity);
+/* Takes the oldest queued event. timeout_ms 0: do not wait; -1: wait until one comes. *out is an owned
+ * copy (every pointer in it lives as long as it): free it with tasker_event_free. TASKER_ETIMEOUT when
+ * none came in time. Thread-safe. */
+TASKER_EXTERN int tasker_event_queue_next(tasker_event **out, tasker_event_queue *queue, int timeout_ms);
+/* A descriptor readable exactly while tasker_event_queue_next(…, 0) has an event. Level-triggered;
+ * never read or close it. */
+TASKER_EXTERN int tasker_event_queue_fd(const tasker_event_queue *queue);
+/* Events dropped because the queue was full. */
+TASKER_EXTERN uint64_t tasker_event_queue_dropped(const tasker_event_queue *queue);
+/* Unsubscribes and frees the queue; events still queued are dropped. No other call on it may be in
+ * progress. NULL is fine. */
+TASKER_EXTERN void tasker_event_queue_close(tasker_event_queue *queue);
+/* Frees an event from tasker_event_queue_next. NULL is fine. */
+TASKER_EXTERN void tasker_event_free(tasker_event *event);
 
 /* ------------------------------------------------------------------ events: publishing */
 

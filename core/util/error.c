@@ -100,6 +100,9 @@ const char *tasker_error_name(int code)
 	case TASKER_EJSON: return "TASKER_EJSON";
 	case TASKER_ECONFIG: return "TASKER_ECONFIG";
 	case TASKER_ESTOPPED: return "TASKER_ESTOPPED";
+	case TASKER_ETIMEOUT: return "TASKER_ETIMEOUT";
+	case TASKER_ECANCELED: return "TASKER_ECANCELED";
+	case TASKER_ECLOSED: return "TASKER_ECLOSED";
 	default: return "TASKER_UNKNOWN";
 	}
 }

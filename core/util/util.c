@@ -194,6 +194,15 @@ int64_t ttime_now(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+void ttime_after_ms(struct timespec *out, long ms)
+{
+	clock_gettime(CLOCK_REALTIME, out);
+	out->tv_sec += ms / 1000;
+	out->tv_nsec += (ms % 1000) * 1000000L;
+	out->tv_sec += out->tv_nsec / 1000000000L;
+	out->tv_nsec %= 1000000000L;
+}
+
 int64_t trand_i63(void)
 {
 	uint64_t v = 0;

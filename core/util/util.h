@@ -35,6 +35,9 @@ int tfile_read(char **out, size_t *out_len, const char *path, const char *what, 
 int64_t ttime_parse(const char *text);         /* TASKER_NULL_TIME if NULL or unparsable */
 void ttime_format(char out[32], int64_t us);   /* "YYYY-MM-DD HH:MM:SS.ffffff" */
 int64_t ttime_now(void);                       /* wall clock, µs since the epoch */
+struct timespec;
+/* The CLOCK_REALTIME instant `ms` milliseconds from now, for pthread_cond_timedwait. */
+void ttime_after_ms(struct timespec *out, long ms);
 
 /* 63 random bits from OpenSSL (claim ids, worker ids). */
 int64_t trand_i63(void);

@@ -52,17 +52,7 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-static int64_t new_task(void)
-{
-	tasker_task_request rq = TASKER_TASK_REQUEST_INIT;
-	rq.name = tpl.name;
-	rq.namespace_name = tpl.namespace_name;
-	rq.template_version = tpl.version;
-	rq.context_json = "{}";
-	int64_t id = 0;
-	assert_int_equal(tasker_task_create(&id, db.client, &rq), TASKER_OK);
-	return id;
-}
+static int64_t new_task(void) { return testdb_create_task(db.client, &tpl, NULL); }
 
 /* Claims the ready step of `task` (waiting up to 10 s for a backoff to end) as `worker_id`. */
 static tasker_claimed_step *claim(tasker_client *client, int64_t task, const char *worker_id, int lease)

@@ -147,6 +147,20 @@ void testdb_close(testdb *t)
 	memset(t, 0, sizeof *t);
 }
 
+int64_t testdb_create_task(tasker_client *client, const tasker_template_info *tpl, const char *context_json)
+{
+	tasker_task_request rq = TASKER_TASK_REQUEST_INIT;
+	rq.name = tpl->name;
+	rq.namespace_name = tpl->namespace_name;
+	rq.template_version = tpl->version;
+	rq.context_json = context_json ? context_json : "{}";
+	int64_t id = 0;
+	int rc = tasker_task_create(&id, client, &rq);
+	if (rc != TASKER_OK)
+		die("creating a task of %s: %s", tpl->name, tasker_error_last()->message);
+	return id;
+}
+
 char *testdb_read_file(const char *path)
 {
 	FILE *f = fopen(path, "rb");
