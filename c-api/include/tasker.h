@@ -204,15 +204,48 @@ typedef struct tasker_client_options {
 	const char *application_name; /* shown in pg_stat_activity; NULL → "tasker-core" */
 	const struct tasker_config *config; /* engine configuration (copied); NULL → defaults. Its
 	                                       database.url/pool_size apply when the fields above are unset */
+	/* Version 2: */
+	int pool_timeout_ms;        /* longest wait for a free pooled connection before TASKER_ETIMEOUT (the
+	                               message names the pool size); 0 → 30000; -1 → no limit */
 } tasker_client_options;
 
-#define TASKER_CLIENT_OPTIONS_VERSION 1
-#define TASKER_CLIENT_OPTIONS_INIT {TASKER_CLIENT_OPTIONS_VERSION, NULL, 0, NULL, NULL}
+/* Version 1 (without pool_timeout_ms) is still accepted. */
+#define TASKER_CLIENT_OPTIONS_VERSION 2
+#define TASKER_CLIENT_OPTIONS_INIT {TASKER_CLIENT_OPTIONS_VERSION, NULL, 0, NULL, NULL, 0}
 
 /* Opens a client and checks that one connection can be made. *out is freed with tasker_client_free. */
 TASKER_EXTERN int tasker_client_open(tasker_client **out, const tasker_client_options *opts);
-/* Closes every connection and frees the client. NULL is fine. No call may be in progress. */
+/* Closes the client, safely while other threads use it: from now on every call that needs the database
+ * returns TASKER_ECLOSED (never a crash); calls waiting for a pooled connection return TASKER_ECLOSED
+ * at once; statements already running finish, and close waits for them; then every connection is
+ * closed. Does not free: call tasker_client_free once no thread uses the client any more (stop and
+ * free its workers, close its event queues and watchers first). Thread-safe and idempotent. */
+TASKER_EXTERN int tasker_client_close(tasker_client *client);
+/* Closes every connection and frees the client. NULL is fine. No call may be in progress (see
+ * tasker_client_close for a client other threads may still be using). */
 TASKER_EXTERN void tasker_client_free(tasker_client *client);
+
+/* ------------------------------------------------------------------ cancelling a call in flight
+ * For bindings whose users interrupt a blocking call (Ctrl-C, Thread#raise, KeyboardInterrupt, an
+ * AbortSignal): the binding makes a token its thread's current one around the call, and fires it from
+ * wherever the interrupt arrives. */
+
+typedef struct tasker_cancel tasker_cancel;
+
+/* A new token, not fired. Free with tasker_cancel_free (not while it is current on another thread). */
+TASKER_EXTERN int tasker_cancel_new(tasker_cancel **out);
+TASKER_EXTERN void tasker_cancel_free(tasker_cancel *cancel);
+/* Makes `cancel` the calling thread's current token (NULL clears it). While it is set, every blocking
+ * tasker_* call made by this thread returns TASKER_ECANCELED soon after tasker_cancel_fire(cancel):
+ * a running statement is cancelled (PQcancel; its transaction rolls back, nothing is half-written), a
+ * wait for a pooled connection, for a NOTIFY (tasker_event_watcher_poll), for a step
+ * (tasker_worker_next), for a worker to stop (tasker_worker_wait) or for an event
+ * (tasker_event_queue_next) ends. A token fired before the call makes it return at once. */
+TASKER_EXTERN void tasker_cancel_set_current(tasker_cancel *cancel);
+/* Fires the token. Thread-safe and async-signal-safe (an atomic store, a write to a pipe, PQcancel).
+ * It stays fired (every later call with it current returns TASKER_ECANCELED) until tasker_cancel_reset. */
+TASKER_EXTERN void tasker_cancel_fire(tasker_cancel *cancel);
+TASKER_EXTERN void tasker_cancel_reset(tasker_cancel *cancel);
 
 /* ------------------------------------------------------------------ migrations */
 

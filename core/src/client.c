@@ -4,14 +4,17 @@
  */
 #include "client.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cancel.h"
 #include "config.h"
 #include "error.h"
 #include "events.h"
 #include "registry.h"
+#include "util.h"
 
 struct tasker_client {
 	char *conninfo;
@@ -22,6 +25,9 @@ struct tasker_client {
 	size_t nidle;
 	size_t open;  /* connections alive, idle or borrowed */
 	size_t max;
+	int pool_timeout_ms; /* longest wait for a free connection; -1: no limit */
+	int closed;          /* tasker_client_close: no connection is lent any more */
+	int closing;         /* a close waits for the borrowed connections to come back */
 	tasker_config config;
 	treg *registry;
 	tevents_bus *events; /* subscriptions, event caches, metrics (events.c) */
@@ -35,9 +41,14 @@ int tasker_client_open(tasker_client **out, const tasker_client_options *opts)
 	*out = NULL;
 	if (!opts)
 		opts = &defaults;
-	if (opts->version != TASKER_CLIENT_OPTIONS_VERSION)
-		return tasker_set_error(TASKER_EINVAL, "tasker_client_options.version is %u, expected %u",
+	if (opts->version < 1 || opts->version > TASKER_CLIENT_OPTIONS_VERSION)
+		return tasker_set_error(TASKER_EINVAL, "tasker_client_options.version is %u, expected 1 to %u",
 		                        opts->version, TASKER_CLIENT_OPTIONS_VERSION);
+	/* Version 1 ended before pool_timeout_ms. */
+	int pool_timeout_ms = opts->version >= 2 ? opts->pool_timeout_ms : 0;
+	if (pool_timeout_ms < -1)
+		return tasker_set_error(TASKER_EINVAL, "tasker_client_options.pool_timeout_ms is %d: use -1 (no limit), "
+		                        "0 (the default, 30000) or a number of milliseconds", pool_timeout_ms);
 	const char *url = opts->database_url;
 	if (!url)
 		url = getenv("TASKER_DATABASE_URL");
@@ -59,6 +70,7 @@ int tasker_client_open(tasker_client **out, const tasker_client_options *opts)
 	}
 	c->max = opts->pool_size ? opts->pool_size
 	       : opts->config    ? (size_t)c->config.database.pool_size : 8;
+	c->pool_timeout_ms = pool_timeout_ms ? pool_timeout_ms : 30000;
 	c->conninfo = strdup(url ? url : "");
 	c->application_name = strdup(opts->application_name ? opts->application_name : "tasker-core");
 	c->idle = calloc(c->max, sizeof *c->idle);
@@ -78,6 +90,27 @@ int tasker_client_open(tasker_client **out, const tasker_client_options *opts)
 	}
 	tclient_release(c, db);
 	*out = c;
+	return TASKER_OK;
+}
+
+int tasker_client_close(tasker_client *c)
+{
+	if (!c)
+		return tasker_set_error(TASKER_EINVAL, "tasker_client_close: client is NULL");
+	pthread_mutex_lock(&c->mu);
+	c->closed = 1;
+	c->closing++;
+	pthread_cond_broadcast(&c->cv); /* waiters for a connection give up with TASKER_ECLOSED */
+	while (c->open > c->nidle)     /* calls in flight finish their statement */
+		pthread_cond_wait(&c->cv, &c->mu);
+	tdb **idle = c->idle;
+	size_t n = c->nidle;
+	c->open -= n;
+	c->nidle = 0;
+	for (size_t i = 0; i < n; i++)
+		tdb_close(idle[i]);
+	c->closing--;
+	pthread_mutex_unlock(&c->mu);
 	return TASKER_OK;
 }
 
@@ -110,11 +143,31 @@ const tasker_config *tclient_config(const tasker_client *c) { return &c->config;
 treg *tclient_registry(tasker_client *c) { return c->registry; }
 tevents_bus *tclient_events(tasker_client *c) { return c->events; }
 
+/* Why no connection was lent: the client is closed, the caller's token fired, or the wait ran out. */
+static int refuse(tasker_client *c, int why)
+{
+	pthread_mutex_unlock(&c->mu);
+	if (why == TASKER_ECLOSED)
+		return tasker_set_error(TASKER_ECLOSED, "the client was closed (tasker_client_close)");
+	if (why == TASKER_ECANCELED)
+		return tcancel_error("waiting for a pooled connection");
+	return tasker_set_error(TASKER_ETIMEOUT,
+	                        "no pooled connection became free within %d ms: all %zu are in use (raise the pool "
+	                        "size, database.pool, or pool_timeout_ms)",
+	                        c->pool_timeout_ms, c->max);
+}
+
 int tclient_acquire(tasker_client *c, tdb **out)
 {
 	*out = NULL;
+	struct timespec until;
+	ttime_after_ms(&until, c->pool_timeout_ms > 0 ? c->pool_timeout_ms : 0);
 	pthread_mutex_lock(&c->mu);
 	for (;;) {
+		if (c->closed)
+			return refuse(c, TASKER_ECLOSED);
+		if (tcancel_fired())
+			return refuse(c, TASKER_ECANCELED);
 		if (c->nidle > 0) {
 			tdb *db = c->idle[--c->nidle];
 			pthread_mutex_unlock(&c->mu);
@@ -142,7 +195,9 @@ int tclient_acquire(tasker_client *c, tdb **out)
 			}
 			return rc;
 		}
-		pthread_cond_wait(&c->cv, &c->mu);
+		int rc = tcancel_cond_wait(&c->cv, &c->mu, c->pool_timeout_ms < 0 ? NULL : &until);
+		if (rc == TASKER_ECANCELED || (rc == ETIMEDOUT && c->nidle == 0 && c->open >= c->max && !c->closed))
+			return refuse(c, rc == ETIMEDOUT ? TASKER_ETIMEOUT : rc);
 	}
 }
 
@@ -190,7 +245,10 @@ void tclient_release(tasker_client *c, tdb *db)
 	} else {
 		c->idle[c->nidle++] = db;
 	}
-	pthread_cond_signal(&c->cv);
+	if (c->closing)
+		pthread_cond_broadcast(&c->cv); /* the close waits for every connection */
+	else
+		pthread_cond_signal(&c->cv);
 	pthread_mutex_unlock(&c->mu);
 	tevents_deliver(c->events, events);
 }

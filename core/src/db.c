@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cancel.h"
 #include "error.h"
 #include "events.h"
 
@@ -112,14 +113,17 @@ static int remember_prepared(tdb *db, const tdb_stmt *stmt)
 	return TASKER_OK;
 }
 
-/* Checks a result; on failure sets the error (and broken flag) and clears it. */
+/* Checks a result; on failure sets the error (and broken flag) and clears it. A statement that failed
+ * because the calling thread's cancel token fired is TASKER_ECANCELED. */
 static int check_result(tdb *db, PGresult *res, const char *what)
 {
 	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 		return TASKER_OK;
 	int rc;
-	if (!res || PQstatus(db->conn) != CONNECTION_OK) {
+	if (res && PQstatus(db->conn) == CONNECTION_OK && tcancel_fired()) {
+		rc = tcancel_error(what);
+	} else if (!res || PQstatus(db->conn) != CONNECTION_OK) {
 		/* The connection is gone: report it as such whatever the result says. */
 		db->broken = 1;
 		rc = tasker_set_error_pg(NULL, PQerrorMessage(db->conn), what);
@@ -132,6 +136,23 @@ static int check_result(tdb *db, PGresult *res, const char *what)
 	return rc;
 }
 
+/* Prepares (once per connection) and runs `stmt`; returns the result, NULL after an error. */
+static PGresult *run_prepared(tdb *db, const tdb_stmt *stmt, int n, const char *const *params, const char *what,
+                              int *rc)
+{
+	if (!is_prepared(db, stmt)) {
+		PGresult *p = PQprepare(db->conn, stmt->name, stmt->sql, 0, NULL);
+		if ((*rc = check_result(db, p, what)))
+			return NULL;
+		PQclear(p);
+		if ((*rc = remember_prepared(db, stmt)))
+			return NULL;
+	}
+	PGresult *res = PQexecPrepared(db->conn, stmt->name, n, params, NULL, NULL, 0);
+	*rc = check_result(db, res, what);
+	return *rc ? NULL : res;
+}
+
 int tdb_exec(PGresult **out, tdb *db, const tdb_stmt *stmt, int n, const char *const *params,
              const char *what)
 {
@@ -141,24 +162,17 @@ int tdb_exec(PGresult **out, tdb *db, const tdb_stmt *stmt, int n, const char *c
 		set_conn_error(db, what);
 		return TASKER_ECONN;
 	}
-	if (!is_prepared(db, stmt)) {
-		PGresult *p = PQprepare(db->conn, stmt->name, stmt->sql, 0, NULL);
-		int rc = check_result(db, p, what);
-		if (rc)
-			return rc;
-		PQclear(p);
-		if ((rc = remember_prepared(db, stmt)))
-			return rc;
-	}
-	PGresult *res = PQexecPrepared(db->conn, stmt->name, n, params, NULL, NULL, 0);
-	int rc = check_result(db, res, what);
-	if (rc)
-		return rc;
+	if (tcancel_fired())
+		return tcancel_error(what);
+	int rc;
+	tcancel_attach(db->conn); /* preparing waits for locks too */
+	PGresult *res = run_prepared(db, stmt, n, params, what, &rc);
+	tcancel_detach();
 	if (out)
 		*out = res;
 	else
 		PQclear(res);
-	return TASKER_OK;
+	return rc;
 }
 
 int tdb_exec_simple(tdb *db, const char *sql, const char *what)
@@ -167,7 +181,11 @@ int tdb_exec_simple(tdb *db, const char *sql, const char *what)
 		set_conn_error(db, what);
 		return TASKER_ECONN;
 	}
+	if (tcancel_fired())
+		return tcancel_error(what);
+	tcancel_attach(db->conn);
 	PGresult *res = PQexec(db->conn, sql);
+	tcancel_detach();
 	int rc = check_result(db, res, what);
 	if (rc == TASKER_OK)
 		PQclear(res);

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cancel.h"
 #include "error.h"
 #include "util.h"
 #include "tasker.h"
@@ -136,9 +137,12 @@ int tasker_event_queue_next(tasker_event **out, tasker_event_queue *q, int timeo
 	ttime_after_ms(&until, timeout_ms > 0 ? timeout_ms : 0);
 	pthread_mutex_lock(&q->mu);
 	while (!q->len && timeout_ms != 0) {
-		if (timeout_ms < 0)
-			pthread_cond_wait(&q->cv, &q->mu);
-		else if (pthread_cond_timedwait(&q->cv, &q->mu, &until) == ETIMEDOUT)
+		int rc = tcancel_cond_wait(&q->cv, &q->mu, timeout_ms < 0 ? NULL : &until);
+		if (rc == TASKER_ECANCELED) {
+			pthread_mutex_unlock(&q->mu);
+			return tcancel_error("waiting for an event");
+		}
+		if (rc == ETIMEDOUT)
 			break;
 	}
 	if (!q->len) {

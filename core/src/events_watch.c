@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cancel.h"
 #include "client.h"
 #include "error.h"
 #include "events.h"
@@ -200,9 +201,10 @@ static int fetch(tasker_event_watcher *w)
 static void wait_notify(tasker_event_watcher *w, int timeout_ms)
 {
 	PGconn *c = tdb_pg(w->db);
-	struct pollfd fd = {PQsocket(c), POLLIN, 0};
-	if (timeout_ms > 0 && fd.fd >= 0)
-		poll(&fd, 1, timeout_ms);
+	/* The calling thread's cancel token ends the wait (tcancel_fd is -1 without one; poll skips it). */
+	struct pollfd fds[2] = {{PQsocket(c), POLLIN, 0}, {tcancel_fd(), POLLIN, 0}};
+	if (timeout_ms > 0 && fds[0].fd >= 0)
+		poll(fds, 2, timeout_ms);
 	if (PQconsumeInput(c)) {
 		PGnotify *n;
 		while ((n = PQnotifies(c)))

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cancel.h"
 #include "client.h"
 #include "complete.h"
 #include "config.h"
@@ -640,14 +641,11 @@ static int take(tasker_claimed_step **out, tasker_worker *w, int timeout_ms)
 	ttime_after_ms(&until, timeout_ms > 0 ? timeout_ms : 0);
 	pthread_mutex_lock(&w->mu);
 	while (!host_ready(w)) {
-		if (timeout_ms == 0 ||
-		    (timeout_ms > 0 && pthread_cond_timedwait(&w->host_cv, &w->mu, &until) == ETIMEDOUT &&
-		     !host_ready(w))) {
+		int rc = timeout_ms == 0 ? ETIMEDOUT : tcancel_cond_wait(&w->host_cv, &w->mu, timeout_ms < 0 ? NULL : &until);
+		if (rc == TASKER_ECANCELED || (rc == ETIMEDOUT && !host_ready(w))) {
 			pthread_mutex_unlock(&w->mu);
-			return TASKER_ETIMEOUT;
+			return rc == ETIMEDOUT ? TASKER_ETIMEOUT : tcancel_error("waiting for a step");
 		}
-		if (timeout_ms < 0)
-			pthread_cond_wait(&w->host_cv, &w->mu);
 	}
 	if (w->qlen == 0 || w->nout >= w->concurrency) {
 		pthread_mutex_unlock(&w->mu);
@@ -1103,11 +1101,12 @@ int tasker_worker_wait(tasker_worker *w, int timeout_ms)
 			pthread_cond_broadcast(&w->state_cv);
 			break;
 		}
-		if (timeout_ms < 0) {
-			pthread_cond_wait(&w->state_cv, &w->mu);
-		} else if (timeout_ms == 0 || pthread_cond_timedwait(&w->state_cv, &w->mu, &until) == ETIMEDOUT) {
-			if (w->state == W_DONE && !w->joining)
-				continue;
+		int rc = timeout_ms == 0 ? ETIMEDOUT : tcancel_cond_wait(&w->state_cv, &w->mu, timeout_ms < 0 ? NULL : &until);
+		if (rc == TASKER_ECANCELED) {
+			pthread_mutex_unlock(&w->mu);
+			return tcancel_error("waiting for the worker to stop");
+		}
+		if (rc == ETIMEDOUT && !(w->state == W_DONE && !w->joining) && w->state != W_IDLE) {
 			pthread_mutex_unlock(&w->mu);
 			return tasker_set_error(TASKER_ETIMEOUT, "worker %s has not stopped within %d ms", w->worker_id,
 			                        timeout_ms);

@@ -46,12 +46,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
 static int64_t new_task(void) { return testdb_create_task(db.client, &tpl, NULL); }
 
 /* Claims the ready step of `task` (waiting up to 10 s for a backoff to end) as `worker_id`. */
@@ -73,7 +67,7 @@ static tasker_claimed_step *claim(tasker_client *client, int64_t task, const cha
 		free(steps);
 		if (mine)
 			return mine;
-		sleep_ms(50);
+		testdb_sleep_ms(50);
 	}
 	fail_msg("the step of task %lld never became claimable", (long long)task);
 	return NULL;
@@ -86,7 +80,7 @@ static void wait_for_expiry(const tasker_claimed_step *step)
 		if (testdb_count(db.pg, "SELECT count(*) FROM tasker_step_claims WHERE workflow_step_id = %lld AND "
 		                        "lease_expires_at < timezone('UTC', now())", (long long)step->workflow_step_id))
 			return;
-		sleep_ms(50);
+		testdb_sleep_ms(50);
 	}
 	fail_msg("the lease of step %lld never expired", (long long)step->workflow_step_id);
 }

@@ -52,12 +52,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
 static int64_t new_task(void) { return testdb_create_task(db.client, &tpl, NULL); }
 
 /* A client whose workers stop waiting for steps out with the host after one second. */
@@ -113,7 +107,7 @@ static void wait_task_state(int64_t task, const char *state)
 		free(s);
 		if (done)
 			return;
-		sleep_ms(20);
+		testdb_sleep_ms(20);
 	}
 	fail_msg("task %lld never reached %s", (long long)task, state);
 }
@@ -145,7 +139,7 @@ static void test_finish_out_of_order(void **state)
 	                              (long long)task),
 	                 4);
 	for (int waited = 0; !tasker_worker_idle(w) && waited < 10000; waited += 20)
-		sleep_ms(20);
+		testdb_sleep_ms(20);
 	assert_int_equal(tasker_worker_idle(w), 1);
 	assert_int_equal(tasker_worker_processed(w), 4);
 	tasker_worker_stop(w);
@@ -213,7 +207,7 @@ static void test_stop_while_out(void **state)
 		                        "(workflow_step_id) WHERE s.task_id = %lld",
 		                 (long long)task) == 4)
 			break;
-		sleep_ms(20);
+		testdb_sleep_ms(20);
 	}
 	tasker_claimed_step *none = NULL;
 	assert_int_equal(tasker_worker_next(&none, w, 0), TASKER_ETIMEOUT); /* two out = concurrency */

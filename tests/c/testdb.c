@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static void die(const char *fmt, ...)
@@ -145,6 +146,12 @@ void testdb_close(testdb *t)
 	PQfinish(admin);
 	free(t->conninfo);
 	memset(t, 0, sizeof *t);
+}
+
+void testdb_sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
 }
 
 int64_t testdb_create_task(tasker_client *client, const tasker_template_info *tpl, const char *context_json)

@@ -32,6 +32,8 @@ PGresult *testdb_sqlf(PGconn *pg, const char *fmt, ...) __attribute__((format(pr
 /* First column of first row as a malloc'd string ("NULL" for SQL NULL). */
 char *testdb_value(PGconn *pg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 long long testdb_count(PGconn *pg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Sleeps `ms` milliseconds. */
+void testdb_sleep_ms(long ms);
 /* Creates a task of a registered template with `context_json` (NULL → {}); exits the test program on error. */
 int64_t testdb_create_task(tasker_client *client, const tasker_template_info *tpl, const char *context_json);
 /* The whole file as a NUL-terminated string (malloc'd); aborts when it cannot be read. */
