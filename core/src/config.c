@@ -926,63 +926,27 @@ int tasker_config_apply_env(tasker_config *c)
 
 /* ------------------------------------------------------------------ dump */
 
-typedef struct {
-	char *p;
-	size_t len, cap;
-	int oom;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-	if (b->oom)
-		return;
-	for (;;) {
-		va_list ap;
-		va_start(ap, fmt);
-		int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->oom = 1;
-			return;
-		}
-		if ((size_t)n < b->cap - b->len) {
-			b->len += (size_t)n;
-			return;
-		}
-		size_t cap = b->cap * 2 + (size_t)n;
-		char *p = realloc(b->p, cap);
-		if (!p) {
-			b->oom = 1;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-}
-
 /* A double-quoted YAML string: escapes quotes, backslashes and control characters. */
-static void sb_quoted(sbuf *b, const char *s)
+static void yaml_quoted(tbuf *b, const char *s)
 {
-	sb_printf(b, "\"");
+	tbuf_printf(b, "\"");
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		if (*p == '"' || *p == '\\')
-			sb_printf(b, "\\%c", *p);
+			tbuf_printf(b, "\\%c", *p);
 		else if (*p == '\n')
-			sb_printf(b, "\\n");
+			tbuf_printf(b, "\\n");
 		else if (*p == '\t')
-			sb_printf(b, "\\t");
+			tbuf_printf(b, "\\t");
 		else if (*p < 0x20 || *p == 0x7f)
-			sb_printf(b, "\\x%02x", *p);
+			tbuf_printf(b, "\\x%02x", *p);
 		else
-			sb_printf(b, "%c", *p);
+			tbuf_printf(b, "%c", *p);
 	}
-	sb_printf(b, "\"");
+	tbuf_printf(b, "\"");
 }
 
 /* The shortest decimal that reads back as the same double, always with a '.' or exponent. */
-static void sb_number(sbuf *b, double d)
+static void yaml_number(tbuf *b, double d)
 {
 	char buf[40];
 	for (int prec = 1; prec <= 17; prec++) {
@@ -990,42 +954,42 @@ static void sb_number(sbuf *b, double d)
 		if (strtod(buf, NULL) == d)
 			break;
 	}
-	sb_printf(b, "%s%s", buf, strpbrk(buf, ".eEni") ? "" : ".0");
+	tbuf_printf(b, "%s%s", buf, strpbrk(buf, ".eEni") ? "" : ".0");
 }
 
-static void sb_value(sbuf *b, const tasker_config *c, const opt_desc *o)
+static void yaml_value(tbuf *b, const tasker_config *c, const opt_desc *o)
 {
 	switch (o->kind) {
-	case OPT_INT: sb_printf(b, "%d", *FIELD(c, o, const int)); break;
-	case OPT_NUMBER: sb_number(b, *FIELD(c, o, const double)); break;
-	case OPT_BOOL: sb_printf(b, "%s", *FIELD(c, o, const int) ? "true" : "false"); break;
+	case OPT_INT: tbuf_printf(b, "%d", *FIELD(c, o, const int)); break;
+	case OPT_NUMBER: yaml_number(b, *FIELD(c, o, const double)); break;
+	case OPT_BOOL: tbuf_printf(b, "%s", *FIELD(c, o, const int) ? "true" : "false"); break;
 	case OPT_IDENTITY: {
 		const char *name = identity_name(*FIELD(c, o, const tasker_identity_strategy));
-		sb_printf(b, "%s", name ? name : "null");
+		tbuf_printf(b, "%s", name ? name : "null");
 		break;
 	}
 	case OPT_STRING: {
 		const char *s = *FIELD(c, o, char *const);
 		if (s)
-			sb_quoted(b, s);
+			yaml_quoted(b, s);
 		else
-			sb_printf(b, "null");
+			tbuf_printf(b, "null");
 		break;
 	}
 	case OPT_INT_LIST:
-		sb_printf(b, "[");
+		tbuf_printf(b, "[");
 		for (size_t i = 0; i < *COUNT(c, o); i++)
-			sb_printf(b, "%s%d", i ? ", " : "", FIELD(c, o, const int)[i]);
-		sb_printf(b, "]");
+			tbuf_printf(b, "%s%d", i ? ", " : "", FIELD(c, o, const int)[i]);
+		tbuf_printf(b, "]");
 		break;
 	case OPT_STRING_LIST: {
 		char *const *list = *FIELD(c, o, char **const);
-		sb_printf(b, "[");
+		tbuf_printf(b, "[");
 		for (size_t i = 0; i < *COUNT(c, o); i++) {
-			sb_printf(b, "%s", i ? ", " : "");
-			sb_quoted(b, list[i] ? list[i] : "");
+			tbuf_printf(b, "%s", i ? ", " : "");
+			yaml_quoted(b, list[i] ? list[i] : "");
 		}
-		sb_printf(b, "]");
+		tbuf_printf(b, "]");
 		break;
 	}
 	}
@@ -1035,10 +999,9 @@ char *tasker_config_to_yaml(const tasker_config *c)
 {
 	if (!c)
 		return NULL;
-	sbuf b = {malloc(1024), 0, 1024, 0};
-	if (!b.p)
-		return NULL;
-	sb_printf(&b, "# tasker-core configuration: every option with its current value\n");
+	tbuf b;
+	tbuf_init(&b);
+	tbuf_printf(&b, "# tasker-core configuration: every option with its current value\n");
 	const char *prev = "";
 	for (size_t i = 0; i < NOPTS; i++) {
 		const opt_desc *o = &OPTS[i];
@@ -1055,16 +1018,12 @@ char *tasker_config_to_yaml(const tasker_config *c)
 				continue;
 			}
 			opened = 1;
-			sb_printf(&b, "%*s%.*s:\n", (int)(2 * depth), "", (int)n, p);
+			tbuf_printf(&b, "%*s%.*s:\n", (int)(2 * depth), "", (int)n, p);
 		}
-		sb_printf(&b, "%*s%s: ", (int)(2 * depth), "", p);
-		sb_value(&b, c, o);
-		sb_printf(&b, "\n");
+		tbuf_printf(&b, "%*s%s: ", (int)(2 * depth), "", p);
+		yaml_value(&b, c, o);
+		tbuf_printf(&b, "\n");
 		prev = o->path;
 	}
-	if (b.oom) {
-		free(b.p);
-		return NULL;
-	}
-	return b.p;
+	return tbuf_take(&b); /* NULL, with TASKER_ENOMEM, when out of memory */
 }

@@ -881,9 +881,9 @@ static void step_event(tevents_bus *bus, const char *name, const tasker_claimed_
 	tjw_kstr(&w, "handler_class", s->handler_class);
 	tjw_ki64(&w, "attempt", s->attempts + 1);
 	tjw_kstr(&w, "worker_id", worker_id);
-	if (extra && extra->len) {
+	if (extra && extra->b.len) {
 		tjw_raw(&w, ",", 1);
-		tjw_raw(&w, tjw_text(extra), extra->len);
+		tjw_raw(&w, tjw_text(extra), extra->b.len);
 	}
 	e.fields = tjw_take(&w);
 	tevents_list one = {&e, 1, 1};

@@ -9,55 +9,13 @@
 
 void tjw_init(tjw *w, char *stack, size_t cap)
 {
-	w->buf = stack;
-	w->cap = stack ? cap : 0;
-	w->len = 0;
-	w->heap = 0;
-	w->oom = 0;
+	tbuf_init_stack(&w->b, stack, cap);
 	w->comma = 0;
-	if (w->cap)
-		w->buf[0] = '\0';
 }
 
-void tjw_free(tjw *w)
-{
-	if (w->heap)
-		free(w->buf);
-	w->buf = NULL;
-	w->cap = w->len = 0;
-	w->heap = 0;
-}
+void tjw_free(tjw *w) { tbuf_free(&w->b); }
 
-static int reserve(tjw *w, size_t extra)
-{
-	if (w->oom)
-		return 0;
-	if (w->len + extra + 1 <= w->cap)
-		return 1;
-	size_t cap = w->cap ? w->cap * 2 : 256;
-	while (cap < w->len + extra + 1)
-		cap *= 2;
-	char *p = w->heap ? realloc(w->buf, cap) : malloc(cap);
-	if (!p) {
-		w->oom = 1;
-		return 0;
-	}
-	if (!w->heap && w->len)
-		memcpy(p, w->buf, w->len);
-	w->buf = p;
-	w->cap = cap;
-	w->heap = 1;
-	return 1;
-}
-
-void tjw_raw(tjw *w, const char *s, size_t n)
-{
-	if (!reserve(w, n))
-		return;
-	memcpy(w->buf + w->len, s, n);
-	w->len += n;
-	w->buf[w->len] = '\0';
-}
+void tjw_raw(tjw *w, const char *s, size_t n) { tbuf_append(&w->b, s, n); }
 
 void tjw_puts(tjw *w, const char *s) { tjw_raw(w, s, strlen(s)); }
 
@@ -69,9 +27,9 @@ void tjw_str(tjw *w, const char *s)
 		return;
 	}
 	size_t n = strlen(s);
-	if (!reserve(w, n + 2))
+	if (!tbuf_reserve(&w->b, n + 2))
 		return;
-	w->buf[w->len++] = '"';
+	w->b.data[w->b.len++] = '"';
 	const char *run = s;
 	for (const char *p = s;; p++) {
 		unsigned char c = (unsigned char)*p;
@@ -79,9 +37,9 @@ void tjw_str(tjw *w, const char *s)
 			continue;
 		/* flush the plain run before p */
 		size_t k = (size_t)(p - run);
-		if (k && reserve(w, k)) {
-			memcpy(w->buf + w->len, run, k);
-			w->len += k;
+		if (k && tbuf_reserve(&w->b, k)) {
+			memcpy(w->b.data + w->b.len, run, k);
+			w->b.len += k;
 		}
 		if (!c)
 			break;
@@ -103,16 +61,16 @@ void tjw_str(tjw *w, const char *s)
 			esc[5] = hex[c & 15];
 			en = 6;
 		}
-		if (reserve(w, en)) {
-			memcpy(w->buf + w->len, esc, en);
-			w->len += en;
+		if (tbuf_reserve(&w->b, en)) {
+			memcpy(w->b.data + w->b.len, esc, en);
+			w->b.len += en;
 		}
 		run = p + 1;
 	}
-	if (reserve(w, 1))
-		w->buf[w->len++] = '"';
-	if (!w->oom)
-		w->buf[w->len] = '\0';
+	if (tbuf_reserve(&w->b, 1))
+		w->b.data[w->b.len++] = '"';
+	if (!w->b.oom)
+		w->b.data[w->b.len] = '\0';
 }
 
 void tjw_i64(tjw *w, int64_t v)
@@ -217,34 +175,19 @@ void tjw_members(tjw *w, const char *obj)
 
 const char *tjw_text(tjw *w)
 {
-	if (w->oom)
+	if (!w->b.data && !tbuf_reserve(&w->b, 0))
 		return NULL;
-	if (!w->cap && !reserve(w, 0))
-		return NULL;
-	return w->buf;
+	return w->b.oom ? NULL : w->b.data;
 }
 
 char *tjw_take(tjw *w)
 {
-	if (w->oom) {
-		tjw_free(w);
+	w->comma = 0;
+	if (w->b.oom) {
+		tbuf_free(&w->b);
 		return NULL;
 	}
-	char *out;
-	if (w->heap) {
-		out = w->buf;
-	} else {
-		out = malloc(w->len + 1);
-		if (out) {
-			if (w->len)
-				memcpy(out, w->buf, w->len);
-			out[w->len] = '\0';
-		}
-	}
-	w->buf = NULL;
-	w->cap = w->len = 0;
-	w->heap = 0;
-	return out;
+	return tbuf_take(&w->b);
 }
 
 /* ------------------------------------------------------------------ validation */

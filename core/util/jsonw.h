@@ -9,11 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util.h"
+
 typedef struct tjw {
-	char *buf;
-	size_t len, cap;
-	int heap;     /* buf is malloc'd */
-	int oom;      /* an allocation failed; later writes are ignored */
+	tbuf b;       /* the text; b.oom: an allocation failed, later writes are ignored */
 	int comma;    /* the next member needs a leading comma */
 } tjw;
 

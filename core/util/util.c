@@ -16,28 +16,44 @@
 #include "tasker.h"
 
 void tbuf_init(tbuf *b) { memset(b, 0, sizeof *b); }
+
+void tbuf_init_stack(tbuf *b, char *stack, size_t cap)
+{
+	tbuf_init(b);
+	if (stack && cap) {
+		b->data = stack;
+		b->cap = cap;
+		b->borrowed = 1;
+		stack[0] = '\0';
+	}
+}
+
 void tbuf_free(tbuf *b)
 {
-	free(b->data);
+	if (!b->borrowed)
+		free(b->data);
 	tbuf_init(b);
 }
 
-static int tbuf_reserve(tbuf *b, size_t extra)
+int tbuf_reserve(tbuf *b, size_t extra)
 {
 	if (b->oom)
 		return 0;
 	if (b->len + extra + 1 <= b->cap)
 		return 1;
-	size_t cap = b->cap ? b->cap : 256;
+	size_t cap = b->cap ? b->cap * 2 : 256;
 	while (cap < b->len + extra + 1)
 		cap *= 2;
-	char *p = realloc(b->data, cap);
+	char *p = b->borrowed ? malloc(cap) : realloc(b->data, cap);
 	if (!p) {
 		b->oom = 1;
 		return 0;
 	}
+	if (b->borrowed && b->len)
+		memcpy(p, b->data, b->len);
 	b->data = p;
 	b->cap = cap;
+	b->borrowed = 0;
 	return 1;
 }
 
@@ -128,14 +144,19 @@ char *tbuf_take(tbuf *b)
 		tasker_set_oom();
 		return NULL;
 	}
-	if (!b->data)
-		tbuf_append(b, "", 0);
-	if (b->oom) {
-		tasker_set_oom();
-		return NULL;
-	}
 	char *s = b->data;
-	tbuf_init(b);
+	if (!s || b->borrowed) { /* onto the heap, so the caller can free it */
+		if ((s = malloc(b->len + 1))) {
+			if (b->len)
+				memcpy(s, b->data, b->len);
+			s[b->len] = '\0';
+		}
+	} else {
+		b->data = NULL;
+	}
+	tbuf_free(b);
+	if (!s)
+		tasker_set_oom();
 	return s;
 }
 

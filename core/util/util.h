@@ -9,20 +9,29 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The growable text buffer of the whole core. It starts empty (tbuf_init) or in a caller's array
+ * (tbuf_init_stack: hot paths that usually fit write no malloc at all) and moves to the heap when the
+ * text outgrows it. data is NUL-terminated once anything was written. */
 typedef struct tbuf {
 	char *data;
 	size_t len, cap;
 	int oom;           /* set once an allocation failed; further appends are ignored */
+	int borrowed;      /* data is the caller's array, not malloc'd */
 } tbuf;
 
 void tbuf_init(tbuf *b);
+/* Starts in `stack` (cap bytes; NULL/0 is tbuf_init). */
+void tbuf_init_stack(tbuf *b, char *stack, size_t cap);
+/* Room for `extra` more bytes and the NUL: 1, or 0 when out of memory (b->oom is then set). */
+int tbuf_reserve(tbuf *b, size_t extra);
 void tbuf_free(tbuf *b);
 void tbuf_append(tbuf *b, const char *s, size_t n);
 void tbuf_puts(tbuf *b, const char *s);
 void tbuf_printf(tbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends `s` as one element of a PostgreSQL array literal ("..." quoted, or NULL). */
 void tbuf_array_elem(tbuf *b, const char *s);
-/* Returns the string (caller frees) and resets the buffer; NULL (with TASKER_ENOMEM set) on OOM. */
+/* Returns the string (malloc'd, caller frees; copied out of a caller's array) and resets the buffer;
+ * NULL (with TASKER_ENOMEM set) on OOM. */
 char *tbuf_take(tbuf *b);
 
 /* The whole file at `path` in *out (malloc'd, NUL-terminated; *out_len bytes before the NUL). `what` names
