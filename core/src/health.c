@@ -14,6 +14,7 @@ static const tdb_stmt Q_WAITING = {
 	"SELECT count(*) FROM tasker_ready_steps r WHERE r.ready_at <= " NOW_UTC " AND NOT EXISTS ("
 	"SELECT 1 FROM tasker_worker_presence p WHERE p.expires_at > " NOW_UTC " "
 	"AND (p.handler_classes IS NULL OR r.handler_class = ANY(p.handler_classes)))"};
+enum { WAITING_COUNT };
 
 int tasker_health_counts(char **out, tasker_client *client)
 {
@@ -30,7 +31,7 @@ int tasker_health_counts(char **out, tasker_client *client)
 	for (int c = 0; o && PQntuples(res) > 0 && c < PQnfields(res); c++)
 		cJSON_AddNumberToObject(o, PQfname(res, c), (double)tdb_get_i64(res, 0, c, 0));
 	if (o)
-		cJSON_AddNumberToObject(o, "steps_waiting_for_handler", (double)tdb_get_i64(waiting, 0, 0, 0));
+		cJSON_AddNumberToObject(o, "steps_waiting_for_handler", (double)tdb_get_i64(waiting, 0, WAITING_COUNT, 0));
 	PQclear(res);
 	PQclear(waiting);
 	*out = o ? tjson_print(o) : NULL;

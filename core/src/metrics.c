@@ -279,9 +279,11 @@ static const tdb_stmt Q_QUEUE = {
 	"COALESCE(EXTRACT(EPOCH FROM " NOW_UTC " - min(ready_at) FILTER "
 	"(WHERE ready_at <= " NOW_UTC ")), 0) FROM tasker_ready_steps GROUP BY handler_class "
 	"ORDER BY handler_class"};
+enum { QUEUE_HANDLER_CLASS, QUEUE_READY, QUEUE_DELAYED, QUEUE_OLDEST_READY_SECONDS };
 static const tdb_stmt Q_CLAIMS = {
 	"metrics_claims",
 	"SELECT count(*), count(*) FILTER (WHERE lease_expires_at < " NOW_UTC ") FROM tasker_step_claims"};
+enum { CLAIMS_IN_FLIGHT, CLAIMS_EXPIRED };
 
 static int render_database(tjw *w, tasker_client *client)
 {
@@ -304,17 +306,18 @@ static int render_database(tjw *w, tasker_client *client)
 			tmetrics_family(w, fam[f][0], "gauge", fam[f][1]);
 			for (int r = 0; r < PQntuples(q); r++) {
 				if (f < 2)
-					tmetrics_sample(w, fam[f][0], "handler_class", tdb_get(q, r, 0),
-					                (uint64_t)tdb_get_i64(q, r, 1 + f, 0));
+					tmetrics_sample(w, fam[f][0], "handler_class", tdb_get(q, r, QUEUE_HANDLER_CLASS),
+					                (uint64_t)tdb_get_i64(q, r, f ? QUEUE_DELAYED : QUEUE_READY, 0));
 				else
-					tmetrics_sample_f(w, fam[f][0], "handler_class", tdb_get(q, r, 0), atof(tdb_get(q, r, 3)));
+					tmetrics_sample_f(w, fam[f][0], "handler_class", tdb_get(q, r, QUEUE_HANDLER_CLASS),
+					                  atof(tdb_get(q, r, QUEUE_OLDEST_READY_SECONDS)));
 			}
 		}
 		tmetrics_family(w, "tasker_steps_in_flight", "gauge", "Steps claimed by a worker and not yet recorded.");
-		tmetrics_sample(w, "tasker_steps_in_flight", NULL, NULL, (uint64_t)tdb_get_i64(c, 0, 0, 0));
+		tmetrics_sample(w, "tasker_steps_in_flight", NULL, NULL, (uint64_t)tdb_get_i64(c, 0, CLAIMS_IN_FLIGHT, 0));
 		tmetrics_family(w, "tasker_steps_lease_expired", "gauge",
 		                "Claims whose lease expired (their worker died or hung) and await recovery.");
-		tmetrics_sample(w, "tasker_steps_lease_expired", NULL, NULL, (uint64_t)tdb_get_i64(c, 0, 1, 0));
+		tmetrics_sample(w, "tasker_steps_lease_expired", NULL, NULL, (uint64_t)tdb_get_i64(c, 0, CLAIMS_EXPIRED, 0));
 	}
 	PQclear(q);
 	PQclear(c);

@@ -19,6 +19,7 @@ static const tdb_stmt Q_APPLIED = {"migrate_applied",
                                    "SELECT version FROM tasker_core_schema_migrations ORDER BY version"};
 static const tdb_stmt Q_LEDGER_EXISTS = {
 	"migrate_ledger_exists", "SELECT to_regclass('tasker_core_schema_migrations') IS NOT NULL"};
+enum { APPLIED_VERSION = 0, LEDGER_EXISTS = 0 }; /* the one column of Q_APPLIED and Q_LEDGER_EXISTS */
 static const tdb_stmt Q_RECORD = {
 	"migrate_record",
 	"INSERT INTO tasker_core_schema_migrations (version, name, applied_at) "
@@ -37,14 +38,14 @@ static int read_ledger(tdb *db, int *applied)
 	int rc = tdb_exec(&res, db, &Q_LEDGER_EXISTS, 0, NULL, "reading the migration ledger");
 	if (rc)
 		return rc;
-	int exists = tdb_get_bool(res, 0, 0, 0);
+	int exists = tdb_get_bool(res, 0, LEDGER_EXISTS, 0);
 	PQclear(res);
 	if (!exists)
 		return TASKER_OK;
 	if ((rc = tdb_exec(&res, db, &Q_APPLIED, 0, NULL, "reading the migration ledger")))
 		return rc;
 	for (int r = 0; r < PQntuples(res); r++) {
-		int v = (int)tdb_get_i64(res, r, 0, -1);
+		int v = (int)tdb_get_i64(res, r, APPLIED_VERSION, -1);
 		for (size_t i = 0; i < tasker_migrations_count; i++)
 			if (tasker_migrations[i].version == v)
 				applied[i] = 1;

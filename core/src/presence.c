@@ -31,6 +31,7 @@ static const tdb_stmt Q_WAITS = {
 	"SELECT 1 FROM tasker_worker_presence p WHERE p.expires_at > " NOW_UTC
 	" AND (p.handler_classes IS NULL OR r.handler_class = ANY(p.handler_classes))) "
 	"ORDER BY r.workflow_step_id"};
+enum { WAITS_STEP_ID, WAITS_HANDLER_CLASS, WAITS_READY_SINCE_US };
 
 int tasker_worker_presence_announce(tasker_client *client, const char *worker_id,
                                     const char *const *handler_classes, size_t count, int ttl_seconds)
@@ -85,9 +86,9 @@ int tasker_task_handler_waits(tasker_handler_wait **out, size_t *out_count, task
 		return tasker_set_oom();
 	}
 	for (size_t i = 0; i < n; i++) {
-		rows[i].workflow_step_id = tdb_get_i64(res, (int)i, 0, 0);
-		rows[i].ready_since = tdb_get_i64(res, (int)i, 2, 0);
-		if (!(rows[i].handler_class = tstrdup(tdb_get(res, (int)i, 1)))) {
+		rows[i].workflow_step_id = tdb_get_i64(res, (int)i, WAITS_STEP_ID, 0);
+		rows[i].ready_since = tdb_get_i64(res, (int)i, WAITS_READY_SINCE_US, 0);
+		if (!(rows[i].handler_class = tstrdup(tdb_get(res, (int)i, WAITS_HANDLER_CLASS)))) {
 			tasker_handler_waits_free(rows, n);
 			PQclear(res);
 			return TASKER_ENOMEM;

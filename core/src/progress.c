@@ -44,6 +44,12 @@ static const tdb_stmt Q_TASK_STEPS = {
 	"LEFT JOIN tasker_workflow_step_edges e ON e.to_step_id = c.workflow_step_id "
 	STEP_STATE_JOIN("ptr", "e.from_step_id")
 	"WHERE c.task_id = $1::bigint AND c.processed = false ORDER BY c.workflow_step_id"};
+/* The columns of Q_CHILDREN and Q_TASK_STEPS. */
+enum {
+	STEP_ID, STEP_TASK_ID, STEP_NAMED_STEP_ID, STEP_NAME, STEP_STATE, STEP_SORT_KEY, STEP_PROCESSED,
+	STEP_NAMED_TASK_ID, STEP_BYPASS_STEPS, STEP_TASK_STATE, STEP_PARENT_STATE, STEP_QUEUED_OR_CLAIMED,
+	STEP_PARENT_ID
+};
 static const tdb_stmt Q_RESOLVE_BYPASSED = {
 	"progress_resolve_bypassed",
 	"UPDATE tasker_workflow_steps SET processed = true, processed_at = " NOW_UTC ", in_process = false, "
@@ -53,6 +59,7 @@ static const tdb_stmt Q_FINISHED_TASKS = {
 	"SELECT t.task_id, tt.to_state, tt.sort_key FROM tasker_tasks t " TASK_STATE_JOIN("tt", "t.task_id")
 	"WHERE t.task_id = ANY($1::bigint[]) AND NOT t.complete "
 	"AND NOT EXISTS (SELECT 1 FROM tasker_workflow_steps s WHERE s.task_id = t.task_id AND s.processed = false)"};
+enum { FINISHED_TASK_ID, FINISHED_STATE, FINISHED_SORT_KEY };
 static const tdb_stmt Q_MARK_COMPLETE = {
 	"progress_mark_complete",
 	"UPDATE tasker_tasks SET complete = true, updated_at = " NOW_UTC " WHERE task_id = ANY($1::bigint[])"};
@@ -60,6 +67,7 @@ static const tdb_stmt Q_TASK_STATE = {
 	"progress_task_state",
 	"SELECT tt.to_state, tt.sort_key FROM tasker_tasks t " TASK_STATE_JOIN("tt", "t.task_id")
 	"WHERE t.task_id = $1::bigint"};
+enum { TASK_STATE, TASK_SORT_KEY };
 static const tdb_stmt Q_UNQUEUE_TASK = {
 	"progress_unqueue_task", "DELETE FROM tasker_ready_steps WHERE task_id = $1::bigint"};
 
@@ -95,17 +103,18 @@ static int decide(PGresult *res, tdb *db, treg *reg, tqueue_batch *ready, bypass
 	int n = PQntuples(res);
 	for (int r = 0; r < n;) {
 		int first = r;
-		int64_t child = tdb_get_i64(res, r, 0, 0);
+		int64_t child = tdb_get_i64(res, r, STEP_ID, 0);
 		int all_done = 1;
 		/* one row per parent; a root has one row with no parent */
-		for (; r < n && tdb_get_i64(res, r, 0, 0) == child; r++)
-			if (!tdb_is_null(res, r, 12))
-				all_done &= is_done(tdb_get(res, r, 10));
-		const char *cstate = tdb_get(res, first, 4);
-		const char *tstate = tdb_get(res, first, 9);
+		for (; r < n && tdb_get_i64(res, r, STEP_ID, 0) == child; r++)
+			if (!tdb_is_null(res, r, STEP_PARENT_ID))
+				all_done &= is_done(tdb_get(res, r, STEP_PARENT_STATE));
+		const char *cstate = tdb_get(res, first, STEP_STATE);
+		const char *tstate = tdb_get(res, first, STEP_TASK_STATE);
 		int task_open = !tstate || strcmp(tstate, "pending") == 0 || strcmp(tstate, "in_progress") == 0;
 		int pending = !cstate || strcmp(cstate, "pending") == 0;
-		if (!all_done || !pending || !task_open || tdb_get_bool(res, first, 6, 0) || tdb_get_bool(res, first, 11, 0))
+		if (!all_done || !pending || !task_open || tdb_get_bool(res, first, STEP_PROCESSED, 0) ||
+		    tdb_get_bool(res, first, STEP_QUEUED_OR_CLAIMED, 0))
 			continue;
 		for (size_t k = 0; k < ready->count; k++)
 			if (ready->step_ids[k] == child)
@@ -115,10 +124,10 @@ static int decide(PGresult *res, tdb *db, treg *reg, tqueue_batch *ready, bypass
 				all_done = 0;
 		if (!all_done)
 			continue;
-		const char *name = tdb_get(res, first, 3);
-		if (bypass_listed(tdb_get(res, first, 8), name)) {
-			int64_t sort_key = tdb_get_i64(res, first, 5, 0);
-			if (!tdb_is_null(res, first, 5))
+		const char *name = tdb_get(res, first, STEP_NAME);
+		if (bypass_listed(tdb_get(res, first, STEP_BYPASS_STEPS), name)) {
+			int64_t sort_key = tdb_get_i64(res, first, STEP_SORT_KEY, 0);
+			if (!tdb_is_null(res, first, STEP_SORT_KEY))
 				byp->cleared[byp->ncleared++] = child;
 			byp->trans[byp->n] = (ttrans_row){child, TASKER_STATE_PENDING, TASKER_STATE_RESOLVED_MANUALLY,
 			                                  sort_key + 10, 1, "{\"bypassed\": true}"};
@@ -126,14 +135,14 @@ static int decide(PGresult *res, tdb *db, treg *reg, tqueue_batch *ready, bypass
 			continue;
 		}
 		const treg_entry *e;
-		int rc = treg_lookup_id(&e, reg, db, (int32_t)tdb_get_i64(res, first, 7, 0));
+		int rc = treg_lookup_id(&e, reg, db, (int32_t)tdb_get_i64(res, first, STEP_NAMED_TASK_ID, 0));
 		if (rc)
 			return rc;
-		int idx = treg_step_index(e, (int32_t)tdb_get_i64(res, first, 2, 0));
+		int idx = treg_step_index(e, (int32_t)tdb_get_i64(res, first, STEP_NAMED_STEP_ID, 0));
 		if (idx < 0)
 			return tasker_set_error(TASKER_ETEMPLATE, "step \"%s\" of task %lld is not in template %s", name,
-			                        (long long)tdb_get_i64(res, first, 1, 0), e->full_name);
-		tqueue_batch_add(ready, child, tdb_get_i64(res, first, 1, 0), e->tpl->steps[idx].handler_class, 0);
+			                        (long long)tdb_get_i64(res, first, STEP_TASK_ID, 0), e->full_name);
+		tqueue_batch_add(ready, child, tdb_get_i64(res, first, STEP_TASK_ID, 0), e->tpl->steps[idx].handler_class, 0);
 	}
 	return ready->oom ? tasker_set_oom() : TASKER_OK;
 }
@@ -244,14 +253,14 @@ int tprogress_finalize(tdb *db, const int64_t *task_ids, size_t n, int *out_comp
 	rc = (rows && done && cleared) ? TASKER_OK : tasker_set_oom();
 	for (size_t i = 0; !rc && i < m; i++) {
 		tasker_state st = TASKER_STATE_PENDING;
-		if (tdb_get(res, (int)i, 1))
-			tasker_state_parse(&st, tdb_get(res, (int)i, 1));
+		if (tdb_get(res, (int)i, FINISHED_STATE))
+			tasker_state_parse(&st, tdb_get(res, (int)i, FINISHED_STATE));
 		if (st != TASKER_STATE_PENDING && st != TASKER_STATE_IN_PROGRESS && st != TASKER_STATE_ERROR)
 			continue;
-		int64_t id = tdb_get_i64(res, (int)i, 0, 0);
+		int64_t id = tdb_get_i64(res, (int)i, FINISHED_TASK_ID, 0);
 		if (!tdb_is_null(res, (int)i, 2))
 			cleared[ncleared++] = id;
-		nrows += complete_path(rows + nrows, id, st, tdb_get_i64(res, (int)i, 2, 0));
+		nrows += complete_path(rows + nrows, id, st, tdb_get_i64(res, (int)i, FINISHED_SORT_KEY, 0));
 		done[ndone++] = id;
 		tevents_task_finalizing(db, id);
 	}
@@ -283,10 +292,10 @@ int tprogress_fail_task(tdb *db, int64_t task_id, const char *step_name, const c
 	if (rc)
 		return rc;
 	tasker_state st = TASKER_STATE_PENDING;
-	if (PQntuples(res) && tdb_get(res, 0, 0))
-		tasker_state_parse(&st, tdb_get(res, 0, 0));
-	int had_row = PQntuples(res) && !tdb_is_null(res, 0, 1);
-	int64_t sort_key = PQntuples(res) ? tdb_get_i64(res, 0, 1, 0) : 0;
+	if (PQntuples(res) && tdb_get(res, 0, TASK_STATE))
+		tasker_state_parse(&st, tdb_get(res, 0, TASK_STATE));
+	int had_row = PQntuples(res) && !tdb_is_null(res, 0, TASK_SORT_KEY);
+	int64_t sort_key = PQntuples(res) ? tdb_get_i64(res, 0, TASK_SORT_KEY, 0) : 0;
 	PQclear(res);
 	if (st != TASKER_STATE_PENDING && st != TASKER_STATE_IN_PROGRESS)
 		return TASKER_OK; /* already failed, finished or cancelled */

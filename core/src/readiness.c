@@ -25,10 +25,16 @@ static const tdb_stmt Q_LOAD = {
 	"JOIN tasker_named_steps ns ON ns.named_step_id = s.named_step_id "
 	STEP_STATE_JOIN("tr", "s.workflow_step_id") TASK_STATE_JOIN("tt", "t.task_id")
 	"WHERE t.task_id = $1::bigint ORDER BY s.workflow_step_id"};
+enum {
+	LOAD_STEP_ID, LOAD_TASK_ID, LOAD_NAMED_STEP_ID, LOAD_NAME, LOAD_STATE, LOAD_STATE_CHANGED_AT, LOAD_PROCESSED,
+	LOAD_IN_PROCESS, LOAD_RETRYABLE, LOAD_ATTEMPTS, LOAD_RETRY_LIMIT, LOAD_BACKOFF_REQUEST_SECONDS,
+	LOAD_LAST_ATTEMPTED_AT, LOAD_PARENT_IDS, LOAD_NOW, LOAD_NAMED_TASK_ID, LOAD_TASK_STATE
+};
 static const tdb_stmt Q_TASK = {
 	"readiness_task",
 	"SELECT t.named_task_id, tt.to_state FROM tasker_tasks t " TASK_STATE_JOIN("tt", "t.task_id")
 	"WHERE t.task_id = $1::bigint"};
+enum { TASK_NAMED_TASK_ID, TASK_STATE };
 
 static int done_state(tasker_state s)
 {
@@ -200,8 +206,8 @@ static int load(loaded *l, tdb *db, int64_t task_id)
 			return rc;
 		l->found = PQntuples(t) > 0;
 		if (l->found) {
-			l->named_task_id = (int32_t)tdb_get_i64(t, 0, 0, 0);
-			tasker_state_parse(&l->task_state, tdb_get(t, 0, 1) ? tdb_get(t, 0, 1) : "pending");
+			l->named_task_id = (int32_t)tdb_get_i64(t, 0, TASK_NAMED_TASK_ID, 0);
+			tasker_state_parse(&l->task_state, tdb_get(t, 0, TASK_STATE) ? tdb_get(t, 0, TASK_STATE) : "pending");
 		}
 		PQclear(t);
 		l->now = ttime_now();
@@ -215,33 +221,33 @@ static int load(loaded *l, tdb *db, int64_t task_id)
 	for (size_t i = 0; i < l->n; i++) {
 		int r = (int)i;
 		treadiness_input *s = &l->in[i];
-		s->workflow_step_id = tdb_get_i64(res, r, 0, 0);
-		s->task_id = tdb_get_i64(res, r, 1, 0);
-		s->named_step_id = (int32_t)tdb_get_i64(res, r, 2, 0);
-		s->name = tdb_get(res, r, 3);
+		s->workflow_step_id = tdb_get_i64(res, r, LOAD_STEP_ID, 0);
+		s->task_id = tdb_get_i64(res, r, LOAD_TASK_ID, 0);
+		s->named_step_id = (int32_t)tdb_get_i64(res, r, LOAD_NAMED_STEP_ID, 0);
+		s->name = tdb_get(res, r, LOAD_NAME);
 		s->state = TASKER_STATE_PENDING;
-		if (tdb_get(res, r, 4) && tasker_state_parse(&s->state, tdb_get(res, r, 4)))
+		if (tdb_get(res, r, LOAD_STATE) && tasker_state_parse(&s->state, tdb_get(res, r, LOAD_STATE)))
 			return tasker_set_error(TASKER_EDB, "step %lld has unknown state \"%s\"",
-			                        (long long)s->workflow_step_id, tdb_get(res, r, 4));
-		s->state_changed_at = ttime_parse(tdb_get(res, r, 5));
-		s->processed = tdb_get_bool(res, r, 6, 0);
-		s->in_process = tdb_get_bool(res, r, 7, 0);
-		s->retryable = tdb_get_bool(res, r, 8, 1);
-		s->attempts = (int)tdb_get_i64(res, r, 9, -1);
-		s->retry_limit = (int)tdb_get_i64(res, r, 10, -1);
-		s->backoff_request_seconds = (int)tdb_get_i64(res, r, 11, -1);
-		s->last_attempted_at = ttime_parse(tdb_get(res, r, 12));
+			                        (long long)s->workflow_step_id, tdb_get(res, r, LOAD_STATE));
+		s->state_changed_at = ttime_parse(tdb_get(res, r, LOAD_STATE_CHANGED_AT));
+		s->processed = tdb_get_bool(res, r, LOAD_PROCESSED, 0);
+		s->in_process = tdb_get_bool(res, r, LOAD_IN_PROCESS, 0);
+		s->retryable = tdb_get_bool(res, r, LOAD_RETRYABLE, 1);
+		s->attempts = (int)tdb_get_i64(res, r, LOAD_ATTEMPTS, -1);
+		s->retry_limit = (int)tdb_get_i64(res, r, LOAD_RETRY_LIMIT, -1);
+		s->backoff_request_seconds = (int)tdb_get_i64(res, r, LOAD_BACKOFF_REQUEST_SECONDS, -1);
+		s->last_attempted_at = ttime_parse(tdb_get(res, r, LOAD_LAST_ATTEMPTED_AT));
 	}
 	for (size_t i = 0; i < l->n; i++) {
-		l->in[i].parents = parse_parents(tdb_get(res, (int)i, 13), l->in, l->n, &l->in[i].nparents);
-		if (tdb_get(res, (int)i, 13) && !l->in[i].parents && strcmp(tdb_get(res, (int)i, 13), "{}"))
+		l->in[i].parents = parse_parents(tdb_get(res, (int)i, LOAD_PARENT_IDS), l->in, l->n, &l->in[i].nparents);
+		if (tdb_get(res, (int)i, LOAD_PARENT_IDS) && !l->in[i].parents && strcmp(tdb_get(res, (int)i, LOAD_PARENT_IDS), "{}"))
 			return tasker_set_oom();
 	}
-	l->now = ttime_parse(tdb_get(res, 0, 14));
-	l->named_task_id = (int32_t)tdb_get_i64(res, 0, 15, 0);
+	l->now = ttime_parse(tdb_get(res, 0, LOAD_NOW));
+	l->named_task_id = (int32_t)tdb_get_i64(res, 0, LOAD_NAMED_TASK_ID, 0);
 	l->task_state = TASKER_STATE_PENDING;
-	if (tdb_get(res, 0, 16))
-		tasker_state_parse(&l->task_state, tdb_get(res, 0, 16));
+	if (tdb_get(res, 0, LOAD_TASK_STATE))
+		tasker_state_parse(&l->task_state, tdb_get(res, 0, LOAD_TASK_STATE));
 	return TASKER_OK;
 }
 

@@ -17,6 +17,7 @@ static const tdb_stmt Q_EXPIRED = {
 	"JOIN tasker_tasks t ON t.task_id = c.task_id "
 	"WHERE c.lease_expires_at < " NOW_UTC " ORDER BY c.lease_expires_at LIMIT 100 "
 	"FOR UPDATE OF c SKIP LOCKED FOR NO KEY UPDATE OF t SKIP LOCKED"};
+enum { EXPIRED_STEP_ID, EXPIRED_CLAIM_ID, EXPIRED_WORKER_ID };
 
 int tasker_step_recover_expired(int *out_recovered, tasker_client *client)
 {
@@ -39,15 +40,15 @@ int tasker_step_recover_expired(int *out_recovered, tasker_client *client)
 		if (!rs || !msgs)
 			rc = tasker_set_oom();
 		for (int i = 0; !rc && i < n; i++) {
-			const char *who = tdb_get(res, i, 2);
+			const char *who = tdb_get(res, i, EXPIRED_WORKER_ID);
 			if (asprintf(&msgs[i], "worker %s stopped renewing its lease (it died, hung, or lost the "
 			                       "database); the attempt counts as failed", who ? who : "?") < 0) {
 				msgs[i] = NULL;
 				rc = tasker_set_oom();
 				break;
 			}
-			rs[i].workflow_step_id = tdb_get_i64(res, i, 0, 0);
-			rs[i].claim_id = tdb_get_i64(res, i, 1, 0);
+			rs[i].workflow_step_id = tdb_get_i64(res, i, EXPIRED_STEP_ID, 0);
+			rs[i].claim_id = tdb_get_i64(res, i, EXPIRED_CLAIM_ID, 0);
 			rs[i].outcome = (tasker_outcome)TOUTCOME_LEASE_EXPIRED;
 			rs[i].error_message = msgs[i];
 			rs[i].error_class = "LeaseExpired";

@@ -80,6 +80,7 @@ static const tdb_stmt Q_LOAD_BY_NAME = {
 static const tdb_stmt Q_LOAD_BY_ID = {
 	"reg_load_by_id", "SELECT named_task_id, configuration::text FROM tasker_named_tasks "
 	                  "WHERE named_task_id = $1::int"};
+enum { LOAD_NAMED_TASK_ID, LOAD_CONFIGURATION }; /* the columns of Q_LOAD_BY_NAME and Q_LOAD_BY_ID */
 
 int treg_new(treg **out)
 {
@@ -170,7 +171,10 @@ static treg_entry *cache_find(treg *r, const char *ns, const char *name, const c
 	return found;
 }
 
-static int32_t first_int(PGresult *res) { return (int32_t)tdb_get_i64(res, 0, 0, -1); }
+/* Every *_FIND statement above returns one column: the id. */
+enum { FIND_ID };
+
+static int32_t first_int(PGresult *res) { return (int32_t)tdb_get_i64(res, 0, FIND_ID, -1); }
 
 /* Runs `ins` (insert … on conflict do nothing) then `find`, which must return one id per input row. */
 static int find_or_create_ids(tdb *db, const tdb_stmt *ins, const tdb_stmt *find, int nins,
@@ -187,7 +191,7 @@ static int find_or_create_ids(tdb *db, const tdb_stmt *ins, const tdb_stmt *find
 		                        PQntuples(res));
 	}
 	for (size_t i = 0; i < count; i++)
-		ids[i] = (int32_t)tdb_get_i64(res, (int)i, 0, -1);
+		ids[i] = (int32_t)tdb_get_i64(res, (int)i, FIND_ID, -1);
 	PQclear(res);
 	return TASKER_OK;
 }
@@ -328,7 +332,7 @@ int treg_register(treg *r, tdb *db, ttpl_template *tpl, const treg_entry **out)
  * is idempotent, so this also repairs missing links). */
 static int load_stored(const treg_entry **out, treg *r, tdb *db, PGresult *res, const char *label)
 {
-	const char *config = tdb_get(res, 0, 1);
+	const char *config = tdb_get(res, 0, LOAD_CONFIGURATION);
 	cJSON *doc = config ? tjson_parse(config, label) : NULL; /* numbers as stored, not as doubles */
 	if (!doc || !cJSON_IsObject(doc)) {
 		cJSON_Delete(doc);

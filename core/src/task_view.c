@@ -19,6 +19,10 @@ static const tdb_stmt Q_TASK = {
 	"JOIN tasker_task_namespaces ns ON ns.task_namespace_id = nt.task_namespace_id "
 	TASK_STATE_JOIN("tt", "t.task_id")
 	"WHERE t.task_id = $1::bigint"};
+enum {
+	TASK_ID, TASK_NAMESPACE, TASK_NAME, TASK_VERSION, TASK_STATE, TASK_COMPLETE, TASK_CONTEXT, TASK_TAGS,
+	TASK_INITIATOR, TASK_SOURCE_SYSTEM, TASK_REASON, TASK_IDENTITY_HASH, TASK_REQUESTED_AT, TASK_NAMED_TASK_ID
+};
 static const tdb_stmt Q_STEPS = {
 	"view_steps",
 	"SELECT s.workflow_step_id, ns.name, tr.to_state, COALESCE(s.attempts, 0), COALESCE(s.retry_limit, 3), "
@@ -28,6 +32,10 @@ static const tdb_stmt Q_STEPS = {
 	"JOIN tasker_named_steps ns ON ns.named_step_id = s.named_step_id "
 	STEP_STATE_JOIN("tr", "s.workflow_step_id")
 	"WHERE s.task_id = $1::bigint ORDER BY s.workflow_step_id"};
+enum {
+	STEP_ID, STEP_NAME, STEP_STATE, STEP_ATTEMPTS, STEP_RETRY_LIMIT, STEP_RETRYABLE, STEP_SKIPPABLE, STEP_PROCESSED,
+	STEP_RESULTS, STEP_NAMED_STEP_ID, STEP_PARENT_IDS
+};
 
 void tasker_task_view_free(tasker_task_view *v)
 {
@@ -77,22 +85,22 @@ static int fill_steps(tasker_task_view *v, PGresult *res, const treg_entry *e)
 	for (size_t i = 0; i < n; i++) {
 		tasker_step_view *s = &v->steps[i];
 		int r = (int)i;
-		s->workflow_step_id = tdb_get_i64(res, r, 0, 0);
+		s->workflow_step_id = tdb_get_i64(res, r, STEP_ID, 0);
 		s->state = TASKER_STATE_PENDING;
-		if (tdb_get(res, r, 2))
-			tasker_state_parse(&s->state, tdb_get(res, r, 2));
-		s->attempts = (int)tdb_get_i64(res, r, 3, 0);
-		s->retry_limit = (int)tdb_get_i64(res, r, 4, 3);
-		s->retryable = tdb_get_bool(res, r, 5, 1);
-		s->skippable = tdb_get_bool(res, r, 6, 0);
-		s->processed = tdb_get_bool(res, r, 7, 0);
-		int idx = e ? treg_step_index(e, (int32_t)tdb_get_i64(res, r, 9, 0)) : -1;
-		s->name = tstrdup(tdb_get(res, r, 1));
+		if (tdb_get(res, r, STEP_STATE))
+			tasker_state_parse(&s->state, tdb_get(res, r, STEP_STATE));
+		s->attempts = (int)tdb_get_i64(res, r, STEP_ATTEMPTS, 0);
+		s->retry_limit = (int)tdb_get_i64(res, r, STEP_RETRY_LIMIT, 3);
+		s->retryable = tdb_get_bool(res, r, STEP_RETRYABLE, 1);
+		s->skippable = tdb_get_bool(res, r, STEP_SKIPPABLE, 0);
+		s->processed = tdb_get_bool(res, r, STEP_PROCESSED, 0);
+		int idx = e ? treg_step_index(e, (int32_t)tdb_get_i64(res, r, STEP_NAMED_STEP_ID, 0)) : -1;
+		s->name = tstrdup(tdb_get(res, r, STEP_NAME));
 		s->handler_class = tstrdup(idx >= 0 ? e->tpl->steps[idx].handler_class : "");
-		s->results_json = tstrdup(tdb_get(res, r, 8));
-		s->parent_ids = parse_ids(tdb_get(res, r, 10), &s->parent_count);
-		if (!s->name || !s->handler_class || !s->results_json || (s->parent_count == 0 && tdb_get(res, r, 10) &&
-		                                                          strcmp(tdb_get(res, r, 10), "{}")))
+		s->results_json = tstrdup(tdb_get(res, r, STEP_RESULTS));
+		s->parent_ids = parse_ids(tdb_get(res, r, STEP_PARENT_IDS), &s->parent_count);
+		if (!s->name || !s->handler_class || !s->results_json || (s->parent_count == 0 && tdb_get(res, r, STEP_PARENT_IDS) &&
+		                                                          strcmp(tdb_get(res, r, STEP_PARENT_IDS), "{}")))
 			return tasker_set_oom();
 	}
 	return TASKER_OK;
@@ -115,22 +123,24 @@ int tasker_task_get(tasker_task_view **out, tasker_client *client, int64_t task_
 	if (!rc)
 		rc = tdb_exec(&s, db, &Q_STEPS, 1, p, "reading the task's steps");
 	const treg_entry *e = NULL;
-	if (!rc && treg_lookup_id(&e, tclient_registry(client), db, (int32_t)tdb_get_i64(t, 0, 13, 0)))
+	if (!rc && treg_lookup_id(&e, tclient_registry(client), db, (int32_t)tdb_get_i64(t, 0, TASK_NAMED_TASK_ID, 0)))
 		e = NULL; /* a task from an engine without a stored template still shows, without handlers */
 	if (!rc && !(v = calloc(1, sizeof *v)))
 		rc = tasker_set_oom();
 	if (!rc) {
 		v->task_id = task_id;
 		v->state = TASKER_STATE_PENDING;
-		if (tdb_get(t, 0, 4))
-			tasker_state_parse(&v->state, tdb_get(t, 0, 4));
-		v->complete = tdb_get_bool(t, 0, 5, 0);
+		if (tdb_get(t, 0, TASK_STATE))
+			tasker_state_parse(&v->state, tdb_get(t, 0, TASK_STATE));
+		v->complete = tdb_get_bool(t, 0, TASK_COMPLETE, 0);
 		const char **dst[] = {&v->namespace_name, &v->name, &v->version, &v->context_json, &v->tags_json,
 		                      &v->initiator, &v->source_system, &v->reason, &v->identity_hash, &v->requested_at};
-		const int cols[] = {1, 2, 3, 6, 7, 8, 9, 10, 11, 12};
+		const int cols[] = {TASK_NAMESPACE, TASK_NAME,      TASK_VERSION,       TASK_CONTEXT,
+		                    TASK_TAGS,      TASK_INITIATOR, TASK_SOURCE_SYSTEM, TASK_REASON,
+		                    TASK_IDENTITY_HASH, TASK_REQUESTED_AT};
 		for (size_t i = 0; i < 10 && !rc; i++) {
 			const char *val = tdb_get(t, 0, cols[i]);
-			*dst[i] = tstrdup(val ? val : (cols[i] == 6 ? "null" : ""));
+			*dst[i] = tstrdup(val ? val : (cols[i] == TASK_CONTEXT ? "null" : ""));
 			if (!*dst[i])
 				rc = TASKER_ENOMEM;
 		}

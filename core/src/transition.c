@@ -32,6 +32,7 @@ typedef struct {
 	NOW_UTC ", " NOW_UTC " FROM cur "                                                               \
 	"WHERE st = $2::text AND (SELECT count(*) FROM cleared) >= 0 RETURNING 1) "                           \
 	"SELECT st, (SELECT count(*) FROM ins) FROM cur"
+enum { APPLY_FOUND_STATE, APPLY_WRITTEN }; /* the columns of APPLY_SQL */
 
 static const trans_sql TASK_SQL = {
 	"task",
@@ -54,6 +55,7 @@ static const tdb_stmt Q_STEP_STATE = {
 	"trans_step_state",
 	"SELECT tr.to_state FROM tasker_workflow_steps s " STEP_STATE_JOIN("tr", "s.workflow_step_id")
 	"WHERE s.workflow_step_id = $1::bigint"};
+enum { STATE_TO_STATE }; /* the column of Q_TASK_STATE and Q_STEP_STATE */
 
 static int check_metadata(const char *json)
 {
@@ -73,7 +75,7 @@ static int state_from_result(tasker_state *out, const PGresult *res, const char 
 {
 	if (PQntuples(res) == 0)
 		return tasker_set_error(TASKER_ENOTFOUND, "%s %lld does not exist", noun, (long long)id);
-	const char *s = tdb_get(res, 0, 0);
+	const char *s = tdb_get(res, 0, STATE_TO_STATE);
 	if (!s) {
 		*out = TASKER_STATE_PENDING;
 		return TASKER_OK;
@@ -112,8 +114,8 @@ int ttrans_apply(tdb *db, ttrans_kind kind, int64_t id, tasker_state expected, t
 	if ((rc = tdb_exec(&res, db, &q->apply, 4, ap, "recording a state transition")))
 		return rc;
 	tasker_state current = TASKER_STATE_PENDING;
-	rc = tasker_state_parse(&current, tdb_get(res, 0, 0));
-	int written = (int)tdb_get_i64(res, 0, 1, 0);
+	rc = tasker_state_parse(&current, tdb_get(res, 0, APPLY_FOUND_STATE));
+	int written = (int)tdb_get_i64(res, 0, APPLY_WRITTEN, 0);
 	PQclear(res);
 	if (rc)
 		return rc;
