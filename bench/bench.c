@@ -70,10 +70,22 @@ static double pct(int64_t *v, size_t n, double p)
 	return (double)v[i];
 }
 
+/* $TASKER_BENCH_PLANS=fresh: no VACUUM ANALYZE before the measured runs, so every prepared statement
+ * is planned from the statistics a new database has (none, or those autovacuum took on its own);
+ * the default ("analyzed") runs VACUUM ANALYZE first, as autovacuum keeps a running system. */
+static int fresh_plans(void)
+{
+	const char *p = getenv("TASKER_BENCH_PLANS");
+	return p && strcmp(p, "fresh") == 0;
+}
+
 /* Figures other tools compare against (bench/peer): written as JSON to $TASKER_BENCH_SUMMARY. */
 static struct {
 	double stage_p50_ms, stage_p99_ms;
 	double single_steps_per_s[2], single_cpu_us[2]; /* [0] unbatched, [1] batched */
+	double single_pg_cpu_us[2];
+	double dag_steps_per_s[2], dag_cpu_us[2], dag_tps[2];
+	double create_p50_ms, transition_p50_ms, transition_p99_ms;
 } summary;
 
 static void write_summary(void)
@@ -82,10 +94,17 @@ static void write_summary(void)
 	FILE *f = path ? fopen(path, "w") : NULL;
 	if (!f)
 		return;
-	fprintf(f, "{\"stage_p50_ms\": %.3f, \"stage_p99_ms\": %.3f, \"unbatched_steps_per_s\": %.1f, "
-	        "\"batched_steps_per_s\": %.1f, \"cpu_us_per_step_unbatched\": %.1f, \"cpu_us_per_step_batched\": %.1f}\n",
-	        summary.stage_p50_ms, summary.stage_p99_ms, summary.single_steps_per_s[0], summary.single_steps_per_s[1],
-	        summary.single_cpu_us[0], summary.single_cpu_us[1]);
+	fprintf(f, "{\"plans\": \"%s\", \"stage_p50_ms\": %.3f, \"stage_p99_ms\": %.3f, \"unbatched_steps_per_s\": %.1f, "
+	        "\"batched_steps_per_s\": %.1f, \"cpu_us_per_step_unbatched\": %.1f, \"cpu_us_per_step_batched\": %.1f, "
+	        "\"dag_unbatched_steps_per_s\": %.1f, \"dag_batched_steps_per_s\": %.1f, "
+	        "\"dag_cpu_us_per_step_unbatched\": %.1f, \"dag_cpu_us_per_step_batched\": %.1f, "
+	        "\"dag_transactions_per_step_unbatched\": %.2f, \"create_p50_ms\": %.3f, "
+	        "\"transition_p50_ms\": %.3f, \"transition_p99_ms\": %.3f, \"pg_cpu_us_per_step_unbatched\": %.1f}\n",
+	        fresh_plans() ? "fresh" : "analyzed", summary.stage_p50_ms, summary.stage_p99_ms,
+	        summary.single_steps_per_s[0], summary.single_steps_per_s[1], summary.single_cpu_us[0],
+	        summary.single_cpu_us[1], summary.dag_steps_per_s[0], summary.dag_steps_per_s[1], summary.dag_cpu_us[0],
+	        summary.dag_cpu_us[1], summary.dag_tps[0], summary.create_p50_ms, summary.transition_p50_ms,
+	        summary.transition_p99_ms, summary.single_pg_cpu_us[0]);
 	fclose(f);
 }
 
@@ -153,6 +172,8 @@ static void reset_data(void)
  * an empty table (seq scans) would then be kept while the table grows. */
 static void analyze(void)
 {
+	if (fresh_plans())
+		return;
 	PGconn *c = pg_open();
 	pg_exec(c, "VACUUM ANALYZE");
 	PQfinish(c);
@@ -578,6 +599,11 @@ static void bench_throughput_one(const char *label, const char *tpl, int steps_p
 	if (steps_per_task == 1) {
 		summary.single_steps_per_s[batched] = rate;
 		summary.single_cpu_us[batched] = cpu_us;
+		summary.single_pg_cpu_us[batched] = pg_cpu * 1e6 / (double)steps;
+	} else {
+		summary.dag_steps_per_s[batched] = rate;
+		summary.dag_cpu_us[batched] = cpu_us;
+		summary.dag_tps[batched] = tps;
 	}
 	char m[512], name[512], t[160];
 	snprintf(name, sizeof name, "throughput, %s, %s", label, batched ? "batched" : "unbatched");
@@ -622,6 +648,7 @@ static void bench_create(void)
 	}
 	double p50 = pct(t, (size_t)n, 0.5) / 1000.0, p99 = pct(t, (size_t)n, 0.99) / 1000.0;
 	char m[128];
+	summary.create_p50_ms = p50;
 	snprintf(m, sizeof m, "p50 **%.2f ms**, p99 %.2f ms (%d tasks)", p50, p99, n);
 	row("task creation, 10 steps", m, "p50 < 2 ms", p50 < 2.0);
 	free(t);
@@ -657,6 +684,8 @@ static void bench_transition(void)
 	}
 	double p50 = pct(t, (size_t)n, 0.5) / 1000.0, p99 = pct(t, (size_t)n, 0.99) / 1000.0;
 	char m[128];
+	summary.transition_p50_ms = p50;
+	summary.transition_p99_ms = p99;
 	snprintf(m, sizeof m, "p50 %.3f ms, p99 **%.3f ms** (%d transitions)", p50, p99, n);
 	row("state transition (one transaction)", m, "p99 < 1 ms", p99 < 1.0);
 	free(t);
@@ -722,7 +751,8 @@ int main(int argc, char **argv)
 	int all = strcmp(what, "all") == 0;
 	int peer = strcmp(what, "peer") == 0; /* latency + throughput: what bench/peer/compare.py needs */
 	tasker_client_free(open_client(1)); /* migrates */
-	printf("| benchmark | measured | target | |\n|---|---|---|---|\n");
+	printf("plans: %s\n\n| benchmark | measured | target | |\n|---|---|---|---|\n",
+	       fresh_plans() ? "fresh (no ANALYZE before the measured runs)" : "after VACUUM ANALYZE");
 	if (all || strcmp(what, "resolution") == 0)
 		bench_resolution();
 	if (all || peer || strcmp(what, "latency") == 0)

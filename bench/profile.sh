@@ -35,7 +35,7 @@ for mode in "${modes[@]}"; do
   waits=$(tail -n +"$((log_lines + 1))" "$TASKER_PG_BASE/server.log" | grep -c 'still waiting for' || true)
   echo "$mode: $waits lock waits longer than 10 ms (log_lock_waits)" >"$out/$mode.locks"
 done
-for f in "$out"/*.rows; do cat "$f"; done | awk '!/^\| benchmark \||^\|---/' | sed '1i | benchmark | measured | target | |\n|---|---|---|---|'
+for f in "$out"/*.rows; do cat "$f"; done | awk '/^\| / && !/^\| benchmark \|/' | sed '1i | benchmark | measured | target | |\n|---|---|---|---|'
 echo
 for f in "$out"/*.locks; do cat "$f"; done
 echo

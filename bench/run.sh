@@ -3,7 +3,10 @@
 # Uses $TASKER_DATABASE_URL when set; otherwise starts a private PostgreSQL with durable settings
 # (fsync on: benchmarks never turn durability off). Usage: bash bench/run.sh [all|resolution|latency|
 # create|transition|throughput|memory|peer]; `all` and `peer` also run graphile-worker (Node >= 18, npm)
-# side by side on the same server.
+# side by side on the same server, and end with the speed targets, each with graphile-worker's figure
+# from the same run and the ratio. TASKER_BENCH_PLANS=fresh skips the VACUUM ANALYZE before the measured
+# runs (plans made from a new database's statistics); the default measures after it. bench/profile.sh
+# shows where the server's time goes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ci/install-deps.sh

@@ -85,9 +85,69 @@ def main(argv):
             "lower p50 and p99 than its best configuration",
             p50 < peer_p50 and p99 < peer_p99,
         )
+    issue_table(ours, peer, peer_name)
     if skipped:
         print(f"compare.py: not measured by tasker_bench in this run, so left out: {', '.join(skipped)}",
               file=sys.stderr)
+
+
+def issue_table(ours, peer, peer_name):
+    """The speed targets, each row with graphile-worker's figure from the same run and the ratio."""
+    def o(key):
+        value = ours.get(key)
+        return float(value) if isinstance(value, (int, float)) and value > 0 else None
+
+    def p(key):
+        value = peer.get(key)
+        return float(value) if isinstance(value, (int, float)) and value > 0 else None
+
+    print()
+    print(f"Speed targets (plans: {ours.get('plans', '?')}), against {peer_name} in the same run:")
+    print()
+    print("| row | tasker-core | graphile-worker, same run | ratio | target | |")
+    print("|---|---|---|---|---|---|")
+
+    def line(name, measured, theirs, ratio, target, met):
+        verdict = "—" if met is None else ("met" if met else "NOT MET")
+        print(f"| {name} | {measured} | {theirs} | {ratio} | {target} | {verdict} |")
+
+    p50, p99 = o("stage_p50_ms"), o("stage_p99_ms")
+    hop50 = min(x for x in (p("hop_p50_ms"), p("hop_batched_p50_ms"), float("inf")) if x)
+    hop99 = min(x for x in (p("hop_p99_ms"), p("hop_batched_p99_ms"), float("inf")) if x)
+    if p50 and p99:
+        line("stage latency, 20-step chain", f"p50 {p50:.2f} ms, p99 {p99:.2f} ms",
+             f"hop p50 {hop50:.2f} ms, p99 {hop99:.2f} ms", f"{p50 / hop50:.2f}× its p50",
+             "p50 < 1 ms and below its p50; p99 < 5 ms", p50 < 1.0 and p50 < hop50 and p99 < 5.0)
+    jobs_u, jobs_b = p("unbatched_jobs_per_s"), p("batched_jobs_per_s")
+    cpu_u, cpu_b = p("cpu_us_per_job_unbatched"), p("cpu_us_per_job_batched")
+    single_u, pg_u = o("unbatched_steps_per_s"), o("pg_cpu_us_per_step_unbatched")
+    if single_u and jobs_u:
+        line("single-step tasks, unbatched",
+             f"{single_u:,.0f} steps/s; CPU {o('cpu_us_per_step_unbatched') or 0:.0f} µs/step "
+             f"(PostgreSQL {pg_u or 0:.0f})", f"{jobs_u:,.0f} jobs/s, {cpu_u or 0:.0f} µs CPU/job",
+             f"{single_u / jobs_u:.2f}×", "≥ 1.0× its jobs/s; PostgreSQL CPU ≤ 1 ms/step",
+             single_u >= jobs_u and (pg_u or 1e9) <= 1000)
+    dag_u, dag_tps = o("dag_unbatched_steps_per_s"), o("dag_transactions_per_step_unbatched")
+    if dag_u and single_u:
+        line("ten-step DAGs, unbatched", f"{dag_u:,.0f} steps/s, {dag_tps or 0:.2f} transactions/step; CPU "
+             f"{o('dag_cpu_us_per_step_unbatched') or 0:.0f} µs/step",
+             f"{jobs_u:,.0f} jobs/s (single jobs)" if jobs_u else "—",
+             f"{dag_u / single_u:.2f}× our single-step row" + (f", {dag_u / jobs_u:.2f}× its jobs/s" if jobs_u else ""),
+             "≥ 1.0× the single-step row; ≤ 2 transactions/step", dag_u >= single_u and (dag_tps or 9) <= 2)
+    single_b, dag_b = o("batched_steps_per_s"), o("dag_batched_steps_per_s")
+    if single_b and dag_b and jobs_b:
+        cb, cdb = o("cpu_us_per_step_batched") or 0, o("dag_cpu_us_per_step_batched") or 0
+        line("single-step / DAG, batched", f"{single_b:,.0f} / {dag_b:,.0f} steps/s; CPU {cb:.0f} / {cdb:.0f} µs/step",
+             f"{jobs_b:,.0f} jobs/s, {cpu_b or 0:.0f} µs CPU/job",
+             f"{single_b / jobs_b:.2f}× / {dag_b / jobs_b:.2f}×", "≥ 0.5× its jobs/s; ≤ 150 µs CPU/step",
+             min(single_b, dag_b) >= 0.5 * jobs_b and max(cb, cdb) <= 150)
+    create = o("create_p50_ms")
+    if create:
+        line("task creation, 10 steps", f"p50 {create:.2f} ms", "— (no counterpart)", "—", "p50 < 2 ms", create < 2.0)
+    t50, t99 = o("transition_p50_ms"), o("transition_p99_ms")
+    if t50 and t99:
+        line("one state transition", f"p50 {t50:.2f} ms, p99 {t99:.2f} ms", "— (no counterpart)", "—", "p99 < 1 ms",
+             t99 < 1.0)
 
 
 if __name__ == "__main__":
