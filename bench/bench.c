@@ -745,6 +745,109 @@ static void bench_memory(void)
 	row("worker memory, 10k → 100k steps", m, "no growth (< 1 MB)", at100k - at10k < 1024);
 }
 
+/* ------------------------------------------------------------------ soak (churn of the queue tables) */
+
+static long env_long(const char *name, long dflt)
+{
+	const char *v = getenv(name);
+	return v && *v ? strtol(v, NULL, 10) : dflt;
+}
+
+/* Steps completed so far: every completed step deletes its claim row once (the server's counters,
+ * flushed by each backend about once a second). */
+static long long claims_deleted(PGconn *pg)
+{
+	pg_exec(pg, "SELECT pg_stat_clear_snapshot()");
+	return pg_count(pg, "SELECT n_tup_del FROM pg_stat_user_tables WHERE relname = 'tasker_step_claims'");
+}
+
+/* A backlog of ten-step DAGs ($TASKER_BENCH_SOAK_TASKS, default 20,000 = 200,000 steps) created by two
+ * processes, then two batched workers run it to the end while the completion rate is sampled every
+ * 10 s. With $TASKER_BENCH_SOAK_HOLD (default 1) another connection holds a snapshot open for the
+ * whole run, as a long reporting query does: no dead row version of the queue tables can be removed
+ * until it ends. Target: the last minute's rate within 10 % of the first minute's. */
+static void bench_soak(void)
+{
+	long tasks = env_long("TASKER_BENCH_SOAK_TASKS", 20000), hold = env_long("TASKER_BENCH_SOAK_HOLD", 1);
+	reset_data();
+	tasker_client *c = open_client(2);
+	register_template(c, "soak10", "tree", 10);
+	tasker_client_free(c);
+	pid_t makers[2];
+	for (int k = 0; k < 2; k++)
+		if ((makers[k] = fork()) == 0) {
+			tasker_client *mc = open_client(1);
+			for (long i = k; i < tasks; i += 2)
+				create_task(mc, "soak10");
+			tasker_client_free(mc);
+			_exit(0);
+		}
+	for (int k = 0; k < 2; k++) {
+		int status;
+		if (waitpid(makers[k], &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			die("creating the soak backlog");
+	}
+	analyze();
+	PGconn *pg = pg_open(), *holder = NULL;
+	if (hold) {
+		holder = pg_open();
+		pg_exec(holder, "BEGIN ISOLATION LEVEL REPEATABLE READ");
+		pg_exec(holder, "SELECT count(*) FROM tasker_tasks");
+	}
+	long long base = claims_deleted(pg), total = tasks * 10LL;
+	int64_t t0 = now_us();
+	pid_t kids[2];
+	for (int k = 0; k < 2; k++)
+		if ((kids[k] = fork()) == 0)
+			worker_process(0, 0);
+	enum { MAX_SAMPLES = 4096 };
+	static double rate[MAX_SAMPLES];
+	int n = 0, running = 2;
+	long long prev = 0;
+	while (running > 0) {
+		for (int slept = 0; slept < 100 && running > 0; slept++) {
+			usleep(100000);
+			for (int k = 0; k < 2; k++)
+				if (kids[k] > 0 && waitpid(kids[k], NULL, WNOHANG) == kids[k]) {
+					kids[k] = 0;
+					running--;
+				}
+		}
+		long long done = claims_deleted(pg) - base;
+		if (running > 0 && n < MAX_SAMPLES)
+			rate[n++] = (double)(done - prev) / 10.0;
+		prev = done;
+	}
+	double secs = (double)(now_us() - t0) / 1e6;
+	if (prev < total)
+		fprintf(stderr, "bench: the soak completed %lld of %lld steps (a worker failed?)\n", prev, total);
+	if (holder) {
+		pg_exec(holder, "COMMIT");
+		PQfinish(holder);
+	}
+	long long dead = pg_count(pg, "SELECT sum(n_dead_tup) FROM pg_stat_user_tables WHERE relname IN "
+	                              "('tasker_ready_steps', 'tasker_step_claims')");
+	PQfinish(pg);
+	int w = n >= 12 ? 6 : n / 3; /* a minute of samples at each end, or a third of a shorter run */
+	double first = 0, last = 0;
+	for (int i = 0; i < w; i++) {
+		first += rate[i] / w;
+		last += rate[n - 1 - i] / w;
+	}
+	char samples[1024] = "";
+	size_t len = 0;
+	for (int i = 0; i < n && len < sizeof samples - 16; i++)
+		len += (size_t)snprintf(samples + len, sizeof samples - len, "%s%.0f", i ? " " : "", rate[i]);
+	char m[1400];
+	snprintf(m, sizeof m,
+	         "%lld steps in %.0f s (%.0f steps/s)%s: first %s **%.0f** steps/s, last **%.0f** (%+.1f %%); queue "
+	         "tables' dead rows at the end %lld; every 10 s: %s",
+	         total, secs, (double)total / secs, hold ? ", a snapshot held open throughout" : "",
+	         n >= 12 ? "minute" : "third", first, last, first > 0 ? (last - first) * 100.0 / first : 0.0, dead,
+	         samples);
+	row("soak: ten-step DAGs, 2 workers, batched", m, "last minute ≥ 90 % of the first", w > 0 && last >= 0.9 * first);
+}
+
 int main(int argc, char **argv)
 {
 	const char *what = argc > 1 ? argv[1] : "all";
@@ -767,6 +870,8 @@ int main(int argc, char **argv)
 		bench_throughput(strcmp(what, "throughput-batched") == 0 ? 1 : 2);
 	if (all || strcmp(what, "memory") == 0)
 		bench_memory();
+	if (strcmp(what, "soak") == 0) /* long: only on request */
+		bench_soak();
 	write_summary();
 	return 0;
 }

@@ -61,21 +61,24 @@ static const tdb_stmt Q_PICK_ONE = {
 	"JOIN tasker_tasks t ON t.task_id = r.task_id "
 	"WHERE r.workflow_step_id = $1::bigint AND r.ready_at <= " NOW_UTC
 	" FOR UPDATE OF r SKIP LOCKED FOR NO KEY UPDATE OF t SKIP LOCKED"};
-static const tdb_stmt Q_TASKS = {
-	"claim_tasks",
-	"SELECT t.task_id, t.named_task_id, t.context::text, t.tags::text, t.initiator, t.source_system, "
-	"t.reason, tt.to_state, tt.sort_key, "
-	"(SELECT x.traceparent FROM tasker_task_traces x WHERE x.task_id = t.task_id) FROM tasker_tasks t "
-	TASK_STATE_JOIN("tt", "t.task_id")
-	"WHERE t.task_id = ANY($1::bigint[]) ORDER BY t.task_id"};
-static const tdb_stmt Q_STEPS = {
-	"claim_steps",
+/* The claimed tasks and all their steps, one row per step in (task, step) order, then the task's
+ * columns (12–20); context and tags only on a task's first row, so a large context is sent once per
+ * task, not once per step. */
+static const tdb_stmt Q_READ = {
+	"claim_read",
+	"WITH t AS (SELECT t.task_id, t.named_task_id, t.context::text AS context, t.tags::text AS tags, t.initiator, "
+	"t.source_system, t.reason, tt.to_state, tt.sort_key, "
+	"(SELECT x.traceparent FROM tasker_task_traces x WHERE x.task_id = t.task_id) AS traceparent "
+	"FROM tasker_tasks t " TASK_STATE_JOIN("tt", "t.task_id") "WHERE t.task_id = ANY($1::bigint[])) "
 	"SELECT s.task_id, s.workflow_step_id, s.named_step_id, ns.name, tr.to_state, tr.sort_key, "
 	"s.attempts, s.retry_limit, s.retryable, s.processed, s.results::text, "
-	"CASE WHEN s.workflow_step_id = ANY($2::bigint[]) THEN s.inputs::text END "
+	"CASE WHEN s.workflow_step_id = ANY($2::bigint[]) THEN s.inputs::text END, "
+	"t.named_task_id, CASE WHEN s.workflow_step_id = min(s.workflow_step_id) OVER w THEN t.context END, "
+	"CASE WHEN s.workflow_step_id = min(s.workflow_step_id) OVER w THEN t.tags END, "
+	"t.initiator, t.source_system, t.reason, t.to_state, t.sort_key, t.traceparent "
 	"FROM tasker_workflow_steps s JOIN tasker_named_steps ns ON ns.named_step_id = s.named_step_id "
-	STEP_STATE_JOIN("tr", "s.workflow_step_id")
-	"WHERE s.task_id = ANY($1::bigint[]) ORDER BY s.task_id, s.workflow_step_id"};
+	"JOIN t ON t.task_id = s.task_id " STEP_STATE_JOIN("tr", "s.workflow_step_id")
+	"WINDOW w AS (PARTITION BY s.task_id) ORDER BY s.task_id, s.workflow_step_id"};
 static const tdb_stmt Q_DEQUEUE = {
 	"claim_dequeue", "DELETE FROM tasker_ready_steps WHERE workflow_step_id = ANY($1::bigint[])"};
 /* Takes the picked steps off the queue ($6: claimed or stale) and records the claims, in one statement. */
@@ -103,7 +106,7 @@ typedef struct {
 } task_row;
 
 typedef struct {
-	PGresult *tasks_res, *steps_res;
+	PGresult *steps_res;          /* Q_READ: steps with their task's columns */
 	task_row *tasks;
 	size_t ntasks;
 	int64_t *picked;              /* step ids picked from the queue */
@@ -112,7 +115,6 @@ typedef struct {
 
 static void batch_free(batch *b)
 {
-	PQclear(b->tasks_res);
 	PQclear(b->steps_res);
 	free(b->tasks);
 	free(b->picked);
@@ -125,44 +127,36 @@ static int cmp_i64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Reads the tasks and all their steps (after the locks were taken: a new statement sees the latest
- * committed state). */
+/* Reads the tasks and all their steps in one statement (after the locks were taken: a new statement
+ * sees the latest committed state). */
 static int read_batch(batch *b, tdb *db, treg *reg, const int64_t *task_ids, size_t ntask_ids)
 {
 	char *tasks = tid_array(task_ids, ntask_ids), *steps = tid_array(b->picked, b->npicked);
-	int rc = (tasks && steps) ? TASKER_OK : TASKER_ENOMEM;
-	const char *tp[] = {tasks};
-	const char *sp[] = {tasks, steps};
-	if (!rc)
-		rc = tdb_exec(&b->tasks_res, db, &Q_TASKS, 1, tp, "reading claimed tasks");
-	if (!rc)
-		rc = tdb_exec(&b->steps_res, db, &Q_STEPS, 2, sp, "reading claimed tasks' steps");
+	const char *p[] = {tasks, steps};
+	int rc = (tasks && steps) ? tdb_exec(&b->steps_res, db, &Q_READ, 2, p, "reading claimed tasks and their steps")
+	                          : TASKER_ENOMEM;
 	free(tasks);
 	free(steps);
 	if (rc)
 		return rc;
-	PGresult *t = b->tasks_res, *s = b->steps_res;
-	b->ntasks = (size_t)PQntuples(t);
-	if (!(b->tasks = calloc(b->ntasks + 1, sizeof *b->tasks)))
+	PGresult *s = b->steps_res;
+	int nsrows = PQntuples(s);
+	if (!(b->tasks = calloc(ntask_ids + 1, sizeof *b->tasks)))
 		return tasker_set_oom();
-	int srow = 0, nsrows = PQntuples(s);
-	for (size_t i = 0; i < b->ntasks; i++) {
-		task_row *tr = &b->tasks[i];
-		int r = (int)i;
-		tr->task_id = tdb_get_i64(t, r, 0, 0);
-		tr->named_task_id = (int32_t)tdb_get_i64(t, r, 1, 0);
-		tr->context = tdb_get(t, r, 2);
-		tr->tags = tdb_get(t, r, 3);
-		tr->initiator = tdb_get(t, r, 4);
-		tr->source_system = tdb_get(t, r, 5);
-		tr->reason = tdb_get(t, r, 6);
+	for (int srow = 0; srow < nsrows && b->ntasks < ntask_ids;) {
+		task_row *tr = &b->tasks[b->ntasks++];
+		tr->task_id = tdb_get_i64(s, srow, 0, 0);
+		tr->named_task_id = (int32_t)tdb_get_i64(s, srow, 12, 0);
+		tr->context = tdb_get(s, srow, 13);
+		tr->tags = tdb_get(s, srow, 14);
+		tr->initiator = tdb_get(s, srow, 15);
+		tr->source_system = tdb_get(s, srow, 16);
+		tr->reason = tdb_get(s, srow, 17);
 		tr->state = TASKER_STATE_PENDING;
-		if (tdb_get(t, r, 7))
-			tasker_state_parse(&tr->state, tdb_get(t, r, 7));
-		tr->sort_key = tdb_get_i64(t, r, 8, 0);
-		tr->traceparent = tdb_get(t, r, 9);
-		while (srow < nsrows && tdb_get_i64(s, srow, 0, 0) < tr->task_id)
-			srow++;
+		if (tdb_get(s, srow, 18))
+			tasker_state_parse(&tr->state, tdb_get(s, srow, 18));
+		tr->sort_key = tdb_get_i64(s, srow, 19, 0);
+		tr->traceparent = tdb_get(s, srow, 20);
 		tr->first_step = (size_t)srow;
 		while (srow < nsrows && tdb_get_i64(s, srow, 0, 0) == tr->task_id)
 			srow++;
