@@ -853,6 +853,8 @@ int main(int argc, char **argv)
 	const char *what = argc > 1 ? argv[1] : "all";
 	int all = strcmp(what, "all") == 0;
 	int peer = strcmp(what, "peer") == 0; /* latency + throughput: what bench/peer/compare.py needs */
+	int speed = strcmp(what, "speed") == 0; /* every row of the speed targets: peer + creation + transition */
+	peer |= speed;
 	tasker_client_free(open_client(1)); /* migrates */
 	printf("plans: %s\n\n| benchmark | measured | target | |\n|---|---|---|---|\n",
 	       fresh_plans() ? "fresh (no ANALYZE before the measured runs)" : "after VACUUM ANALYZE");
@@ -860,9 +862,9 @@ int main(int argc, char **argv)
 		bench_resolution();
 	if (all || peer || strcmp(what, "latency") == 0)
 		bench_latency();
-	if (all || strcmp(what, "create") == 0)
+	if (all || speed || strcmp(what, "create") == 0)
 		bench_create();
-	if (all || strcmp(what, "transition") == 0)
+	if (all || speed || strcmp(what, "transition") == 0)
 		bench_transition();
 	if (all || peer || strcmp(what, "throughput") == 0)
 		bench_throughput(3);

@@ -2,7 +2,8 @@
 # Runs the benchmarks and prints one markdown table (each row ends in "met" or "NOT MET").
 # Uses $TASKER_DATABASE_URL when set; otherwise starts a private PostgreSQL with durable settings
 # (fsync on: benchmarks never turn durability off). Usage: bash bench/run.sh [all|resolution|latency|
-# create|transition|throughput|memory|peer]; `all` and `peer` also run graphile-worker (Node >= 18, npm)
+# create|transition|throughput|memory|peer|speed|soak]; `all`, `peer` and `speed` (the rows of the speed
+# targets only) also run graphile-worker (Node >= 18, npm)
 # side by side on the same server, and end with the speed targets, each with graphile-worker's figure
 # from the same run and the ratio. TASKER_BENCH_PLANS=fresh skips the VACUUM ANALYZE before the measured
 # runs (plans made from a new database's statistics); the default measures after it. bench/profile.sh
@@ -23,7 +24,7 @@ mode=${1:-all}
 summary=build-bench/bench-summary.json
 rm -f "$summary"
 TASKER_BENCH_SUMMARY=$summary build-bench/bench/tasker_bench "$mode"
-if [ "$mode" = all ] || [ "$mode" = peer ]; then
+if [ "$mode" = all ] || [ "$mode" = peer ] || [ "$mode" = speed ]; then
   # graphile-worker on the same server in the same run; its rows are appended to the table
   if ! command -v npm >/dev/null; then
     echo "bench: the peer comparison needs Node.js >= 18 and npm (apt-get install nodejs npm)" >&2

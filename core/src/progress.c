@@ -13,15 +13,22 @@
 #include "util.h"
 
 
+/* Whether step c is queued (rq.x) or claimed (kq.x): a LATERAL probe of at most one row by primary key
+ * per step, never a hashed scan of the queue tables (whose heaps hold many dead rows between vacuums,
+ * and whose plan, made when they were small, would be kept). */
+#define QUEUED_JOIN                                                                                     \
+	"LEFT JOIN LATERAL (SELECT 1 AS x FROM tasker_ready_steps r WHERE r.workflow_step_id = c.workflow_step_id " \
+	"LIMIT 1) rq ON true LEFT JOIN LATERAL (SELECT 1 AS x FROM tasker_step_claims k "                     \
+	"WHERE k.workflow_step_id = c.workflow_step_id LIMIT 1) kq ON true "
+
 /* One row per (child, parent) of the children of $1. */
 static const tdb_stmt Q_CHILDREN = {
 	"progress_children",
 	"SELECT c.workflow_step_id, c.task_id, c.named_step_id, ns.name, ctr.to_state, ctr.sort_key, c.processed, "
 	"t.named_task_id, t.bypass_steps::text, tt.to_state, ptr.to_state, "
-	"EXISTS (SELECT 1 FROM tasker_ready_steps r WHERE r.workflow_step_id = c.workflow_step_id) "
-	"OR EXISTS (SELECT 1 FROM tasker_step_claims k WHERE k.workflow_step_id = c.workflow_step_id), "
+	"rq.x IS NOT NULL OR kq.x IS NOT NULL, "
 	"e.from_step_id FROM tasker_workflow_steps c "
-	"JOIN tasker_named_steps ns ON ns.named_step_id = c.named_step_id "
+	"JOIN tasker_named_steps ns ON ns.named_step_id = c.named_step_id " QUEUED_JOIN
 	"JOIN tasker_tasks t ON t.task_id = c.task_id "
 	TASK_STATE_JOIN("tt", "t.task_id")
 	STEP_STATE_JOIN("ctr", "c.workflow_step_id")
@@ -34,10 +41,9 @@ static const tdb_stmt Q_TASK_STEPS = {
 	"progress_task_steps",
 	"SELECT c.workflow_step_id, c.task_id, c.named_step_id, ns.name, ctr.to_state, ctr.sort_key, c.processed, "
 	"t.named_task_id, t.bypass_steps::text, tt.to_state, ptr.to_state, "
-	"EXISTS (SELECT 1 FROM tasker_ready_steps r WHERE r.workflow_step_id = c.workflow_step_id) "
-	"OR EXISTS (SELECT 1 FROM tasker_step_claims k WHERE k.workflow_step_id = c.workflow_step_id), "
+	"rq.x IS NOT NULL OR kq.x IS NOT NULL, "
 	"e.from_step_id FROM tasker_workflow_steps c "
-	"JOIN tasker_named_steps ns ON ns.named_step_id = c.named_step_id "
+	"JOIN tasker_named_steps ns ON ns.named_step_id = c.named_step_id " QUEUED_JOIN
 	"JOIN tasker_tasks t ON t.task_id = c.task_id "
 	TASK_STATE_JOIN("tt", "t.task_id")
 	STEP_STATE_JOIN("ctr", "c.workflow_step_id")
