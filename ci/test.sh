@@ -8,7 +8,9 @@
 #   5. the reliability tests: several worker processes, kill -9, a PostgreSQL restart, and a stop
 #      during a database outage or a handler longer than its lease
 #   6. the Ruby gem: packaged, installed, its tests and the conformance suite with Ruby handlers
-#   7. the polyglot run (ci/test-polyglot.sh): one workflow, a worker process per language
+#   7. the npm package: packed, installed into a fresh app, node --test and the conformance suite with
+#      JavaScript handlers (ci/test-node.sh)
+#   8. the polyglot run (ci/test-polyglot.sh): one workflow, a worker process per language
 # Closes with the conformance table (case × language, from the lines each runner printed) and one
 # line "tests: N passed, N failed".
 set -euo pipefail
@@ -112,6 +114,11 @@ phase "Ruby gem: build, install, tests, conformance, example outside the reposit
 rc=0
 bash ruby-gem/test.sh || rc=$?
 record "Ruby gem" $rc
+
+phase "npm package: packed, installed outside the repository, node --test, conformance, examples"
+rc=0
+bash ci/test-node.sh || rc=$?
+record "npm package" $rc
 
 phase "polyglot: one workflow, a worker process per language, kill -9 of one"
 rc=0

@@ -9,6 +9,8 @@
       "src/errors.cc",
       "src/client.cc",
       "src/handler.cc",
+      "src/worker.cc",
+      "src/events.cc",
       "<!@(node tools/core.js sources)"
     ],
     "include_dirs": ["<!(node tools/core.js include)"],

@@ -4,6 +4,7 @@
 const { EventEmitter } = require('node:events');
 const native = require('./native');
 const { ClosedError } = require('./errors');
+const events = require('./events');
 
 /** @typedef {{databaseUrl?: string, poolSize?: number, applicationName?: string, config?: string|object}} ClientOptions */
 
@@ -20,16 +21,24 @@ class Client extends EventEmitter {
     const { databaseUrl, poolSize, applicationName, config } = options;
     const url = databaseUrl ?? process.env.TASKER_DATABASE_URL ?? process.env.DATABASE_URL;
     const nativeOptions = { databaseUrl: url, poolSize, applicationName };
+    this._url = url;
     if (typeof config === 'string') nativeOptions.configPath = config;
     else if (config && typeof config === 'object') nativeOptions.configText = native.toJson(config, 'config');
     else if (config != null) throw new TypeError('config must be a YAML file path or an object');
     this._native = new native.NativeClient(nativeOptions);
     this._opening = null;
     this._workers = new Set();
-    this._events = null;
+    events.attach(this);
     this._pending = new Set();
     this._closing = false;
   }
+
+  /**
+   * Lifecycle events (docs/events.md): `client.on('step.completed', (event) => …)` for one name or a
+   * pattern, or `await client.subscribe('step.*', listener)` for a Subscription you can close(). An event
+   * is {name, payload, taskId, workflowStepId, id, timestamp}.
+   * @name subscribe
+   */
 
   /** Opens the pool and checks that one connection can be made. Resolves to the client. */
   async connect() {
@@ -145,7 +154,7 @@ class Client extends EventEmitter {
     this._closing = true;
     await Promise.allSettled([...this._pending]);
     await Promise.all([...this._workers].map((w) => w.stop()));
-    if (this._events) this._events.closeAll();
+    events.closeAll(this);
     await this._native.close();
   }
 }

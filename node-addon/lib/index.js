@@ -1,7 +1,13 @@
 'use strict';
 // tasker-core for Node.js: workflow orchestration on PostgreSQL with async JavaScript step handlers.
-const errors = require('./errors');
+const {
+  TaskerError, ConnectionError, DatabaseError, MigrationError, NotFoundError, HandlerNotFoundError,
+  ConflictError, TransitionError, ValidationError, TemplateError, ContextError, JSONError,
+  ConfigurationError, StoppedError, TimeoutError, CanceledError, ClosedError, ProceduralError,
+  RetryableError, PermanentError,
+} = require('./errors');
 const { Client } = require('./client');
+const { Worker } = require('./worker');
 const { StepHandler, Step, Sequence } = require('./handler');
 const native = require('./native');
 
@@ -11,12 +17,33 @@ function parseJson(text) { return native.parseJson(text); }
 /** Value → JSON text: BigInts with every digit; NaN, functions, Symbols and cycles are refused (JSONError). */
 function stringifyJson(value) { return native.toJson(value, 'value'); }
 
+// Listed one by one so that `import { Client } from 'tasker-core'` works from ES modules too.
 module.exports = {
   Client,
+  Worker,
   StepHandler,
   Step,
   Sequence,
-  ...Object.fromEntries(Object.entries(errors).filter(([k]) => k !== 'makeError')),
+  TaskerError,
+  ConnectionError,
+  DatabaseError,
+  MigrationError,
+  NotFoundError,
+  HandlerNotFoundError,
+  ConflictError,
+  TransitionError,
+  ValidationError,
+  TemplateError,
+  ContextError,
+  JSONError,
+  ConfigurationError,
+  StoppedError,
+  TimeoutError,
+  CanceledError,
+  ClosedError,
+  ProceduralError,
+  RetryableError,
+  PermanentError,
   parseJson,
   stringifyJson,
   version: native.version,

@@ -49,6 +49,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports)
 	exports.Set("version", TASKER_VERSION);
 	exports.Set("NativeClient", NativeClient::Define(env));
 	InitHandler(env, exports);
+	InitWorker(env, exports);
+	InitEvents(env, exports);
 
 	return exports;
 }

@@ -76,5 +76,6 @@ std::string OptString(Napi::Value v, const char *what, bool *present);
 // Module parts.
 void InitHandler(Napi::Env env, Napi::Object exports);
 void InitWorker(Napi::Env env, Napi::Object exports);
+void InitEvents(Napi::Env env, Napi::Object exports);
 
 }  // namespace tasker_node

@@ -337,7 +337,7 @@ private:
 		auto idle = std::make_shared<int>(0);
 		return Call::Start(
 			info.Env(), Value(),
-			[w, idle]() {
+			[w, idle]() -> int {
 				int rc = tasker_worker_idle(w);
 				if (rc < 0)
 					return rc;

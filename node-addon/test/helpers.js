@@ -29,7 +29,7 @@ let seq = 0;
 /** Creates an empty database and returns its URL. */
 function createDatabase(prefix) {
   const name = `${prefix}_${process.pid}_${++seq}`.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 60);
-  psql(BASE_URL, `DROP DATABASE IF EXISTS ${name}; CREATE DATABASE ${name};`);
+  psql(BASE_URL, `SET client_min_messages = warning; DROP DATABASE IF EXISTS ${name}; CREATE DATABASE ${name};`);
   return urlFor(name);
 }
 

@@ -1,0 +1,200 @@
+'use strict';
+// Worker: runs the steps of the declared handler classes in this process. The core's worker claims,
+// extends leases, recovers and writes results on its own threads; it hands each claimed step out
+// through a descriptor that libuv watches, so the event loop wakes only when a step waits. Handlers run
+// here, on the JavaScript thread, as Promises; `concurrency` bounds how many are in flight.
+const { EventEmitter } = require('node:events');
+const native = require('./native');
+const { execute } = require('./handler');
+const { HandlerNotFoundError, StoppedError } = require('./errors');
+
+/**
+ * @typedef {object} WorkerOptions
+ * @property {import('./client').Client} client
+ * @property {Record<string, Function|object>} handlers  handler_class → a StepHandler subclass (a new
+ *   instance runs each step) or an instance (runs every step of that class)
+ * @property {number} [concurrency]  steps in flight at once (default: the configuration's
+ *   execution.concurrency, 10)
+ * @property {number} [claimBatch] @property {number} [completionBatch] @property {number} [completionFlushMs]
+ * @property {number} [leaseSeconds] @property {number} [pollIntervalMs] @property {string} [workerId]
+ * @property {boolean} [handleSignals]  run() stops gracefully on SIGTERM (default true)
+ */
+
+class Worker extends EventEmitter {
+  /** @param {WorkerOptions} options */
+  constructor(options) {
+    super();
+    const { client, handlers, handleSignals = true, ...rest } = options || {};
+    if (!client || typeof client._call !== 'function') throw new TypeError('Worker needs {client}');
+    if (!handlers || typeof handlers !== 'object' || Object.keys(handlers).length === 0) {
+      throw new TypeError('Worker needs {handlers}: handler_class → StepHandler subclass');
+    }
+    for (const [name, h] of Object.entries(handlers)) {
+      if (typeof h !== 'function' && (typeof h !== 'object' || typeof h.process !== 'function')) {
+        throw new TypeError(`handler for ${name} must be a StepHandler subclass or an object with process()`);
+      }
+    }
+    this.client = client;
+    this._handlers = { ...handlers };
+    this._options = rest;
+    this._handleSignals = handleSignals;
+    this._native = null;
+    this._processed = 0;
+    this._inflight = 0;
+    this._running = null;     // the Promise run() returns
+    this._stopping = null;    // the Promise stop() returns
+    this._untilIdle = false;
+    this._idleCheck = null;
+    this._onSignal = () => { this.stop(); };
+  }
+
+  /** Steps this worker processed so far (completed or failed and recorded). */
+  get processed() { return this._native ? this._native.processed : this._processed; }
+
+  /** Steps whose handler is running now. */
+  get inFlight() { return this._inflight; }
+
+  async _create() {
+    if (!this._native) {
+      await this.client.connect();
+      this._native = new native.NativeWorker(this.client._native, this._options, Object.keys(this._handlers),
+                                             (batch) => this._onSteps(batch));
+      this.client._workers.add(this);
+    }
+    return this._native;
+  }
+
+  /**
+   * Runs steps until stop() (or SIGTERM). Resolves once every step taken has finished and its result is
+   * written.
+   */
+  run() {
+    if (this._running) return this._running;
+    this._running = (async () => {
+      const w = await this._create();
+      this._done = new Promise((resolve) => { this._resolveDone = resolve; });
+      if (this._handleSignals) process.once('SIGTERM', this._onSignal);
+      w.start();
+      this.emit('started');
+      if (this._untilIdle) this._checkIdle();
+      await this._done;
+      await this._finishStop();
+    })();
+    return this._running;
+  }
+
+  /** Runs until nothing this worker can run is left (queued now or waiting for a backoff), then stops. */
+  runUntilIdle() {
+    this._untilIdle = true;
+    return this.run();
+  }
+
+  /** Stops gracefully: no new claims; running handlers finish and their results are written. */
+  stop() {
+    if (this._stopping) return this._stopping;
+    this._stopping = (async () => {
+      if (!this._native || !this._running) {
+        if (this._native) this._close();
+        return;
+      }
+      this._native.stop();
+      await this._running;
+    })();
+    return this._stopping;
+  }
+
+  async _finishStop() {
+    if (this._handleSignals) process.removeListener('SIGTERM', this._onSignal);
+    if (this._idleCheck) clearTimeout(this._idleCheck);
+    while (this._inflight > 0) await new Promise((resolve) => this.once('_settled', resolve));
+    await this._native.wait();
+    this._close();
+    this.emit('stopped');
+  }
+
+  _close() {
+    this._processed = this._native.processed;
+    this._native.close();
+    this._native = null;
+    this.client._workers.delete(this);
+  }
+
+  /**
+   * Delegation (a job system's job, e.g. BullMQ): claims exactly this step, runs its handler here and
+   * records the result. Resolves to {state: 'complete'|'error', …outcome} for the step.
+   * @param {number|bigint} workflowStepId
+   */
+  async executeStep(workflowStepId) {
+    const w = await this._create();
+    const [token, data] = await w.claimStep(workflowStepId);
+    const outcome = await this._execute(data);
+    await w.finishStep(token, outcome);
+    return outcome;
+  }
+
+  _handler(handlerClass) {
+    const h = this._handlers[handlerClass];
+    if (h === undefined) return null;
+    return typeof h === 'function' ? new h() : h;
+  }
+
+  async _execute(data) {
+    const handler = this._handler(data.step.handlerClass);
+    if (!handler) {
+      const err = new HandlerNotFoundError(`no handler for ${data.step.handlerClass} on this worker`);
+      return { outcome: 1, message: err.message, errorClass: err.name };
+    }
+    return execute(handler, data);
+  }
+
+  // Called by the addon with every step waiting ([token, data] pairs), or null once no more will come.
+  _onSteps(batch) {
+    if (batch === null) {
+      if (this._resolveDone) this._resolveDone();
+      return;
+    }
+    for (const [token, data] of batch) this._runStep(token, data);
+  }
+
+  async _runStep(token, data) {
+    this._inflight++;
+    let outcome;
+    try {
+      outcome = await this._execute(data);
+      this._native.finish(token, outcome);
+    } catch (err) {
+      // Only a fault of this package can land here (handler failures are outcomes).
+      this._fault(err);
+    }
+    this._inflight--;
+    this.emit(outcome && outcome.outcome === 0 ? 'completed' : 'failed', data.step, outcome);
+    this.emit('_settled');
+    if (this._untilIdle && this._inflight === 0) this._checkIdle();
+  }
+
+  _fault(err) {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+    else process.emitWarning(err);
+  }
+
+  // runUntilIdle: asks the core whether anything is left whenever no handler is running; while a step
+  // waits for its backoff (or a result is still being written) it asks again shortly after.
+  _checkIdle() {
+    if (this._checking || this._stopping) return;
+    this._checking = true;
+    this._native.idle().then((idle) => {
+      this._checking = false;
+      if (idle && this._inflight === 0) {
+        this.stop();
+      } else if (this._inflight === 0 && !this._stopping) {
+        clearTimeout(this._idleCheck);
+        this._idleCheck = setTimeout(() => this._checkIdle(), 20);
+      }
+    }, (err) => {
+      this._checking = false;
+      if (!(err instanceof StoppedError)) this._fault(err);
+    });
+  }
+}
+
+module.exports = { Worker };

@@ -1,0 +1,211 @@
+'use strict';
+// The Worker in one process with an Express-like event loop: handlers as Promises, steps arriving through
+// the core's descriptor, a loop that stays responsive, memory that stays flat, a clean exit after stop(),
+// SIGTERM, delegation (executeStep) and lifecycle events.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const path = require('node:path');
+const { spawn } = require('node:child_process');
+const tasker = require('tasker-core');
+const { CONFORMANCE, REPO, createDatabase } = require('./helpers');
+
+const { Client, Worker, StepHandler } = tasker;
+const FAN = path.join(CONFORMANCE, 'templates', 'fan_100.yaml');
+// The benchmarks' workload: 100 independent no-op steps per task.
+const NOOP = path.join(REPO, 'bench', 'ruby', 'noop_template.yaml');
+
+class Noop extends StepHandler {
+  async process() { return { ok: true }; }
+}
+
+async function setup(prefix, template = FAN) {
+  const client = new Client({ databaseUrl: createDatabase(prefix), config: path.join(CONFORMANCE, 'config.yml') });
+  await client.migrate();
+  const info = await client.registerTemplate(template);
+  const handlers = Object.fromEntries(info.handlerClasses.map((c) => [c, Noop]));
+  const create = async (n) => {
+    const ids = [];
+    for (let i = 0; i < n; i++) {
+      ids.push(await client.createTask({ name: info.name, namespace: info.namespace, version: info.version, context: { i } }));
+    }
+    return ids;
+  };
+  return { client, info, handlers, create };
+}
+
+test('the event loop stays responsive while 10,000 steps run (1 ms interval, worst lag < 20 ms)', async () => {
+  const { client, handlers, create } = await setup('lag', NOOP);
+  try {
+    await create(100);
+    const worker = new Worker({ client, handlers, concurrency: 10, handleSignals: false });
+    let last = performance.now();
+    let worst = 0;
+    const started = performance.now();
+    const timer = setInterval(() => {
+      const now = performance.now();
+      if (process.env.LAG_TRACE && now - last - 1 > 5) console.log(`lag ${(now - last - 1).toFixed(1)} at ${(now - started).toFixed(0)} ms, processed ${worker.processed}`);
+      worst = Math.max(worst, now - last - 1);
+      last = now;
+    }, 1);
+    await worker.runUntilIdle();
+    clearInterval(timer);
+    const seconds = (performance.now() - started) / 1000;
+    console.log(`worst event-loop lag: ${worst.toFixed(2)} ms while ${worker.processed} steps ran ` +
+                `(${Math.round(worker.processed / seconds)} steps/s)`);
+    assert.ok(worker.processed >= 10000, `processed ${worker.processed}`);
+    assert.ok(worst < 20, `worst event-loop lag ${worst.toFixed(2)} ms`);
+  } finally {
+    await client.close();
+  }
+});
+
+test('memory stays flat over 100,000 no-op steps', { timeout: 300000 }, async () => {
+  const { client, handlers, create } = await setup('memory', NOOP);
+  try {
+    const rounds = 10;
+    const samples = [];
+    for (let r = 0; r < rounds; r++) {
+      await create(100);
+      await new Worker({ client, handlers, concurrency: 10, handleSignals: false }).runUntilIdle();
+      if (global.gc) global.gc();
+      samples.push(process.memoryUsage());
+    }
+    const mb = (b) => (b / 1048576).toFixed(1);
+    // Round 1 warms up (code, pools, V8's heap sizing); from round 2 to the last nothing may grow.
+    const rssGrowth = samples[rounds - 1].rss - samples[1].rss;
+    const heapGrowth = samples[rounds - 1].heapUsed - samples[1].heapUsed;
+    console.log(`memory: rss ${mb(samples[1].rss)} → ${mb(samples[rounds - 1].rss)} MB, heap used ` +
+                `${mb(samples[1].heapUsed)} → ${mb(samples[rounds - 1].heapUsed)} MB over ${rounds * 10000} steps`);
+    assert.ok(rssGrowth < 16 * 1048576, `rss grew ${mb(rssGrowth)} MB`);
+    assert.ok(heapGrowth < 8 * 1048576, `heap grew ${mb(heapGrowth)} MB`);
+  } finally {
+    await client.close();
+  }
+});
+
+test('no handle outlives a worker: the resources after stop() are those from before', async () => {
+  const { client, handlers, create } = await setup('handles');
+  try {
+    await create(2);
+    const before = process.getActiveResourcesInfo().sort();
+    const worker = new Worker({ client, handlers, concurrency: 4 });
+    await worker.runUntilIdle();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(process.getActiveResourcesInfo().sort(), before);
+    assert.equal(process.listenerCount('SIGTERM'), 0, 'SIGTERM listener removed');
+  } finally {
+    await client.close();
+  }
+});
+
+// A child process: runs a worker on the database given, with handlers that take `ms` each; prints
+// "running" once the first step started, "stopped" when run() resolved; never calls process.exit.
+const CHILD = `
+const { Client, Worker, StepHandler } = require('tasker-core');
+const [url, template, ms, mode] = process.argv.slice(1);
+class Slow extends StepHandler {
+  async process(task, sequence, step) {
+    if (!globalThis.announced) { globalThis.announced = true; console.log('running'); }
+    await new Promise((r) => setTimeout(r, Number(ms)));
+    return { done: step.name };
+  }
+}
+(async () => {
+  const client = new Client({ databaseUrl: url });
+  const info = await client.registerTemplate(template);
+  const worker = new Worker({ client, handlers: Object.fromEntries(info.handlerClasses.map((c) => [c, Slow])), concurrency: 4 });
+  if (mode === 'stop') setTimeout(() => worker.stop(), 300);
+  await worker.run();
+  console.log('stopped ' + worker.processed);
+  if (mode === 'stop') await client.close();
+})();
+`;
+
+function runChild(args, onLine) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', CHILD, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      for (const line of String(d).split('\n')) if (line) onLine(line, child);
+    });
+    const killer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`child did not exit: ${out}`)); }, 30000);
+    child.on('exit', (code, signal) => { clearTimeout(killer); resolve({ code, signal, out }); });
+  });
+}
+
+test('a process with a running worker exits by itself after stop() (no dangling handles)', async () => {
+  const { client, create } = await setup('exit');
+  try {
+    await create(1);
+    const url = client._url;
+    const r = await runChild([url, FAN, '50', 'stop'], () => {});
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /stopped \d+/);
+  } finally {
+    await client.close();
+  }
+});
+
+test('SIGTERM stops the worker gracefully: running steps finish and are recorded, then the process exits', async () => {
+  const { client, create } = await setup('sigterm');
+  try {
+    const [taskId] = await create(1);
+    const r = await runChild([client._url, FAN, '400', 'run'], (line, child) => {
+      if (line === 'running') child.kill('SIGTERM');
+    });
+    assert.equal(r.code, 0, r.out);
+    const processed = Number(/stopped (\d+)/.exec(r.out)[1]);
+    assert.ok(processed >= 1 && processed < 100, `processed ${processed}`);
+    const task = await client.task(taskId);
+    assert.equal(task.steps.filter((s) => s.state === 'complete').length, processed);
+    assert.equal(task.steps.filter((s) => s.state === 'in_progress').length, 0, 'nothing left running');
+  } finally {
+    await client.close();
+  }
+});
+
+test('executeStep runs exactly one step here (delegation for job systems such as BullMQ)', async () => {
+  const { client, info, create } = await setup('delegate');
+  try {
+    const [taskId] = await create(1);
+    const step = (await client.task(taskId)).steps[0];
+    class Echo extends StepHandler {
+      async process(task, sequence, s) { return { id: s.workflowStepId, context: task.context }; }
+    }
+    const worker = new Worker({ client, handlers: Object.fromEntries(info.handlerClasses.map((c) => [c, Echo])) });
+    const outcome = await worker.executeStep(step.workflowStepId);
+    assert.equal(outcome.outcome, 0);
+    const after = (await client.task(taskId)).steps[0];
+    assert.equal(after.state, 'complete');
+    assert.deepEqual(after.results, { id: step.workflowStepId, context: { i: 0 } });
+    await assert.rejects(worker.executeStep(step.workflowStepId), tasker.NotFoundError);
+    await worker.stop();
+  } finally {
+    await client.close();
+  }
+});
+
+test('lifecycle events reach client.on(name) and client.subscribe(pattern)', async () => {
+  const { client, handlers, create } = await setup('events');
+  try {
+    const completed = [];
+    const taskEvents = [];
+    client.on('step.completed', (e) => completed.push(e));
+    const sub = await client.subscribe('task.*', (e) => taskEvents.push(e.name));
+    client.on('listenerError', () => {});
+    client.on('step.completed', () => { throw new Error('a failing listener changes nothing'); });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const [taskId] = await create(1);
+    await new Worker({ client, handlers, concurrency: 10, handleSignals: false }).runUntilIdle();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(completed.length, 102);
+    assert.equal(completed[0].name, 'step.completed');
+    assert.equal(completed[0].taskId, taskId);
+    assert.equal(typeof completed[0].payload, 'object');
+    assert.ok(taskEvents.includes('task.completed'), taskEvents.join(','));
+    sub.close();
+  } finally {
+    await client.close();
+  }
+});
