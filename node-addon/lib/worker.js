@@ -6,7 +6,7 @@
 const { EventEmitter } = require('node:events');
 const native = require('./native');
 const { execute } = require('./handler');
-const { HandlerNotFoundError, StoppedError } = require('./errors');
+const { HandlerNotFoundError } = require('./errors');
 
 /**
  * @typedef {object} WorkerOptions
@@ -177,23 +177,14 @@ class Worker extends EventEmitter {
     else process.emitWarning(err);
   }
 
-  // runUntilIdle: asks the core whether anything is left whenever no handler is running; while a step
-  // waits for its backoff (or a result is still being written) it asks again shortly after.
+  // runUntilIdle: asks the core whether anything is left whenever no handler is running. The core knows
+  // from its own state (no database round trip); while a step waits for its backoff, or a claim or a
+  // result is on its way, it asks again shortly after.
   _checkIdle() {
-    if (this._checking || this._stopping) return;
-    this._checking = true;
-    this._native.idle().then((idle) => {
-      this._checking = false;
-      if (idle && this._inflight === 0) {
-        this.stop();
-      } else if (this._inflight === 0 && !this._stopping) {
-        clearTimeout(this._idleCheck);
-        this._idleCheck = setTimeout(() => this._checkIdle(), 20);
-      }
-    }, (err) => {
-      this._checking = false;
-      if (!(err instanceof StoppedError)) this._fault(err);
-    });
+    if (this._stopping || !this._native || this._inflight > 0) return;
+    clearTimeout(this._idleCheck);
+    if (this._native.idle()) this.stop();
+    else this._idleCheck = setTimeout(() => this._checkIdle(), 5);
   }
 }
 

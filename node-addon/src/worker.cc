@@ -330,21 +330,13 @@ private:
 		return Call::Start(info.Env(), Value(), [w]() { return tasker_worker_wait(w, -1); }, nullptr);
 	}
 
-	// idle() → Promise<boolean>: nothing this worker can run is queued, waiting or out with JavaScript.
+	// idle() → true when the worker runs and nothing it can run is queued (now or in a backoff), waiting,
+	// out with JavaScript or waiting to be written. The core answers from its own state (a mutex, no
+	// database), so this is a plain call.
 	Napi::Value Idle(const Napi::CallbackInfo &info)
 	{
 		tasker_worker *w = Handle(info.Env());
-		auto idle = std::make_shared<int>(0);
-		return Call::Start(
-			info.Env(), Value(),
-			[w, idle]() -> int {
-				int rc = tasker_worker_idle(w);
-				if (rc < 0)
-					return rc;
-				*idle = rc;
-				return TASKER_OK;
-			},
-			[idle](Napi::Env e) { return Napi::Boolean::New(e, *idle == 1); });
+		return Napi::Boolean::New(info.Env(), tasker_worker_idle(w) == 1);
 	}
 
 	// claimStep(id) → Promise<[token, {task, step, sequence}]>: delegation (a job system's job runs exactly
