@@ -6,6 +6,7 @@
 const { EventEmitter } = require('node:events');
 const native = require('./native');
 const { execute } = require('./handler');
+const tracing = require('./tracing');
 const { HandlerNotFoundError } = require('./errors');
 
 /**
@@ -144,7 +145,7 @@ class Worker extends EventEmitter {
       const err = new HandlerNotFoundError(`no handler for ${data.step.handlerClass} on this worker`);
       return { outcome: 1, message: err.message, errorClass: err.name };
     }
-    return execute(handler, data);
+    return tracing.run(data, () => execute(handler, data));
   }
 
   // Called by the addon with every step waiting ([token, data] pairs), or null once no more will come.

@@ -53,6 +53,7 @@ Napi::Object ClaimedToJs(Napi::Env env, const tasker_claimed_step *s)
 	}
 
 	Napi::Object out = Napi::Object::New(env);
+	out.Set("traceparent", Str(env, s->traceparent));
 	out.Set("task", task);
 	out.Set("step", step);
 	out.Set("sequence", seq);
