@@ -172,7 +172,7 @@ NativeClient *NativeClient::Unwrap(Napi::Value v)
 tasker_client *NativeClient::Handle(Napi::Env env)
 {
 	if (closing_)
-		ThrowCore(env, CoreError::Make(-17, "the client is closed"));
+		ThrowCore(env, CoreError::Make(TASKER_ECLOSED, "the client is closed"));
 	if (!client_)
 		ThrowCore(env, CoreError::Make(TASKER_ERROR, "the client is not open yet"));
 	return client_;
@@ -490,6 +490,8 @@ void NativeClient::FinishClose(Napi::Env env)
 	Call::Start(
 		env, Value(),
 		[c]() -> int {
+			if (c)
+				tasker_client_close(c);
 			tasker_client_free(c);
 			return TASKER_OK;
 		},

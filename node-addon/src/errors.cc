@@ -7,14 +7,7 @@ namespace tasker_node {
 
 const char *CodeName(int code)
 {
-	// Codes newer than a core might name (the addon always builds with its own copy, so this only
-	// guards against a mismatch during development).
-	switch (code) {
-	case -15: return "TASKER_ETIMEOUT";
-	case -16: return "TASKER_ECANCELED";
-	case -17: return "TASKER_ECLOSED";
-	default: return tasker_error_name(code);
-	}
+	return tasker_error_name(code);
 }
 
 CoreError CoreError::Last(int code)
