@@ -114,8 +114,9 @@ int tasker_event_queue_open(tasker_event_queue **out, tasker_client *client, con
 	pthread_cond_init(&q->cv, NULL);
 	q->ring = calloc(q->cap, sizeof *q->ring);
 	if (!q->ring || pipe(q->fd) != 0) {
+		size_t cap = q->cap;
 		queue_destroy(q);
-		return tasker_set_error(TASKER_ENOMEM, "cannot allocate an event queue of %zu events", q->cap);
+		return tasker_set_error(TASKER_ENOMEM, "cannot allocate an event queue of %zu events", cap);
 	}
 	for (int i = 0; i < 2; i++) {
 		fcntl(q->fd[i], F_SETFL, O_NONBLOCK);
