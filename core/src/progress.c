@@ -24,18 +24,22 @@
 /* One row per (child, parent) of the children of $1. */
 static const tdb_stmt Q_CHILDREN = {
 	"progress_children",
+	/* The children first (materialized: a few rows, then a primary-key probe each). As a semi-join the
+	 * generic plan made on a new database walks every step of the table and merges (260 ms at 10,000
+	 * steps, measured). */
+	"WITH kids AS MATERIALIZED (SELECT DISTINCT e.to_step_id AS id FROM tasker_workflow_step_edges e "
+	"WHERE e.from_step_id = ANY($1::bigint[])) "
 	"SELECT c.workflow_step_id, c.task_id, c.named_step_id, ns.name, ctr.to_state, ctr.sort_key, c.processed, "
 	"t.named_task_id, t.bypass_steps::text, tt.to_state, ptr.to_state, "
 	"rq.x IS NOT NULL OR kq.x IS NOT NULL, "
-	"e.from_step_id FROM tasker_workflow_steps c "
+	"e.from_step_id FROM kids JOIN tasker_workflow_steps c ON c.workflow_step_id = kids.id "
 	"JOIN tasker_named_steps ns ON ns.named_step_id = c.named_step_id " QUEUED_JOIN
 	"JOIN tasker_tasks t ON t.task_id = c.task_id "
 	TASK_STATE_JOIN("tt", "t.task_id")
 	STEP_STATE_JOIN("ctr", "c.workflow_step_id")
 	"LEFT JOIN tasker_workflow_step_edges e ON e.to_step_id = c.workflow_step_id "
 	STEP_STATE_JOIN("ptr", "e.from_step_id")
-	"WHERE c.workflow_step_id IN (SELECT to_step_id FROM tasker_workflow_step_edges "
-	"WHERE from_step_id = ANY($1::bigint[])) ORDER BY c.workflow_step_id"};
+	"ORDER BY c.workflow_step_id"};
 /* The same shape for every unprocessed step of one task. */
 static const tdb_stmt Q_TASK_STEPS = {
 	"progress_task_steps",
