@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # One workflow, several languages: the diamond of tests/polyglot/ run by a C worker and a Ruby worker
 # (and a Python and a Node worker when those packages are in the repository), each a process of its
-# own, all at once, on a private PostgreSQL.
-#   1. builds the C worker and the CLI (build/), installs the gem into a temporary directory
+# own, all at once, on a private PostgreSQL. Python and Node run with OpenTelemetry's SDK and its
+# in-memory exporter; the Ruby worker with the gem tests' stand-in of the OpenTelemetry API.
+#   1. builds the C worker and the CLI (build/), installs the gem into a temporary directory (and the
+#      Python wheel and the npm package, when present)
 #   2. creates POLYGLOT_TASKS tasks (default 100) of the diamond: start (C) → one branch per language
 #      (each fails its first attempt and is retried) → finish (Ruby), the fan-in of every branch
 #   3. starts one worker per language; once the POLYGLOT_KILL worker (default ruby) has run
@@ -47,6 +49,31 @@ export GEM_PATH
 
 langs=(c ruby)
 
+# Python and Node join when their packages are in the repository, installed as their phase scripts
+# install them: a wheel built with python-pkg/requirements/build.txt in a fresh virtualenv, and the
+# npm tarball in a copy of examples/node (whose lock file holds the OpenTelemetry SDK).
+if [ -f python-pkg/pyproject.toml ]; then
+  py=$(command -v python3)
+  "$py" -m venv "$work/py-build" && "$py" -m venv "$work/py"
+  pipq() { "$1/bin/pip" install -q --disable-pip-version-check --no-deps "${@:2}"; }
+  pipq "$work/py-build" -r python-pkg/requirements/build.txt
+  "$work/py-build/bin/python" -m build --wheel -o "$work/dist" python-pkg >"$work/py-build.log" 2>&1 \
+    || { tail -40 "$work/py-build.log"; exit 1; }
+  pipq "$work/py" -r tests/polyglot/requirements-python.txt "$work"/dist/*.whl
+  langs+=(python)
+fi
+if [ -f node-addon/package.json ] && [ -f examples/node/package-lock.json ]; then
+  if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node_api.h ]; then export npm_config_nodedir=/usr; fi
+  export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
+  (cd node-addon && npm pack --silent --pack-destination "$work") >"$work/npm.log" 2>&1 \
+    || { cat "$work/npm.log"; exit 1; }
+  mkdir -p "$work/node-app"
+  cp examples/node/package.json examples/node/package-lock.json "$work/node-app/"
+  (cd "$work/node-app" && npm ci --silent && npm install --no-save --silent "$work"/tasker-core-*.tgz) \
+    >>"$work/npm.log" 2>&1 || { cat "$work/npm.log"; exit 1; }
+  langs+=(node)
+fi
+
 # Every worker reads these (docs/configuration.md): retries at once, and a short lease so the killed
 # worker's steps are recovered within seconds.
 export TASKER_BACKOFF_DEFAULT_BACKOFF_SECONDS=0 TASKER_BACKOFF_JITTER_ENABLED=false
@@ -58,6 +85,9 @@ start_worker() { # language; sets $worker_pid
   case $1 in
     c) build/tests/polyglot/polyglot_c_worker "$work/runs" "$sleep_ms" >>"$work/c.out" 2>&1 & ;;
     ruby) ruby tests/polyglot/ruby_worker.rb "$work/runs" "$sleep_ms" >>"$work/ruby.out" 2>&1 & ;;
+    python) "$work/py/bin/python" tests/polyglot/python_worker.py "$work/runs" "$sleep_ms" >>"$work/python.out" 2>&1 & ;;
+    node) NODE_PATH="$work/node-app/node_modules" node tests/polyglot/node_worker.js "$work/runs" "$sleep_ms" \
+            >>"$work/node.out" 2>&1 & ;;
   esac
   worker_pid=$!
   pids+=("$worker_pid")
