@@ -957,15 +957,27 @@ static int64_t look_ahead(tasker_worker *w, size_t busy, uint64_t generation)
 	return rc ? -1 : next_ms;
 }
 
+/* Announces (here) or withdraws this worker's presence and handler classes (presence.c), so that a
+ * ready step no running worker can take is reported as waiting for a handler. Renewed with the leases. */
+static void present(tasker_worker *w, int here)
+{
+	int rc = here ? tasker_worker_presence_announce(w->client, w->worker_id, w->names, w->nhandlers, w->lease_seconds)
+	              : tasker_worker_presence_withdraw(w->client, w->worker_id);
+	if (rc)
+		wlog(w, "recording the worker's presence failed: %s", tasker_error_last()->message);
+}
+
 static void dispatch(tasker_worker *w)
 {
 	listener l = {0};
 	int64_t next_extend = ttime_now() + (int64_t)w->lease_seconds * 1000000 / 3;
 	int64_t next_recover = 0;
 	int backoff_ms = 50;
+	present(w, 1);
 	while (!atomic_load(&w->stop_requested)) {
 		int64_t now = ttime_now();
 		if (now >= next_extend) {
+			present(w, 1);
 			extend_leases(w);
 			next_extend = now + (int64_t)w->lease_seconds * 1000000 / 3;
 		}
@@ -1017,6 +1029,7 @@ static void shut_down(tasker_worker *w)
 	w->state = W_STOPPING;
 	host_refresh(w);
 	pthread_mutex_unlock(&w->mu);
+	present(w, 0);
 	release_queued(w);
 	int64_t next_extend = ttime_now() + (int64_t)w->lease_seconds * 1000000 / 3;
 	while (inflight(w) > 0 && ttime_now() < deadline) {

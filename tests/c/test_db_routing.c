@@ -199,6 +199,52 @@ static void test_waiting_for_a_handler(void **state)
 	assert_int_equal(tasker_worker_presence_withdraw(t->client, "routing-a"), TASKER_OK);
 }
 
+static void *run_worker(void *w)
+{
+	assert_int_equal(tasker_worker_run(w), TASKER_OK);
+	return NULL;
+}
+
+/* The steps of a task that are not complete yet. */
+static long long unfinished(testdb *t, int64_t task)
+{
+	return testdb_count(t->pg,
+	                    "SELECT count(*) FROM tasker_workflow_steps s WHERE s.task_id = %lld AND NOT EXISTS ("
+	                    "SELECT 1 FROM tasker_workflow_step_transitions x WHERE x.workflow_step_id = "
+	                    "s.workflow_step_id AND x.most_recent AND x.to_state = 'complete')",
+	                    (long long)task);
+}
+
+/* A step waits for a handler until a worker with its class starts; that worker takes it at once,
+ * announces itself while it runs (so nothing of its classes is reported waiting), and withdraws when
+ * it stops. */
+static void test_a_starting_worker_takes_the_waiting_step(void **state)
+{
+	testdb *t = *state;
+	const char *cls = NULL;
+	int64_t task = new_task(t, "orphan");
+	assert_int_equal(waits_of(t, task, &cls), 1);
+	counted nobody = {"Route::Nobody", PTHREAD_MUTEX_INITIALIZER, 0};
+	tasker_worker *w = worker_for(t->client, &nobody);
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, run_worker, w), 0);
+	int waited_ms = 0;
+	while (unfinished(t, task) > 0 && waited_ms < 5000) {
+		usleep(20 * 1000);
+		waited_ms += 20;
+	}
+	assert_int_equal(unfinished(t, task), 0);
+	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM tasker_worker_presence WHERE 'Route::Nobody' = "
+	                                     "ANY(handler_classes) AND expires_at > timezone('UTC', now())"),
+	                 1);
+	tasker_worker_stop(w);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	tasker_worker_free(w);
+	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM tasker_worker_presence WHERE 'Route::Nobody' = "
+	                                     "ANY(handler_classes) AND expires_at > timezone('UTC', now())"),
+	                 0);
+}
+
 static void test_presence_refuses_bad_input(void **state)
 {
 	testdb *t = *state;
@@ -233,6 +279,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_each_worker_claims_only_its_classes),
 		cmocka_unit_test(test_waiting_for_a_handler),
+		cmocka_unit_test(test_a_starting_worker_takes_the_waiting_step),
 		cmocka_unit_test(test_presence_refuses_bad_input),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
