@@ -49,7 +49,8 @@ export GEM_PATH
 
 langs=(c ruby)
 
-# Python and Node join when their packages are in the repository, installed as their phase scripts
+# Python and Node join when their packages (with their workers) are in the repository, and the
+# examples app pins the OpenTelemetry SDK, installed as their phase scripts
 # install them: a wheel built with python-pkg/requirements/build.txt in a fresh virtualenv, and the
 # npm tarball in a copy of examples/node (whose lock file holds the OpenTelemetry SDK).
 if [ -f python-pkg/pyproject.toml ]; then
@@ -62,7 +63,7 @@ if [ -f python-pkg/pyproject.toml ]; then
   pipq "$work/py" -r tests/polyglot/requirements-python.txt "$work"/dist/*.whl
   langs+=(python)
 fi
-if [ -f node-addon/package.json ] && [ -f examples/node/package-lock.json ]; then
+if [ -f node-addon/lib/worker.js ] && grep -q '"@opentelemetry/sdk-trace-base"' examples/node/package.json 2>/dev/null; then
   if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node_api.h ]; then export npm_config_nodedir=/usr; fi
   export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
   (cd node-addon && npm pack --silent --pack-destination "$work") >"$work/npm.log" 2>&1 \
@@ -93,6 +94,17 @@ start_worker() { # language; sets $worker_pid
   pids+=("$worker_pid")
 }
 
+# Fails the run when a worker (the current one of its language) has exited on its own.
+check_alive() {
+  local l
+  for l in "${langs[@]}"; do
+    if ! kill -0 "${worker_of[$l]}" 2>/dev/null; then
+      echo "polyglot: FAIL the $l worker (pid ${worker_of[$l]}) exited:" >&2
+      tail -n 30 "$work/$l.out" >&2
+      exit 1
+    fi
+  done
+}
 complete_tasks() { psql "$TASKER_DATABASE_URL" -XAtqc "SELECT count(*) FROM tasker_tasks WHERE complete"; }
 # Succeeds when the worker (language, pid) has finished at least $3 handler runs and is in one now.
 busy_after() {
@@ -120,8 +132,10 @@ while :; do
     kill -9 "$victim"
     echo "polyglot: kill -9 of the $killed worker (pid $victim) with $done_now of $tasks tasks complete"
     start_worker "$killed"
+    worker_of[$killed]=$worker_pid
     break
   fi
+  check_alive
   if [ "$done_now" -ge "$tasks" ] || [ "$(date +%s)" -gt "$deadline" ]; then
     echo "polyglot: FAIL the $killed worker was never caught in a handler before the run ended" >&2
     exit 1
@@ -130,6 +144,7 @@ while :; do
 done
 
 while [ "$(complete_tasks)" -lt "$tasks" ]; do
+  check_alive
   if [ "$(date +%s)" -gt "$deadline" ]; then
     echo "polyglot: FAIL only $(complete_tasks) of $tasks tasks complete after 240 s" >&2
     tail -n 20 "$work"/*.out >&2
