@@ -63,21 +63,25 @@ static const tdb_stmt Q_PICK_ONE = {
 	" FOR UPDATE OF r SKIP LOCKED FOR NO KEY UPDATE OF t SKIP LOCKED"};
 /* The claimed tasks and all their steps, one row per step in (task, step) order, then the task's
  * columns (12–20); context and tags only on a task's first row, so a large context is sent once per
- * task, not once per step. */
+ * task, not once per step. Driven from the task ids, a primary-key probe each, and the steps per task
+ * through a fenced (OFFSET 0) LATERAL: an index probe per task even when the plan is made on a new
+ * database's statistics (as a plain join over `= ANY` it was a scan of every step, kept by the plan). */
 static const tdb_stmt Q_READ = {
 	"claim_read",
 	"WITH t AS (SELECT t.task_id, t.named_task_id, t.context::text AS context, t.tags::text AS tags, t.initiator, "
 	"t.source_system, t.reason, tt.to_state, tt.sort_key, "
 	"(SELECT x.traceparent FROM tasker_task_traces x WHERE x.task_id = t.task_id) AS traceparent "
-	"FROM tasker_tasks t " TASK_STATE_JOIN("tt", "t.task_id") "WHERE t.task_id = ANY($1::bigint[])) "
+	"FROM unnest($1::bigint[]) AS u(id) "
+	"CROSS JOIN LATERAL (SELECT y.* FROM tasker_tasks y WHERE y.task_id = u.id OFFSET 0) t "
+	TASK_STATE_JOIN("tt", "t.task_id") ") "
 	"SELECT s.task_id, s.workflow_step_id, s.named_step_id, ns.name, tr.to_state, tr.sort_key, "
 	"s.attempts, s.retry_limit, s.retryable, s.processed, s.results::text, "
 	"CASE WHEN s.workflow_step_id = ANY($2::bigint[]) THEN s.inputs::text END, "
 	"t.named_task_id, CASE WHEN s.workflow_step_id = min(s.workflow_step_id) OVER w THEN t.context END, "
 	"CASE WHEN s.workflow_step_id = min(s.workflow_step_id) OVER w THEN t.tags END, "
 	"t.initiator, t.source_system, t.reason, t.to_state, t.sort_key, t.traceparent "
-	"FROM tasker_workflow_steps s JOIN tasker_named_steps ns ON ns.named_step_id = s.named_step_id "
-	"JOIN t ON t.task_id = s.task_id " STEP_STATE_JOIN("tr", "s.workflow_step_id")
+	"FROM t CROSS JOIN LATERAL (SELECT x.* FROM tasker_workflow_steps x WHERE x.task_id = t.task_id OFFSET 0) s "
+	"JOIN tasker_named_steps ns ON ns.named_step_id = s.named_step_id " STEP_STATE_JOIN("tr", "s.workflow_step_id")
 	"WINDOW w AS (PARTITION BY s.task_id) ORDER BY s.task_id, s.workflow_step_id"};
 static const tdb_stmt Q_DEQUEUE = {
 	"claim_dequeue", "DELETE FROM tasker_ready_steps WHERE workflow_step_id = ANY($1::bigint[])"};

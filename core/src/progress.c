@@ -24,11 +24,11 @@
 /* One row per (child, parent) of the children of $1. */
 static const tdb_stmt Q_CHILDREN = {
 	"progress_children",
-	/* The children first (materialized: a few rows, then a primary-key probe each). As a semi-join the
-	 * generic plan made on a new database walks every step of the table and merges (260 ms at 10,000
-	 * steps, measured). */
-	"WITH kids AS MATERIALIZED (SELECT DISTINCT e.to_step_id AS id FROM tasker_workflow_step_edges e "
-	"WHERE e.from_step_id = ANY($1::bigint[])) "
+	/* The children first (materialized: a few rows, then a primary-key probe each), found by one fenced
+	 * (OFFSET 0) LATERAL index probe of the edges per completed step. As a semi-join the generic plan
+	 * made on a new database walked every step of the table and merged (275 ms at 10,000 steps). */
+	"WITH kids AS MATERIALIZED (SELECT DISTINCT e.to_step_id AS id FROM unnest($1::bigint[]) AS p(id) "
+	"CROSS JOIN LATERAL (SELECT x.to_step_id FROM tasker_workflow_step_edges x WHERE x.from_step_id = p.id OFFSET 0) e) "
 	"SELECT c.workflow_step_id, c.task_id, c.named_step_id, ns.name, ctr.to_state, ctr.sort_key, c.processed, "
 	"t.named_task_id, t.bypass_steps::text, tt.to_state, ptr.to_state, "
 	"rq.x IS NOT NULL OR kq.x IS NOT NULL, "
