@@ -167,34 +167,42 @@ typedef struct {
 	const char *what;
 } storable_scan;
 
-static void path_text(tbuf *b, const path_seg *at)
+/* The path as the JSON Schema messages write it: "$", ".name", "[2]", and ["odd key"] JSON-quoted. */
+static void path_text(tjw *w, const path_seg *at)
 {
 	if (!at) {
-		tbuf_puts(b, "$");
+		tjw_puts(w, "$");
 		return;
 	}
-	path_text(b, at->up);
+	path_text(w, at->up);
 	if (!at->key) {
-		tbuf_printf(b, "[%zu]", at->index);
+		char index[24];
+		snprintf(index, sizeof index, "[%zu]", at->index);
+		tjw_puts(w, index);
 		return;
 	}
 	int ident = at->key[0] && !tascii_digit(at->key[0]);
 	for (const char *k = at->key; *k && ident; k++)
 		ident = tascii_alnum(*k) || *k == '_';
+	tjw_puts(w, ident ? "." : "[");
 	if (ident)
-		tbuf_printf(b, ".%s", at->key);
+		tjw_puts(w, at->key);
 	else
-		tbuf_printf(b, "[\"%s\"]", at->key);
+		tjw_str(w, at->key);
+	if (!ident)
+		tjw_puts(w, "]");
 }
 
 static int refuse(const storable_scan *s, const path_seg *at, const char *problem, const char *tok, size_t n)
 {
-	tbuf b;
-	tbuf_init(&b);
-	path_text(&b, at);
-	int rc = tasker_set_error(TASKER_EJSON, "%s: %s: %s%.*s%s", s->what, b.oom ? "$" : b.data, problem,
+	char stack[256];
+	tjw w;
+	tjw_init(&w, stack, sizeof stack);
+	path_text(&w, at);
+	const char *path = tjw_text(&w);
+	int rc = tasker_set_error(TASKER_EJSON, "%s: %s: %s%.*s%s", s->what, path ? path : "$", problem,
 	                          (int)(n > 40 ? 40 : n), tok, n > 40 ? "..." : "");
-	tbuf_free(&b);
+	tjw_free(&w);
 	return rc;
 }
 

@@ -52,6 +52,7 @@ static void what_jsonb_cannot_store_is_refused(void **state)
 		{"1e2147483647", 0, "test: $: the number"},
 		{"{\"a\": [0, {\"b c\": 1e999999}]}", 0, "test: $.a[1][\"b c\"]: the number"},
 		{"\"\\u0000\"", 0, "test: $: the string holds \\u0000"},
+		{"{\"say \\\"hi\\\"\": [\"\\u0000\"]}", 0, "test: $[\"say \\\"hi\\\"\"][0]: the string holds"},
 		{"{\"a\": {\"x\\u0000\": true}}", 0, "test: $.a: a key holds \\u0000"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
