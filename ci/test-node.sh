@@ -19,6 +19,8 @@ if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node_api.h ]; then
   export npm_config_nodedir=/usr
 fi
 export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
+# node-gyp compiles the core with this many jobs (the default is one).
+export npm_config_jobs=${npm_config_jobs:-2}
 
 if [ -z "${TASKER_DATABASE_URL:-}" ]; then
   # shellcheck source=postgres.sh
