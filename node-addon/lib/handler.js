@@ -35,10 +35,23 @@ class Step {
   get resultsAssigned() { return this[ASSIGNED]; }
 }
 
-/** Every step of the task, in workflow_step_id order. */
+const LOAD = Symbol('load');
+const STEPS = Symbol('steps');
+
+/**
+ * Every step of the task, in workflow_step_id order. The worker converts them when a handler first
+ * looks (readable while the handler runs).
+ */
 class Sequence {
+  /** @param {object[] | (() => object[])} steps  the steps, or a function that converts them */
   constructor(steps) {
-    this.steps = steps;
+    this[LOAD] = typeof steps === 'function' ? steps : null;
+    this[STEPS] = typeof steps === 'function' ? null : steps;
+  }
+
+  get steps() {
+    if (this[STEPS] === null) this[STEPS] = this[LOAD]();
+    return this[STEPS];
   }
 
   /** The step of that name (with its state, attempts and results), or null. */
@@ -76,11 +89,12 @@ function failure(err) {
 /**
  * Runs one step with `handler` (a StepHandler instance) and returns the outcome native.finish takes.
  * @param {object} handler
- * @param {{task: object, step: object, sequence: object[]}} data  converted by the addon
+ * @param {{task: object, step: object}} data  converted by the addon
+ * @param {() => object[]} loadSequence  converts the task's steps
  */
-async function execute(handler, data) {
+async function execute(handler, data, loadSequence) {
   const step = new Step(data.step);
-  const sequence = new Sequence(data.sequence);
+  const sequence = new Sequence(loadSequence);
   const initial = step.results;
   try {
     const output = await handler.process(data.task, sequence, step);

@@ -128,7 +128,7 @@ class Worker extends EventEmitter {
   async executeStep(workflowStepId) {
     const w = await this._create();
     const [token, data] = await w.claimStep(workflowStepId);
-    const outcome = await this._execute(data);
+    const outcome = await this._execute(token, data);
     await w.finishStep(token, outcome);
     return outcome;
   }
@@ -139,13 +139,14 @@ class Worker extends EventEmitter {
     return typeof h === 'function' ? new h() : h;
   }
 
-  async _execute(data) {
+  async _execute(token, data) {
     const handler = this._handler(data.step.handlerClass);
     if (!handler) {
       const err = new HandlerNotFoundError(`no handler for ${data.step.handlerClass} on this worker`);
       return { outcome: 1, message: err.message, errorClass: err.name };
     }
-    return tracing.run(data, () => execute(handler, data));
+    const w = this._native;
+    return tracing.run(data, () => execute(handler, data, () => w.sequence(token)));
   }
 
   // Called by the addon with every step waiting ([token, data] pairs), or null once no more will come.
@@ -161,7 +162,7 @@ class Worker extends EventEmitter {
     this._inflight++;
     let outcome;
     try {
-      outcome = await this._execute(data);
+      outcome = await this._execute(token, data);
       this._native.finish(token, outcome);
     } catch (err) {
       // Only a fault of this package can land here (handler failures are outcomes).

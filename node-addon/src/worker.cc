@@ -15,7 +15,26 @@ namespace tasker_node {
 
 namespace {
 
-// The step as lib/worker.js receives it: {task, step, sequence}, values converted from JSON here.
+// Every step of the task as the handler's sequence shows it. Converted only when a handler looks at the
+// sequence: a task of a hundred steps would otherwise cost a hundred objects per step handed out.
+Napi::Array SequenceToJs(Napi::Env env, const tasker_claimed_step *s)
+{
+	Napi::Array seq = Napi::Array::New(env, s->sequence_count);
+	for (size_t i = 0; i < s->sequence_count; i++) {
+		const tasker_sequence_step &q = s->sequence[i];
+		Napi::Object o = Napi::Object::New(env);
+		o.Set("workflowStepId", Int64ToJs(env, q.workflow_step_id));
+		o.Set("name", Str(env, q.name));
+		o.Set("state", tasker_state_name(q.state));
+		o.Set("attempts", q.attempts);
+		o.Set("results", JsonToJs(env, q.results_json));
+		seq.Set(static_cast<uint32_t>(i), o);
+	}
+	return seq;
+}
+
+// The step as lib/worker.js receives it: {traceparent, task, step}, values converted from JSON here;
+// the sequence comes from sequence(token).
 Napi::Object ClaimedToJs(Napi::Env env, const tasker_claimed_step *s)
 {
 	Napi::Object task = Napi::Object::New(env);
@@ -40,23 +59,10 @@ Napi::Object ClaimedToJs(Napi::Env env, const tasker_claimed_step *s)
 	step.Set("inputs", JsonToJs(env, s->inputs_json));
 	step.Set("results", JsonToJs(env, s->results_json));
 
-	Napi::Array seq = Napi::Array::New(env, s->sequence_count);
-	for (size_t i = 0; i < s->sequence_count; i++) {
-		const tasker_sequence_step &q = s->sequence[i];
-		Napi::Object o = Napi::Object::New(env);
-		o.Set("workflowStepId", Int64ToJs(env, q.workflow_step_id));
-		o.Set("name", Str(env, q.name));
-		o.Set("state", tasker_state_name(q.state));
-		o.Set("attempts", q.attempts);
-		o.Set("results", JsonToJs(env, q.results_json));
-		seq.Set(static_cast<uint32_t>(i), o);
-	}
-
 	Napi::Object out = Napi::Object::New(env);
 	out.Set("traceparent", Str(env, s->traceparent));
 	out.Set("task", task);
 	out.Set("step", step);
-	out.Set("sequence", seq);
 	return out;
 }
 
@@ -83,13 +89,14 @@ public:
 					   InstanceMethod<&NativeWorker::Wait>("wait"),
 					   InstanceMethod<&NativeWorker::Idle>("idle"),
 					   InstanceMethod<&NativeWorker::ClaimStep>("claimStep"),
+					   InstanceMethod<&NativeWorker::Sequence>("sequence"),
 					   InstanceMethod<&NativeWorker::Close>("close"),
 					   InstanceAccessor<&NativeWorker::Processed>("processed"),
 				   });
 	}
 
 	// new NativeWorker(nativeClient, options, handlerClasses, onSteps)
-	//   onSteps(batch): batch is an array of [token, {task, step, sequence}], or null once the worker has
+	//   onSteps(batch): batch is an array of [token, {traceparent, task, step}], or null once the worker has
 	//   stopped handing steps out.
 	explicit NativeWorker(const Napi::CallbackInfo &info) : Napi::ObjectWrap<NativeWorker>(info)
 	{
@@ -340,7 +347,19 @@ private:
 		return Napi::Boolean::New(info.Env(), tasker_worker_idle(w) == 1);
 	}
 
-	// claimStep(id) → Promise<[token, {task, step, sequence}]>: delegation (a job system's job runs exactly
+	// sequence(token) → the steps of the task of a step not finished yet.
+	Napi::Value Sequence(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		if (!info[0].IsExternal())
+			throw Napi::TypeError::New(env, "sequence(token)");
+		auto *s = info[0].As<Napi::External<tasker_claimed_step>>().Data();
+		if (!out_.count(s))
+			ThrowCore(env, CoreError::Make(TASKER_EINVAL, "the sequence of a step is readable only while its handler runs"));
+		return SequenceToJs(env, s);
+	}
+
+	// claimStep(id) → Promise<[token, {traceparent, task, step}]>: delegation (a job system's job runs exactly
 	// this step); finished like any other step.
 	Napi::Value ClaimStep(const Napi::CallbackInfo &info)
 	{
