@@ -39,41 +39,54 @@ source ci/postgres.sh
 tasker_pg_start fast
 trap 'cleanup; tasker_pg_stop' EXIT
 
-gem_file=$(bash ruby-gem/build.sh)
-gem install --local --no-document --install-dir "$work/gems" "$gem_file" >"$work/gem.log" 2>&1 \
-  || { cat "$work/gem.log"; exit 1; }
-rm -f "$gem_file"
+# The packages, each installed the way its phase script installs it, all three at once (most of the
+# wait is the compilers' and the package registries'): the gem into a temporary GEM_HOME; a wheel built
+# with python-pkg/requirements/build.txt, in a fresh virtualenv; the npm tarball in a copy of
+# examples/node (whose lock file holds the OpenTelemetry SDK). Python and Node join when their packages
+# (with their workers) are in the repository and the examples app pins the OpenTelemetry SDK.
+setup_ruby() {
+  local gem_file
+  gem_file=$(bash ruby-gem/build.sh) && gem install --local --no-document --install-dir "$work/gems" "$gem_file"
+  local rc=$?
+  rm -f ruby-gem/tasker-core-*.gem
+  return $rc
+}
+setup_python() {
+  local py
+  py=$(command -v python3)
+  pipq() { "$1/bin/pip" install -q --disable-pip-version-check --no-deps "${@:2}"; }
+  "$py" -m venv "$work/py-build" && "$py" -m venv "$work/py" \
+    && pipq "$work/py-build" -r python-pkg/requirements/build.txt \
+    && "$work/py-build/bin/python" -m build --wheel -o "$work/dist" python-pkg \
+    && pipq "$work/py" -r tests/polyglot/requirements-python.txt "$work"/dist/*.whl
+}
+setup_node() {
+  if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node_api.h ]; then export npm_config_nodedir=/usr; fi
+  export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
+  mkdir -p "$work/node-app"
+  cp examples/node/package.json examples/node/package-lock.json "$work/node-app/"
+  (cd node-addon && npm pack --silent --pack-destination "$work") \
+    && (cd "$work/node-app" && npm ci --silent && npm install --no-save --silent "$work"/tasker-core-*.tgz)
+}
+
+langs=(c ruby)
+[ -f python-pkg/pyproject.toml ] && langs+=(python)
+[ -f node-addon/lib/worker.js ] && grep -q '"@opentelemetry/sdk-trace-base"' examples/node/package.json 2>/dev/null \
+  && langs+=(node)
+setup_started=$(date +%s)
+declare -A setup_pid
+for l in "${langs[@]}"; do
+  [ "$l" = c ] && continue
+  "setup_$l" >"$work/setup-$l.log" 2>&1 &
+  setup_pid[$l]=$!
+done
+for l in "${!setup_pid[@]}"; do
+  wait "${setup_pid[$l]}" || { echo "polyglot: FAIL installing the $l package:" >&2; tail -n 40 "$work/setup-$l.log" >&2; exit 1; }
+done
+echo "polyglot: packages for ${langs[*]} installed in $(($(date +%s) - setup_started)) s"
 export GEM_HOME="$work/gems"
 GEM_PATH="$work/gems:$(ruby -e 'print Gem.default_path.join(":")')"
 export GEM_PATH
-
-langs=(c ruby)
-
-# Python and Node join when their packages (with their workers) are in the repository, and the
-# examples app pins the OpenTelemetry SDK, installed as their phase scripts
-# install them: a wheel built with python-pkg/requirements/build.txt in a fresh virtualenv, and the
-# npm tarball in a copy of examples/node (whose lock file holds the OpenTelemetry SDK).
-if [ -f python-pkg/pyproject.toml ]; then
-  py=$(command -v python3)
-  "$py" -m venv "$work/py-build" && "$py" -m venv "$work/py"
-  pipq() { "$1/bin/pip" install -q --disable-pip-version-check --no-deps "${@:2}"; }
-  pipq "$work/py-build" -r python-pkg/requirements/build.txt
-  "$work/py-build/bin/python" -m build --wheel -o "$work/dist" python-pkg >"$work/py-build.log" 2>&1 \
-    || { tail -40 "$work/py-build.log"; exit 1; }
-  pipq "$work/py" -r tests/polyglot/requirements-python.txt "$work"/dist/*.whl
-  langs+=(python)
-fi
-if [ -f node-addon/lib/worker.js ] && grep -q '"@opentelemetry/sdk-trace-base"' examples/node/package.json 2>/dev/null; then
-  if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node_api.h ]; then export npm_config_nodedir=/usr; fi
-  export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
-  (cd node-addon && npm pack --silent --pack-destination "$work") >"$work/npm.log" 2>&1 \
-    || { cat "$work/npm.log"; exit 1; }
-  mkdir -p "$work/node-app"
-  cp examples/node/package.json examples/node/package-lock.json "$work/node-app/"
-  (cd "$work/node-app" && npm ci --silent && npm install --no-save --silent "$work"/tasker-core-*.tgz) \
-    >>"$work/npm.log" 2>&1 || { cat "$work/npm.log"; exit 1; }
-  langs+=(node)
-fi
 
 # Every worker reads these (docs/configuration.md): retries at once, and a short lease so the killed
 # worker's steps are recovered within seconds.
