@@ -1,0 +1,248 @@
+"""Worker: runs Python step handlers for the core's host-driven worker. The core claims steps,
+extends their leases, recovers, batches completions and stops gracefully; it hands steps out and
+this module runs their handlers — plain ``def`` handlers on threads (``run``) or a bounded thread
+pool (``serve``), ``async def`` handlers on the event loop (``serve``)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Dict, Iterable, Mapping, Optional, Set, Tuple, Union
+
+from . import _native
+from ._errors import HandlerNotFoundError, StoppedError
+from ._runner import is_async, run_async, run_sync
+from .client import Client
+
+Handlers = Union[Mapping[str, Any], Iterable[type]]
+
+#: the core's default execution.concurrency, used when neither the worker nor its config say otherwise
+DEFAULT_CONCURRENCY = 10
+
+
+def _handler_table(handlers: Handlers) -> Dict[str, Tuple[Any, bool]]:
+    """handler_class name -> (class or instance, is_async). A class is instantiated per step run."""
+    items: Iterable[Tuple[str, Any]]
+    if isinstance(handlers, Mapping):
+        items = handlers.items()
+    else:
+        items = ((getattr(c, "handler_class", None) or c.__name__, c) for c in handlers)
+    table: Dict[str, Tuple[Any, bool]] = {}
+    for name, h in items:
+        cls = h if isinstance(h, type) else type(h)
+        if not callable(getattr(cls, "process", None)):
+            raise TypeError(f"handler for {name!r} has no process method")
+        table[str(name)] = (h, is_async(cls))
+    if not table:
+        raise ValueError("a worker needs at least one handler")
+    return table
+
+
+def _instance(h: Any) -> Any:
+    return h() if isinstance(h, type) else h
+
+
+class Worker:
+    """Runs the handlers of ``handlers`` (a dict ``{handler_class: class or instance}``, or classes,
+    each named by its ``handler_class`` attribute or its ``__name__``) for steps of ``client``'s
+    database. ``concurrency``: steps run at once, across threads and the event loop."""
+
+    def __init__(self, client: Client, handlers: Handlers, *, concurrency: Optional[int] = None,
+                 claim_batch: int = 0, completion_batch: int = 0, lease_seconds: int = 0,
+                 poll_interval_ms: int = 0, worker_id: Optional[str] = None) -> None:
+        self.client = client
+        self._handlers = _handler_table(handlers)
+        self.concurrency = concurrency or DEFAULT_CONCURRENCY
+        self._w = _native.Worker(client._native, list(self._handlers), concurrency=self.concurrency,
+                                 claim_batch=claim_batch, completion_batch=completion_batch,
+                                 lease_seconds=lease_seconds, poll_interval_ms=poll_interval_ms,
+                                 worker_id=worker_id)
+        self._started = False
+        self._stop_requested = False
+
+    @property
+    def processed(self) -> int:
+        """Steps this worker processed so far."""
+        return int(self._w.processed)
+
+    def stop(self) -> None:
+        """Asks the worker to stop: no new claims; steps running finish (up to the shutdown timeout).
+        Thread-safe; safe from a signal handler."""
+        self._stop_requested = True
+        self._w.stop()
+
+    def close(self) -> None:
+        """Stops (if running) and frees the worker."""
+        self._w.close()
+
+    def _start(self) -> None:
+        if self._started:
+            raise RuntimeError("a Worker runs once; create another to run again")
+        self._started = True
+        self._w.start()
+        if self._stop_requested:
+            self._w.stop()
+
+    def _handler(self, job: Any) -> Tuple[Any, bool]:
+        try:
+            return self._handlers[job.handler_class]
+        except KeyError:
+            raise HandlerNotFoundError(f"no handler for {job.handler_class!r}") from None
+
+    def _run_job_on_thread(self, job: Any, loop: Optional[asyncio.AbstractEventLoop]) -> None:
+        h, asynchronous = self._handler(job)
+        if asynchronous:
+            assert loop is not None
+            loop.run_until_complete(run_async(_instance(h), job))
+        else:
+            run_sync(_instance(h), job)
+
+    # -- threads
+    def _thread_main(self, watch_idle: bool) -> None:
+        loop = asyncio.new_event_loop() if any(a for _, a in self._handlers.values()) else None
+        try:
+            while True:
+                try:
+                    job = self._w.next(100 if watch_idle else -1)
+                except StoppedError:
+                    return
+                if job is None:
+                    if watch_idle and self._w.idle():
+                        self._w.stop()
+                    continue
+                self._run_job_on_thread(job, loop)
+        finally:
+            if loop is not None:
+                loop.close()
+
+    def _run_threads(self, until_idle: bool) -> None:
+        self._start()
+        threads = [threading.Thread(target=self._thread_main, args=(until_idle and i == 0,),
+                                    name=f"tasker-worker-{i}", daemon=True) for i in range(self.concurrency)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            while t.is_alive():  # a timed join lets the main thread run signal handlers
+                t.join(0.2)
+        self._w.wait(-1)
+
+    def run(self) -> None:
+        """Runs handlers on ``concurrency`` threads until stop() or SIGTERM/SIGINT (when called on the
+        main thread): then no new steps are taken, running ones finish and their results are
+        written before it returns."""
+        previous: Dict[signal.Signals, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                previous[sig] = signal.signal(sig, lambda *_: self.stop())
+        try:
+            self._run_threads(until_idle=False)
+        finally:
+            for sig, h in previous.items():
+                signal.signal(sig, h)
+
+    def run_until_idle(self) -> None:
+        """Runs until nothing this worker can run is queued (now or in a backoff) and nothing is
+        running. For tests and batch jobs."""
+        self._run_threads(until_idle=True)
+
+    # -- asyncio
+    async def serve(self, *, until_idle: bool = False) -> None:
+        """Runs on the current event loop until stop() (or cancellation): steps are taken when the
+        core's descriptor is readable; ``async def`` handlers run on the loop, plain ones on a
+        bounded thread pool. Returns after the running steps finished and their results are
+        written."""
+        loop = asyncio.get_running_loop()
+        self._start()
+        fd = self._w.fd()
+        done: asyncio.Future[None] = loop.create_future()
+        running: Set[asyncio.Future[Any]] = set()
+        pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="tasker-handler")
+
+        def launch(job: Any) -> None:
+            try:
+                h, asynchronous = self._handler(job)
+            except HandlerNotFoundError as exc:
+                job.fail(True, str(exc), "tasker_core.HandlerNotFoundError", "HANDLER_NOT_FOUND")
+                return
+            fut: asyncio.Future[Any]
+            if asynchronous:
+                fut = loop.create_task(run_async(_instance(h), job))
+            else:
+                fut = loop.run_in_executor(pool, run_sync, _instance(h), job)
+            running.add(fut)
+            fut.add_done_callback(finished)
+
+        def finished(fut: "asyncio.Future[Any]") -> None:
+            running.discard(fut)
+            if not fut.cancelled() and fut.exception() is not None:
+                loop.call_exception_handler({"message": "step handler runner failed", "exception": fut.exception()})
+            if until_idle and not running:
+                loop.call_soon(check_idle)
+
+        def on_readable() -> None:
+            # A few steps per callback keep each loop iteration short; the descriptor is level-triggered,
+            # so the loop calls again while more are waiting.
+            for _ in range(8):
+                try:
+                    job = self._w.next(0)
+                except StoppedError:
+                    loop.remove_reader(fd)
+                    if not done.done():
+                        done.set_result(None)
+                    return
+                if job is None:
+                    return
+                launch(job)
+
+        idle_timer: Optional[asyncio.TimerHandle] = None
+
+        def check_idle() -> None:
+            nonlocal idle_timer
+            if not running and self._w.idle():
+                self._w.stop()
+            elif not done.done():
+                idle_timer = loop.call_later(0.1, check_idle)
+
+        loop.add_reader(fd, on_readable)
+        if until_idle:
+            check_idle()
+        try:
+            await asyncio.shield(done)
+        except asyncio.CancelledError:
+            self.stop()
+            raise
+        finally:
+            if idle_timer is not None:
+                idle_timer.cancel()
+            loop.remove_reader(fd)
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+            await loop.run_in_executor(None, self._w.wait, -1)
+            pool.shutdown(wait=False)
+
+    # -- delegation
+    def execute_step(self, step_id: int) -> None:
+        """Runs one step on the calling thread (a job system's job): claims exactly this step, runs
+        its handler and records the outcome. NotFoundError when the step is not claimable now."""
+        execute_step(step_id, client=self.client, handlers=self._handlers_as_mapping())
+
+    def _handlers_as_mapping(self) -> Dict[str, Any]:
+        return {name: h for name, (h, _a) in self._handlers.items()}
+
+
+def execute_step(step_id: int, *, client: Client, handlers: Handlers) -> None:
+    """Delegation for job systems (Celery, RQ): claims exactly ``step_id``, runs its handler on the
+    calling thread (an ``async def`` one with asyncio.run) and records the outcome. NotFoundError when
+    the step is not claimable now (not ready, already claimed, finished)."""
+    table = _handler_table(handlers)
+    name = client._native.step_handler_class(step_id)
+    if name not in table:
+        raise HandlerNotFoundError(f"no handler for {name!r} (step {step_id})")
+    h, asynchronous = table[name]
+    job = _native.claim_step(client._native, step_id)
+    if asynchronous:
+        asyncio.run(run_async(_instance(h), job))
+    else:
+        run_sync(_instance(h), job)

@@ -1,0 +1,246 @@
+"""Workers: threads and asyncio, failures as the handler specification says, graceful stop on
+SIGTERM, an event loop that never lags, delegation, and reference counts that stay flat."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from typing import Any, Dict, List
+
+import pytest
+
+import tasker_core as tc
+from conftest import TEMPLATES
+
+
+class Noop(tc.StepHandler):
+    def process(self, task: tc.Task, sequence: tc.Sequence, step: tc.Step) -> Any:
+        return None
+
+
+class AsyncNoop(tc.StepHandler):
+    handler_class = "Noop"
+
+    async def process(self, task: tc.Task, sequence: tc.Sequence, step: tc.Step) -> Any:
+        return None
+
+
+class FetchUser(tc.StepHandler):
+    def process(self, task: tc.Task, sequence: tc.Sequence, step: tc.Step) -> Any:
+        return {"name": task.context["name"].capitalize()}
+
+
+class Compose(tc.StepHandler):
+    async def process(self, task: tc.Task, sequence: tc.Sequence, step: tc.Step) -> Any:
+        if step.attempts == 0:
+            raise tc.RetryableError("busy", context={"try": 1})
+        user = sequence.find_step_by_name("fetch_user")
+        assert user is not None
+        return {"text": f"Hello, {user.results['name']}!"}
+
+
+def create(client: tc.Client, name: str, context: Dict[str, Any], n: int = 1) -> List[int]:
+    return [client.create_task(name, context, namespace="pytest", version="1.0.0") for _ in range(n)]
+
+
+def test_run_until_idle_with_threads(client: tc.Client) -> None:
+    [tid] = create(client, "greeting", {"name": "ada"})
+    tc.Worker(client, [FetchUser, Compose], concurrency=4).run_until_idle()
+    t = client.task(tid)
+    assert t.state == "complete"
+    assert t.step("compose").results == {"text": "Hello, Ada!"} and t.step("compose").attempts == 2
+
+
+def test_serve_on_the_event_loop(client: tc.Client) -> None:
+    ids = create(client, "greeting", {"name": "bob"}, 5)
+
+    async def main() -> None:
+        await tc.Worker(client, [FetchUser, Compose], concurrency=4).serve(until_idle=True)
+
+    asyncio.run(main())
+    for tid in ids:
+        assert client.task(tid).step("compose").results == {"text": "Hello, Bob!"}
+
+
+def test_stop_ends_serve(client: tc.Client) -> None:
+    async def main() -> None:
+        w = tc.Worker(client, [Noop], concurrency=2)
+        serving = asyncio.create_task(w.serve())
+        await asyncio.sleep(0.3)
+        w.stop()
+        await asyncio.wait_for(serving, 10)
+
+    asyncio.run(main())
+
+
+def test_a_handler_without_process_fails_the_step_retryably(client: tc.Client) -> None:
+    class Lazy(tc.StepHandler):
+        handler_class = "Noop"
+
+    [tid] = create(client, "noop", {})
+    w = tc.Worker(client, [Lazy], concurrency=1)
+    w.run_until_idle()
+    s = client.task(tid).step("only")
+    assert s.state == "error" and s.attempts == 3
+    details = s.results["error_details"]
+    assert details["error_class"] == "NotImplementedError" and "process" in details["error_message"]
+
+
+def test_delegation_runs_exactly_one_step_in_the_caller(client: tc.Client) -> None:
+    [tid] = create(client, "greeting", {"name": "cy"})
+    first = client.task(tid).step("fetch_user").workflow_step_id
+    tc.execute_step(first, client=client, handlers=[FetchUser, Compose])
+    t = client.task(tid)
+    assert t.step("fetch_user").state == "complete" and t.step("compose").state == "pending"
+    with pytest.raises(tc.NotFoundError):
+        tc.execute_step(first, client=client, handlers=[FetchUser, Compose])
+    second = t.step("compose").workflow_step_id
+    tc.execute_step(second, client=client, handlers=[FetchUser, Compose])  # async def, run with asyncio.run
+    assert client.task(tid).step("compose").state == "error"  # its first attempt raises RetryableError
+    tc.execute_step(second, client=client, handlers=[FetchUser, Compose])
+    assert client.task(tid).state == "complete"
+
+
+def test_events_reach_sync_and_async_subscribers(client: tc.Client) -> None:
+    seen: List[str] = []
+    got = threading.Event()
+
+    def on_event(name: str, payload: Dict[str, Any]) -> None:
+        seen.append(name)
+        if name == "step.completed":
+            got.set()
+
+    with client.subscribe("step.*", on_event):
+        create(client, "noop", {})
+        tc.Worker(client, [Noop], concurrency=1).run_until_idle()
+        assert got.wait(5)
+    assert "step.completed" in seen and all(n.startswith("step.") for n in seen)
+
+    async def main() -> List[Any]:
+        events: List[Any] = []
+        done = asyncio.Event()
+
+        async def on_async(name: str, payload: Dict[str, Any]) -> None:
+            events.append((name, payload))
+            if name == "task.completed":
+                done.set()
+
+        sub = client.subscribe("task.*", on_async)
+        [tid] = create(client, "noop", {})
+        await tc.Worker(client, [AsyncNoop], concurrency=1).serve(until_idle=True)
+        await asyncio.wait_for(done.wait(), 5)
+        sub.close()
+        assert any(p.get("task_id") == tid for _, p in events)
+        return events
+
+    assert asyncio.run(main())
+
+
+def test_the_event_loop_never_lags_while_5000_steps_run(client: tc.Client) -> None:
+    create(client, "fanout", {}, 1000)  # 5,000 steps
+
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        worst = 0.0
+        running = True
+
+        async def timer() -> None:
+            nonlocal worst
+            while running:
+                t0 = loop.time()
+                await asyncio.sleep(0.001)
+                worst = max(worst, loop.time() - t0 - 0.001)
+
+        tick = asyncio.create_task(timer())
+        await tc.Worker(client, [AsyncNoop], concurrency=32).serve(until_idle=True)
+        running = False
+        await tick
+        return worst
+
+    worst = asyncio.run(main())
+    print(f"worst timer lag over 5,000 async steps: {worst * 1000:.2f} ms")
+    assert worst < 0.020
+
+
+def test_sigterm_lets_running_steps_finish_and_exits_0(db_url: str, tmp_path: Any) -> None:
+    script = tmp_path / "slow_worker.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys, time, tasker_core as tc
+        class Slow(tc.StepHandler):
+            def process(self, task, sequence, step):
+                sys.stdout.write("started\\n")  # one write: two threads never mix their lines
+                sys.stdout.flush()
+                time.sleep(1.0)
+                return {{"finished": True}}
+        client = tc.Client({db_url!r})
+        tc.Worker(client, [Slow], concurrency=2).run()
+        print("stopped", flush=True)
+    """))
+    with tc.Client(db_url) as c:
+        ids = [c.create_task("slow", {}, namespace="pytest", version="1.0.0") for _ in range(2)]
+    p = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout is not None
+        assert p.stdout.readline().strip() == "started"
+        p.send_signal(signal.SIGTERM)
+        out, _ = p.communicate(timeout=30)
+    finally:
+        p.kill()
+    assert p.returncode == 0, out
+    assert "stopped" in out
+    with tc.Client(db_url) as c:
+        states = [c.task(i).step("slow_step").state for i in ids]
+    assert "complete" in states and "in_progress" not in states, states
+
+
+def test_handler_arguments_go_back_to_baseline_refcounts(client: tc.Client) -> None:
+    kept: List[Any] = []
+
+    class Keep(tc.StepHandler):
+        handler_class = "Noop"
+
+        def process(self, task: tc.Task, sequence: tc.Sequence, step: tc.Step) -> Any:
+            kept.append((task, sequence, step, sys.getrefcount(task), sys.getrefcount(step)))
+            return {"ok": True}
+
+    create(client, "noop", {"big": 2**80}, 3)
+    tc.Worker(client, [Keep], concurrency=1).run_until_idle()
+    assert len(kept) == 3
+    gc.collect()
+    for task, sequence, step, _t, _s in kept:
+        # only this list (and the getrefcount argument) refer to them now
+        assert sys.getrefcount(task) == 3 and sys.getrefcount(step) == 3 and sys.getrefcount(sequence) == 3
+
+
+@pytest.mark.skipif(os.environ.get("TASKER_MEMORY_STEPS") == "0", reason="memory test turned off")
+def test_memory_is_flat_over_100k_noop_steps(client: tc.Client) -> None:
+    """RSS after 100,000 no-op steps (in rounds) grows by no more than a small, fixed amount."""
+    total = int(os.environ.get("TASKER_MEMORY_STEPS", "100000"))
+    rounds = 5
+    per_round = total // rounds // 5  # fanout tasks: 5 steps each
+
+    def rss_kib() -> int:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+    samples = []
+    for _ in range(rounds):
+        create_many(client, per_round)
+        tc.Worker(client, [Noop], concurrency=16, claim_batch=64, completion_batch=64).run_until_idle()
+        gc.collect()
+        samples.append(rss_kib())
+    print("RSS per round (KiB):", samples)
+    # the first round warms caches and pools; after it, growth must stay small and not proportional
+    assert samples[-1] - samples[1] < 8 * 1024, samples
+
+
+def create_many(client: tc.Client, n: int) -> None:
+    for _ in range(n):
+        client.create_task("fanout", {}, namespace="pytest", version="1.0.0")
