@@ -5,6 +5,7 @@
  */
 #include "tc.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,39 @@ typedef struct {
 } tc_client;
 
 PyObject *tc_client_type;
+
+static tasker_cancel *main_cancel;       /* the main thread's token */
+static unsigned long main_thread_ident;  /* the thread that imported the module */
+static struct sigaction python_sigint;   /* the handler in place before a call, chained to */
+
+static void on_sigint(int sig)
+{
+	tasker_cancel_fire(main_cancel);
+	if (!(python_sigint.sa_flags & SA_SIGINFO) && python_sigint.sa_handler != SIG_IGN &&
+	    python_sigint.sa_handler != SIG_DFL)
+		python_sigint.sa_handler(sig);
+}
+
+/* 1 when this call is interruptible (made on the main thread); installs the SIGINT chain. */
+static int tc_interrupt_begin(void)
+{
+	if (!main_cancel || PyThread_get_thread_ident() != main_thread_ident) return 0;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_sigint;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGINT, &sa, &python_sigint) != 0) return 0;
+	tasker_cancel_reset(main_cancel);
+	tasker_cancel_set_current(main_cancel);
+	return 1;
+}
+
+static void tc_interrupt_end(int interruptible)
+{
+	if (!interruptible) return;
+	tasker_cancel_set_current(NULL);
+	sigaction(SIGINT, &python_sigint, NULL);
+}
 
 /* Enter/leave a call: the client stays alive while a call runs without the GIL. */
 static tasker_client *enter(tc_client *self)
@@ -53,7 +87,15 @@ tasker_client *tc_client_ptr(PyObject *obj)
 	return self->client;
 }
 
-#define BLOCKING(rc, expr) do { Py_BEGIN_ALLOW_THREADS (rc) = (expr); Py_END_ALLOW_THREADS } while (0)
+/* Every database wait runs with the GIL released. On the main thread it is also interruptible: while
+ * the call runs, SIGINT fires the main thread's cancel token (the core then ends the wait with
+ * TASKER_ECANCELED) and is passed on to Python's own handler, so KeyboardInterrupt follows. */
+#define BLOCKING(rc, expr)                                      \
+	do {                                                        \
+		int interruptible_ = tc_interrupt_begin();              \
+		Py_BEGIN_ALLOW_THREADS (rc) = (expr); Py_END_ALLOW_THREADS \
+		tc_interrupt_end(interruptible_);                       \
+	} while (0)
 
 /* Loads `config` (None, a dict, or a path to a YAML file) over the defaults, then the environment. */
 static int load_config(tasker_config *cfg, PyObject *config)
@@ -134,6 +176,12 @@ static PyObject *client_close(tc_client *self, PyObject *noargs)
 	(void)noargs;
 	if (!self->closed) {
 		self->closed = 1;
+		if (self->client) {
+			tasker_client *c = self->client;
+			Py_BEGIN_ALLOW_THREADS
+			tasker_client_close(c); /* ends waits of calls in flight, waits for them to return */
+			Py_END_ALLOW_THREADS
+		}
 		self->inflight++;
 		leave(self); /* frees now unless a call is still running */
 	}
@@ -630,6 +678,8 @@ static PyType_Spec client_spec = {"tasker_core._native.Client", sizeof(tc_client
 
 int tc_client_init_type(PyObject *m)
 {
+	if (!main_cancel && tasker_cancel_new(&main_cancel) != TASKER_OK) return -1;
+	main_thread_ident = PyThread_get_thread_ident();
 	tc_client_type = PyType_FromSpec(&client_spec);
 	if (!tc_client_type) return -1;
 	Py_INCREF(tc_client_type);

@@ -291,6 +291,13 @@ static PyObject *job_get_ids(tc_job *j, void *c)
 	return Py_BuildValue("(LLi)", (long long)j->step->task_id, (long long)j->step->workflow_step_id, j->step->attempts);
 }
 
+static PyObject *job_get_traceparent(tc_job *j, void *c)
+{
+	(void)c;
+	if (!j->step || !j->step->traceparent) Py_RETURN_NONE;
+	return PyUnicode_FromString(j->step->traceparent);
+}
+
 static PyObject *job_get_finished(tc_job *j, void *c)
 {
 	(void)c;
@@ -318,6 +325,7 @@ static PyGetSetDef job_getset[] = {
 	{"name", (getter)job_get_name, NULL, NULL, NULL},
 	{"ids", (getter)job_get_ids, NULL, "(task_id, workflow_step_id, attempts)", NULL},
 	{"finished", (getter)job_get_finished, NULL, NULL, NULL},
+	{"traceparent", (getter)job_get_traceparent, NULL, "the task's W3C traceparent, or None", NULL},
 	{"names", (getter)job_get_traceparent_source, NULL, "(namespace_name, task_name)", NULL},
 	{NULL, NULL, NULL, NULL, NULL},
 };

@@ -53,6 +53,7 @@ static const char *class_name_of(int code)
 PyObject *tc_raise(int code)
 {
 	if (code == TASKER_ENOMEM) return PyErr_NoMemory();
+	if (code == TC_ECANCELED && PyErr_CheckSignals() < 0) return NULL; /* Ctrl-C: KeyboardInterrupt */
 	const tasker_error *e = tasker_error_last();
 	const char *msg = e && e->message && *e->message ? e->message : tasker_error_name(code);
 	PyObject *cls = tc_error_class(class_name_of(code));

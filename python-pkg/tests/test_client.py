@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncio
 import threading
 import time
@@ -130,3 +132,38 @@ def test_async_client_has_the_same_surface(db_url: str) -> None:
             assert len(results) == 8
 
     asyncio.run(main())
+
+
+def test_ctrl_c_interrupts_a_call_waiting_on_the_database(db_url: str, sql: psycopg.Connection,
+                                                          tmp_path: Any) -> None:
+    """SIGINT during a call blocked on a row lock ends the call at once with KeyboardInterrupt."""
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+    with tc.Client(db_url) as c:
+        tid = c.create_task("noop", {}, namespace="pytest", version="1.0.0")
+    script = tmp_path / "blocked.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys, time, tasker_core as tc
+        c = tc.Client({db_url!r})
+        sys.stdout.write("calling\\n"); sys.stdout.flush()
+        t0 = time.monotonic()
+        try:
+            c.cancel_task({tid})
+        except KeyboardInterrupt:
+            sys.stdout.write("interrupted after %.2f s\\n" % (time.monotonic() - t0))
+    """))
+    sql.execute("BEGIN")
+    sql.execute("SELECT 1 FROM tasker_tasks WHERE task_id = %s FOR UPDATE", (tid,))
+    p = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout is not None and p.stdout.readline().strip() == "calling"
+        time.sleep(0.5)
+        p.send_signal(signal.SIGINT)
+        out, _ = p.communicate(timeout=10)
+    finally:
+        p.kill()
+        sql.execute("ROLLBACK")
+    assert out.startswith("interrupted after"), out
+    assert float(out.split()[2]) < 3.0

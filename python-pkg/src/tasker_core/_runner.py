@@ -14,8 +14,10 @@ from ._errors import JSONError, PermanentError, RetryableError
 
 try:  # spans only when the application has OpenTelemetry; without it nothing is imported
     from opentelemetry import trace as _otel_trace
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator as _Propagator
 except ImportError:  # pragma: no cover - depends on the environment
     _otel_trace = None  # type: ignore[assignment]
+    _Propagator = None  # type: ignore[assignment,misc]
 
 
 def class_name(exc: BaseException) -> str:
@@ -65,8 +67,10 @@ def _span(job: Any) -> Any:
     task_id, step_id, attempts = job.ids
     namespace, task_name = job.names
     tracer = _otel_trace.get_tracer("tasker_core")
+    parent = job.traceparent
+    context = _Propagator().extract({"traceparent": parent}) if parent and _Propagator is not None else None
     return tracer.start_as_current_span(
-        f"tasker.step {job.name}",
+        f"tasker.step {job.name}", context=context,
         attributes={"tasker.task_id": task_id, "tasker.step_id": step_id, "tasker.namespace": namespace,
                     "tasker.task_name": task_name, "tasker.step_name": job.name, "tasker.attempt": attempts + 1,
                     "tasker.handler_class": job.handler_class})
