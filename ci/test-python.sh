@@ -53,8 +53,9 @@ rc=0
 record "sdist + wheel" $rc
 [ $rc = 0 ] || { echo "python: $passed passed, $failed failed"; exit 1; }
 rc=0
-( PATH="$work/build-env/bin:$PATH" auditwheel repair -q -w "$work/wheelhouse" "$work"/dist/*.whl ) || rc=$?
-record "auditwheel repair (libpq, libcjson, libyaml, libcrypto inside the wheel)" $rc
+( PATH="$work/build-env/bin:$PATH" auditwheel repair -w "$work/wheelhouse" "$work"/dist/*.whl >"$work/auditwheel.log" 2>&1 ) || rc=$?
+[ $rc = 0 ] || tail -20 "$work/auditwheel.log"
+record "auditwheel repair (libpq, libcjson, libyaml, libcrypto and their libraries inside the wheel)" $rc
 wheel=$(ls "$work"/wheelhouse/*.whl)
 echo "wheel: $(basename "$wheel") ($(du -k "$wheel" | cut -f1) KiB)"
 

@@ -7,10 +7,12 @@
 #   4. `cmake --install`, then the examples in examples/c built through pkg-config and run
 #   5. the reliability tests: several worker processes, kill -9, a PostgreSQL restart, and a stop
 #      during a database outage or a handler longer than its lease
-#   6. the Ruby gem: packaged, installed, its tests and the conformance suite with Ruby handlers
-#   7. the npm package: packed, installed into a fresh app, node --test and the conformance suite with
+#   6. the Python package: sdist and wheel, installed in fresh virtualenvs on Python 3.9 and 3.13, the
+#      conformance suite with sync and async handlers, pytest, mypy on the examples, an ASan build
+#   7. the Ruby gem: packaged, installed, its tests and the conformance suite with Ruby handlers
+#   8. the npm package: packed, installed into a fresh app, node --test and the conformance suite with
 #      JavaScript handlers (ci/test-node.sh)
-#   8. the polyglot run (ci/test-polyglot.sh): one workflow, a worker process per language
+#   9. the polyglot run (ci/test-polyglot.sh): one workflow, a worker process per language
 # Closes with the conformance table (case × language, from the lines each runner printed) and one
 # line "tests: N passed, N failed".
 set -euo pipefail
@@ -109,6 +111,11 @@ for t in shutdown_during_outage shutdown_keeps_leases; do
   REL_BUILD_DIR=build bash "tests/reliability/$t.sh" || rc=$?
   record "reliability: $t" $rc
 done
+
+phase "Python package: sdist + abi3 wheel, installed outside the repository on the oldest and newest Python"
+rc=0
+bash ci/test-python.sh || rc=$?
+record "Python package" $rc
 
 phase "Ruby gem: build, install, tests, conformance, example outside the repository"
 rc=0
