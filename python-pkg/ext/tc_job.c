@@ -65,8 +65,11 @@ static int hand_over(tc_job *j, tasker_step_result *res)
 	if (j->from_worker) {
 		tasker_worker *w = tc_worker_live(j->owner);
 		if (!w) { j->step = NULL; return -1; } /* the worker was closed and released the step */
-		rc = tasker_worker_finish(w, j->step, res); /* frees the step */
+		/* The GIL stays held: finishing never waits on the database (the result is queued for the
+		 * batched completion), and the worker cannot be closed meanwhile. */
+		tasker_claimed_step *step = j->step;
 		j->step = NULL;
+		rc = tasker_worker_finish(w, step, res); /* frees the step */
 		if (rc) { tc_raise(rc); return -1; }
 		return 0;
 	}

@@ -3,7 +3,7 @@ every case file is one workflow run, executed with Python handler subclasses on 
 then checked against its expectations. Handlers are plain ``def`` (``--mode sync``, run by
 ``Worker.run_until_idle``) or ``async def`` (``--mode async``, run by ``await Worker.serve``).
 
-    python tests/conformance.py --mode sync|async [--case SUBSTRING] [--cases DIR]
+    python tests/conformance.py --mode sync|async [--case SUBSTRING[,SUBSTRING...]] [--cases DIR]
 
 Prints ``conformance python-<mode> <case> ok|FAIL`` per case (with the reasons of a failure), then
 ``conformance: N passed, N failed``. Needs TASKER_DATABASE_URL (a server where it may create
@@ -413,8 +413,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--cases", type=Path, default=ROOT / "cases")
     args = ap.parse_args(argv)
     cases = sorted(args.cases.glob("*.json"))
-    if args.case:
-        cases = [c for c in cases if args.case in c.stem]
+    if args.case:  # substrings, comma-separated
+        wanted = args.case.split(",")
+        cases = [c for c in cases if any(w in c.stem for w in wanted)]
     if not cases:
         print(f"conformance: no cases in {args.cases}", file=sys.stderr)
         return 1

@@ -144,29 +144,32 @@ def test_events_reach_sync_and_async_subscribers(client: tc.Client) -> None:
 
 
 def test_the_event_loop_never_lags_while_5000_steps_run(client: tc.Client) -> None:
+    """A 1 ms timer on the loop never lags more than 20 ms while 5,000 async steps run. What the machine
+    itself causes (the same timer on an idle loop, measured first) is not counted against the worker."""
     create(client, "fanout", {}, 1000)  # 5,000 steps
 
-    async def main() -> float:
-        loop = asyncio.get_running_loop()
+    async def timer(loop: asyncio.AbstractEventLoop, running: List[bool]) -> float:
         worst = 0.0
-        running = True
-
-        async def timer() -> None:
-            nonlocal worst
-            while running:
-                t0 = loop.time()
-                await asyncio.sleep(0.001)
-                worst = max(worst, loop.time() - t0 - 0.001)
-
-        tick = asyncio.create_task(timer())
-        await tc.Worker(client, [AsyncNoop], concurrency=32).serve(until_idle=True)
-        running = False
-        await tick
+        while running[0]:
+            t0 = loop.time()
+            await asyncio.sleep(0.001)
+            worst = max(worst, loop.time() - t0 - 0.001)
         return worst
 
-    worst = asyncio.run(main())
-    print(f"worst timer lag over 5,000 async steps: {worst * 1000:.2f} ms")
-    assert worst < 0.020
+    async def main() -> "tuple[float, float]":
+        loop = asyncio.get_running_loop()
+        idle = [True]
+        loop.call_later(1.0, idle.__setitem__, 0, False)
+        baseline = await timer(loop, idle)
+        running = [True]
+        tick = asyncio.create_task(timer(loop, running))
+        await tc.Worker(client, [AsyncNoop], concurrency=32).serve(until_idle=True)
+        running[0] = False
+        return baseline, await tick
+
+    baseline, worst = asyncio.run(main())
+    print(f"worst timer lag: {worst * 1000:.2f} ms over 5,000 async steps, {baseline * 1000:.2f} ms on the idle loop")
+    assert worst < 0.020 + baseline
 
 
 def test_sigterm_lets_running_steps_finish_and_exits_0(db_url: str, tmp_path: Any) -> None:
