@@ -107,24 +107,67 @@ tasker_client *tc_client_get(VALUE self)
 	return c->client;
 }
 
-/* ---- running a call without the GVL */
+/* ---- running a call without the GVL, interruptibly
+ *
+ * Each native thread has a cancel token (created on its first call, freed when the thread ends). It
+ * is the thread's current token while a call runs without the GVL; the unblock function Ruby calls to
+ * interrupt the thread (Ctrl-C, Thread#raise, Thread#kill) fires it, so the core ends the call at
+ * once (TASKER_ECANCELED: a running statement is cancelled, a wait for a pooled connection ends), and
+ * the interrupt is then raised here. */
+
+static pthread_key_t token_key;
+
+static void token_destroy(void *token) { tasker_cancel_free(token); }
+
+static tasker_cancel *thread_token(void)
+{
+	tasker_cancel *t = pthread_getspecific(token_key);
+	if (!t) {
+		if (tasker_cancel_new(&t))
+			rb_memerror();
+		pthread_setspecific(token_key, t);
+	}
+	return t;
+}
 
 typedef struct {
 	tc_client *c;
 	void *(*fn)(void *);
 	void *data;
+	tasker_cancel *token;
+	volatile int fired;
 } call_ctx;
+
+static void *run_with_token(void *p)
+{
+	call_ctx *x = p;
+	tasker_cancel_set_current(x->token);
+	x->fn(x->data);
+	tasker_cancel_set_current(NULL);
+	return NULL;
+}
+
+static void fire_token(void *p)
+{
+	call_ctx *x = p;
+	x->fired = 1;
+	tasker_cancel_fire(x->token);
+}
 
 static VALUE call_body(VALUE arg)
 {
 	call_ctx *x = (call_ctx *)arg;
-	rb_thread_call_without_gvl(x->fn, x->data, NULL, NULL);
+	x->token = thread_token();
+	/* Raises the interrupt that ended the call, if any; call_done resets the token. */
+	rb_thread_call_without_gvl(run_with_token, x, fire_token, x);
 	return Qnil;
 }
 
 static VALUE call_done(VALUE arg)
 {
 	call_ctx *x = (call_ctx *)arg;
+	if (x->fired)
+		tasker_cancel_reset(x->token);
 	pthread_mutex_lock(&x->c->mu);
 	int last = --x->c->busy == 0 && x->c->closed;
 	tasker_client *to_free = last ? x->c->client : NULL;
@@ -145,7 +188,7 @@ void *tc_client_call(VALUE self, void *(*fn)(void *), void *data)
 	pthread_mutex_unlock(&c->mu);
 	if (!open)
 		tc_raise_named("Error", "the client is closed");
-	call_ctx x = {c, fn, data};
+	call_ctx x = {c, fn, data, NULL, 0};
 	rb_ensure(call_body, (VALUE)&x, call_done, (VALUE)&x);
 	RB_GC_GUARD(self);
 	return NULL;
@@ -812,6 +855,8 @@ static VALUE client_health(VALUE self)
 
 void tc_init_client(void)
 {
+	if (pthread_key_create(&token_key, token_destroy))
+		rb_raise(rb_eNoMemError, "tasker-core: cannot create a thread key");
 	tc_cClient = rb_define_class_under(tc_mTaskerCore, "Client", rb_cObject);
 	rb_define_alloc_func(tc_cClient, client_alloc);
 	rb_define_private_method(tc_cClient, "_open", client_open, 5);

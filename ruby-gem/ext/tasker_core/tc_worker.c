@@ -1,40 +1,21 @@
 /*
- * tc_worker.c — TaskerCore::Worker's native part: the core's worker (tasker_worker_*) does the
- * claiming, LISTEN/NOTIFY waits, lease renewal, crash recovery, batched completion and graceful
- * shutdown; this file bridges its handler threads (pthreads, which may not run Ruby) to Ruby threads.
- *
- *   core executor pthread                      Ruby thread (Worker#serve)
- *   ---------------------                      --------------------------
- *   bridge_process(step): queue a job ───────▶ wait for a job (GVL released)
- *   wait for job.done                          run the handler (GVL held), fill the outcome
- *   ◀──────────────────────────────────────── job.done = 1, signal
- *   return the outcome to the core
- *
- * The dispatcher (tasker_worker_run) runs on the Ruby thread that called Worker#run, with the GVL
- * released; interrupting that thread (a signal, Thread#raise) asks the worker to stop gracefully.
- * Delegation (execute_step) runs the handler on the calling thread via rb_thread_call_with_gvl.
+ * tc_worker.c — TaskerCore::Worker's native part, a host of the core's host-driven worker
+ * (tasker_worker_start/next/fd/finish): the core claims, sleeps on LISTEN/NOTIFY, renews leases,
+ * recovers dead workers' steps and writes results in batches on its own threads, which never touch
+ * Ruby; the worker's Ruby threads take steps with tasker_worker_next, wait for more on
+ * tasker_worker_fd (rb_wait_for_single_fd: the GVL is released and Thread#raise/kill work), run the
+ * handler with the GVL and give the outcome back with tasker_worker_finish. No relay of its own.
+ * Delegation (execute_step) claims one step and runs its handler on the calling thread.
  * Decides nothing about steps: outcomes come from tc_handler.c, rules from the core.
  */
-#include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <ruby/io.h>
+
 #include "tc.h"
 
-typedef struct tc_job {
-	const tasker_claimed_step *step;
-	const tc_handler_ref *handler;
-	tc_outcome outcome;
-	int done;
-	pthread_cond_t cv;
-	struct tc_job *next;
-} tc_job;
-
-struct tc_worker;
-
 typedef struct {
-	struct tc_worker *w;
 	tc_handler_ref ref;
 	char *name;
 } tc_entry;
@@ -44,22 +25,8 @@ typedef struct tc_worker {
 	VALUE client;
 	tc_entry *entries;
 	size_t nentries;
-
-	pthread_mutex_t mu;
-	pthread_cond_t job_cv;
-	tc_job *head, *tail;
-	int open;               /* a run is in progress: jobs are accepted */
-	int consumers;          /* Ruby threads serving jobs */
-	int abandoned;          /* every Ruby thread of this run has exited: no job can be served */
-	unsigned long wake_gen; /* bumped to wake waiting Ruby threads (interrupts, close) */
-	int running;
+	int consumers;          /* Ruby threads serving steps (GVL-protected) */
 } tc_worker;
-
-/* Set while the current native thread runs execute_step: the handler then runs right here. */
-static _Thread_local struct inline_run {
-	tc_worker *w;
-	tc_outcome resume; /* a non-local exit to resume once the core returned */
-} *inline_run;
 
 /* ------------------------------------------------------------------ lifetime */
 
@@ -74,12 +41,10 @@ static void worker_mark(void *p)
 static void worker_free(void *p)
 {
 	tc_worker *w = p;
-	tasker_worker_free(w->cw);
+	tasker_worker_free(w->cw); /* stops and waits when it still runs */
 	for (size_t i = 0; i < w->nentries; i++)
 		free(w->entries[i].name);
 	free(w->entries);
-	pthread_mutex_destroy(&w->mu);
-	pthread_cond_destroy(&w->job_cv);
 	xfree(w);
 }
 
@@ -97,8 +62,6 @@ static VALUE worker_alloc(VALUE klass)
 	tc_worker *w;
 	VALUE obj = TypedData_Make_Struct(klass, tc_worker, &worker_type, w);
 	w->client = Qnil;
-	pthread_mutex_init(&w->mu, NULL);
-	pthread_cond_init(&w->job_cv, NULL);
 	return obj;
 }
 
@@ -110,91 +73,12 @@ static tc_worker *get(VALUE self)
 	return w;
 }
 
-/* ------------------------------------------------------------------ the core's side */
-
-static void fail_job(tc_job *job, const char *message)
+static const tc_entry *entry_for(const tc_worker *w, const char *handler_class)
 {
-	memset(&job->outcome, 0, sizeof job->outcome);
-	job->outcome.outcome = TASKER_OUTCOME_RETRYABLE;
-	job->outcome.retry_after = -1;
-	job->outcome.message = strdup(message);
-	job->outcome.error_class = strdup("TaskerCore::StoppedError");
-	job->outcome.jump_error = Qnil;
-}
-
-/* Caller holds w->mu. */
-static void fail_queued(tc_worker *w, const char *message)
-{
-	for (tc_job *j = w->head; j; j = j->next) {
-		fail_job(j, message);
-		j->done = 1;
-		pthread_cond_signal(&j->cv);
-	}
-	w->head = w->tail = NULL;
-}
-
-static void *run_inline_with_gvl(void *p)
-{
-	tc_job *job = p;
-	tc_run_handler(&job->outcome, job->handler, job->step);
+	for (size_t i = 0; i < w->nentries; i++)
+		if (strcmp(w->entries[i].name, handler_class) == 0)
+			return &w->entries[i];
 	return NULL;
-}
-
-static void copy_text(char *dst, size_t cap, const char *src)
-{
-	snprintf(dst, cap, "%s", src ? src : "");
-}
-
-/* The core's C handler for every Ruby handler class: hands the step to a Ruby thread, waits. */
-static int bridge_process(char **out, const tasker_claimed_step *step, tasker_step_error *err, void *payload)
-{
-	tc_entry *e = payload;
-	tc_worker *w = e->w;
-	tc_job job;
-	memset(&job, 0, sizeof job);
-	job.step = step;
-	job.handler = &e->ref;
-	if (inline_run && inline_run->w == w) {
-		rb_thread_call_with_gvl(run_inline_with_gvl, &job);
-		inline_run->resume.jump_state = job.outcome.jump_state;
-		inline_run->resume.jump_error = job.outcome.jump_error;
-	} else {
-		pthread_cond_init(&job.cv, NULL);
-		pthread_mutex_lock(&w->mu);
-		/* Jobs may queue before the Ruby threads have started; they are served once they have. */
-		if (!w->open || w->abandoned) {
-			fail_job(&job, "the Ruby side of the worker is not running (no thread serves handlers)");
-		} else {
-			if (w->tail)
-				w->tail->next = &job;
-			else
-				w->head = &job;
-			w->tail = &job;
-			pthread_cond_signal(&w->job_cv);
-			while (!job.done)
-				pthread_cond_wait(&job.cv, &w->mu);
-		}
-		pthread_mutex_unlock(&w->mu);
-		pthread_cond_destroy(&job.cv);
-	}
-	tc_outcome *o = &job.outcome;
-	if (o->outcome == TASKER_OUTCOME_SUCCESS && o->results_json) {
-		*out = o->results_json;
-		o->results_json = NULL;
-		tc_outcome_free(o);
-		return 0;
-	}
-	err->outcome = o->outcome == TASKER_OUTCOME_PERMANENT ? TASKER_OUTCOME_PERMANENT : TASKER_OUTCOME_RETRYABLE;
-	err->retry_after = o->retry_after;
-	copy_text(err->message, sizeof err->message, o->message ? o->message : "the handler failed");
-	copy_text(err->error_class, sizeof err->error_class, o->error_class);
-	copy_text(err->error_code, sizeof err->error_code, o->error_code);
-	err->backtrace_json = o->backtrace_json;
-	o->backtrace_json = NULL;
-	err->context_json = o->context_json;
-	o->context_json = NULL;
-	tc_outcome_free(o);
-	return -1;
 }
 
 /* ------------------------------------------------------------------ setup */
@@ -236,7 +120,6 @@ static VALUE worker_setup(VALUE self, VALUE client, VALUE handlers, VALUE opts)
 			rb_raise(rb_eArgError, "handlers must be [name, class, pass_config] triples");
 		VALUE name = RARRAY_AREF(h, 0);
 		tc_entry *e = &w->entries[w->nentries];
-		e->w = w;
 		e->ref.klass = RARRAY_AREF(h, 1);
 		e->ref.pass_config = RTEST(RARRAY_AREF(h, 2));
 		e->name = strdup(StringValueCStr(name));
@@ -249,77 +132,83 @@ static VALUE worker_setup(VALUE self, VALUE client, VALUE handlers, VALUE opts)
 	if (rc)
 		tc_raise(rc);
 	w->client = client;
-	for (size_t i = 0; i < w->nentries; i++) {
-		tasker_step_handler h = {TASKER_STEP_HANDLER_VERSION, w->entries[i].name, bridge_process, NULL,
-		                         &w->entries[i]};
-		if ((rc = tasker_worker_register(w->cw, &h)))
+	for (size_t i = 0; i < w->nentries; i++)
+		if ((rc = tasker_worker_declare(w->cw, w->entries[i].name)))
 			tc_raise(rc);
-	}
 	return self;
 }
 
-/* ------------------------------------------------------------------ the Ruby side */
+/* ------------------------------------------------------------------ running a step */
 
 typedef struct {
-	tc_worker *w;
-	unsigned long gen;
-	tc_job *job;
-	int closed;
-} wait_args;
+	tasker_worker *cw;
+	tasker_claimed_step *step;
+	tasker_step_result result;
+	int rc;
+} finish_args;
 
-static void *wait_job(void *p)
+static void *do_finish(void *p)
 {
-	wait_args *a = p;
-	tc_worker *w = a->w;
-	pthread_mutex_lock(&w->mu);
-	while (!w->head && w->open && w->wake_gen == a->gen)
-		pthread_cond_wait(&w->job_cv, &w->mu);
-	if (w->head) {
-		a->job = w->head;
-		w->head = a->job->next;
-		if (!w->head)
-			w->tail = NULL;
-	}
-	a->closed = !w->open;
-	pthread_mutex_unlock(&w->mu);
+	finish_args *a = p;
+	a->rc = tasker_worker_finish(a->cw, a->step, &a->result);
 	return NULL;
 }
 
-static void wake_waiters(void *p)
+/* Runs the handler of a step handed out by the core (GVL held), gives the outcome back (GVL released:
+ * when the worker is not running the core writes it at once), then resumes a non-local exit
+ * (Thread#kill, throw) the handler made. Returns tasker_worker_finish's code. */
+static int run_step(tc_worker *w, tasker_claimed_step *step)
 {
-	tc_worker *w = p;
-	pthread_mutex_lock(&w->mu);
-	w->wake_gen++;
-	pthread_cond_broadcast(&w->job_cv);
-	pthread_mutex_unlock(&w->mu);
+	tc_outcome o;
+	const tc_entry *e = entry_for(w, step->handler_class);
+	if (e) {
+		tc_run_handler(&o, &e->ref, step);
+	} else { /* declared, so never: the core claims only declared classes */
+		memset(&o, 0, sizeof o);
+		o.outcome = TASKER_OUTCOME_RETRYABLE;
+		o.retry_after = -1;
+		o.message = strdup("no Ruby handler for this handler_class in this worker");
+		o.jump_error = Qnil;
+	}
+	finish_args a = {w->cw, step, {0}, 0};
+	a.result.outcome = o.outcome;
+	a.result.results_json = o.results_json;
+	a.result.error_message = o.message;
+	a.result.error_class = o.error_class;
+	a.result.error_code = o.error_code;
+	a.result.error_context_json = o.context_json;
+	a.result.backtrace_json = o.backtrace_json;
+	a.result.retry_after = o.retry_after;
+	rb_thread_call_without_gvl(do_finish, &a, NULL, NULL); /* copies the result */
+	tc_outcome resume = {0};
+	resume.jump_state = o.jump_state;
+	resume.jump_error = o.jump_error;
+	tc_outcome_free(&o);
+	tc_outcome_resume(&resume);
+	RB_GC_GUARD(resume.jump_error);
+	return a.rc;
 }
+
+/* ------------------------------------------------------------------ the Ruby threads */
 
 static VALUE serve_loop(VALUE self)
 {
 	tc_worker *w = get(self);
+	int fd = tasker_worker_fd(w->cw);
 	for (;;) {
-		wait_args a = {w, 0, NULL, 0};
-		pthread_mutex_lock(&w->mu);
-		a.gen = w->wake_gen;
-		pthread_mutex_unlock(&w->mu);
-		rb_thread_call_without_gvl(wait_job, &a, wake_waiters, w);
-		if (!a.job) {
-			if (a.closed)
-				break;
-			rb_thread_check_ints(); /* woken by an interrupt: Thread#raise/kill take effect here */
+		tasker_claimed_step *step = NULL;
+		int rc = tasker_worker_next(&step, w->cw, 0); /* never waits: the GVL is held */
+		if (rc == TASKER_ESTOPPED)
+			break;
+		if (rc == TASKER_ETIMEOUT) {
+			/* Sleeps with the GVL released until a step waits (or the worker stops); an interrupt
+			 * (Thread#raise, Thread#kill, a signal for the main thread) is raised here. */
+			rb_wait_for_single_fd(fd, RB_WAITFD_IN, NULL);
 			continue;
 		}
-		tc_job *job = a.job;
-		tc_run_handler(&job->outcome, job->handler, job->step);
-		tc_outcome resume = {0};
-		resume.jump_state = job->outcome.jump_state;
-		resume.jump_error = job->outcome.jump_error;
-		pthread_mutex_lock(&w->mu);
-		job->done = 1;
-		pthread_cond_signal(&job->cv);
-		pthread_mutex_unlock(&w->mu);
-		tc_outcome_resume(&resume);
-		RB_GC_GUARD(resume.jump_error);
+		if (rc)
+			tc_raise(rc);
+		run_step(w, step);
 	}
 	return Qnil;
 }
@@ -327,84 +216,58 @@ static VALUE serve_loop(VALUE self)
 static VALUE serve_exit(VALUE self)
 {
 	tc_worker *w = get(self);
-	pthread_mutex_lock(&w->mu);
-	if (--w->consumers == 0 && w->open) {
-		/* The last Ruby thread is gone while the core still runs: nothing can run handlers any more. */
-		w->abandoned = 1;
-		fail_queued(w, "the worker's Ruby threads stopped");
-		tasker_worker_stop(w->cw);
-	}
-	pthread_mutex_unlock(&w->mu);
+	if (--w->consumers == 0)
+		tasker_worker_stop(w->cw); /* no Ruby thread is left to run handlers */
 	return Qnil;
 }
 
-/* _serve: runs handlers for the core until the bridge closes (one call per Ruby thread). */
+/* _serve: runs handlers until the worker stops (one call per Ruby thread, after _start). */
 static VALUE worker_serve(VALUE self)
 {
 	tc_worker *w = get(self);
-	pthread_mutex_lock(&w->mu);
 	w->consumers++;
-	pthread_mutex_unlock(&w->mu);
 	return rb_ensure(serve_loop, self, serve_exit, self);
 }
 
-static VALUE worker_open_bridge(VALUE self)
+/* _start: the core's machinery starts on its own threads. */
+static VALUE worker_start(VALUE self)
 {
-	tc_worker *w = get(self);
-	pthread_mutex_lock(&w->mu);
-	int was_running = w->running;
-	if (!was_running) {
-		w->running = 1;
-		w->open = 1;
-		w->abandoned = 0;
-	}
-	pthread_mutex_unlock(&w->mu);
-	if (was_running)
-		tc_raise_named("Error", "the worker is already running");
-	return self;
-}
-
-static VALUE worker_close_bridge(VALUE self)
-{
-	tc_worker *w = get(self);
-	pthread_mutex_lock(&w->mu);
-	w->open = 0;
-	w->running = 0;
-	fail_queued(w, "the worker stopped before this step's handler started");
-	w->wake_gen++;
-	pthread_cond_broadcast(&w->job_cv);
-	pthread_mutex_unlock(&w->mu);
+	int rc = tasker_worker_start(get(self)->cw);
+	if (rc)
+		tc_raise(rc);
 	return self;
 }
 
 typedef struct {
-	tc_worker *w;
-	int until_idle;
+	tasker_worker *cw;
+	int timeout_ms;
 	int rc;
-} run_args;
+} wait_args;
 
-static void *do_run(void *p)
+static void *do_wait(void *p)
 {
-	run_args *a = p;
-	a->rc = a->until_idle ? tasker_worker_run_until_idle(a->w->cw) : tasker_worker_run(a->w->cw);
+	wait_args *a = p;
+	a->rc = tasker_worker_wait(a->cw, a->timeout_ms);
 	return NULL;
 }
 
-static void stop_from_interrupt(void *p)
-{
-	tasker_worker_stop(((tc_worker *)p)->cw);
-}
+static void stop_from_interrupt(void *p) { tasker_worker_stop(p); }
 
-/* _run(until_idle): the core's dispatcher, on this thread, without the GVL. */
-static VALUE worker_run(VALUE self, VALUE until_idle)
+/* _wait(timeout_ms): true once the machinery has stopped and every result is written, false when the
+ * time ran out. An interrupt of the waiting thread (a signal, Thread#raise) stops the worker. */
+static VALUE worker_wait(VALUE self, VALUE timeout_ms)
 {
 	tc_worker *w = get(self);
-	run_args a = {w, RTEST(until_idle), 0};
-	rb_thread_call_without_gvl(do_run, &a, stop_from_interrupt, w);
+	wait_args a = {w->cw, NUM2INT(timeout_ms), 0};
+	rb_thread_call_without_gvl(do_wait, &a, stop_from_interrupt, w->cw);
+	if (a.rc == TASKER_ETIMEOUT)
+		return Qfalse;
 	if (a.rc)
 		tc_raise(a.rc);
-	return Qnil;
+	return Qtrue;
 }
+
+static VALUE worker_idle_p(VALUE self) { return tasker_worker_idle(get(self)->cw) ? Qtrue : Qfalse; }
 
 static VALUE worker_stop(VALUE self)
 {
@@ -418,15 +281,16 @@ static VALUE worker_processed(VALUE self)
 }
 
 typedef struct {
-	tc_worker *w;
+	tasker_worker *cw;
 	int64_t step_id;
+	tasker_claimed_step *step;
 	int rc;
-} exec_args;
+} claim_args;
 
-static void *do_execute(void *p)
+static void *do_claim(void *p)
 {
-	exec_args *a = p;
-	a->rc = tasker_worker_execute_step(a->w->cw, a->step_id);
+	claim_args *a = p;
+	a->rc = tasker_worker_claim_step(&a->step, a->cw, a->step_id);
 	return NULL;
 }
 
@@ -434,18 +298,13 @@ static void *do_execute(void *p)
 static VALUE worker_execute_step(VALUE self, VALUE step_id)
 {
 	tc_worker *w = get(self);
-	struct inline_run run;
-	memset(&run, 0, sizeof run);
-	run.w = w;
-	run.resume.jump_error = Qnil;
-	exec_args a = {w, NUM2LL(step_id), 0};
-	inline_run = &run;
-	rb_thread_call_without_gvl(do_execute, &a, NULL, NULL);
-	inline_run = NULL;
-	tc_outcome_resume(&run.resume);
-	RB_GC_GUARD(run.resume.jump_error);
+	claim_args a = {w->cw, NUM2LL(step_id), NULL, 0};
+	rb_thread_call_without_gvl(do_claim, &a, NULL, NULL);
 	if (a.rc)
 		tc_raise(a.rc);
+	int rc = run_step(w, a.step);
+	if (rc)
+		tc_raise(rc);
 	return Qtrue;
 }
 
@@ -483,10 +342,10 @@ void tc_init_worker(void)
 	VALUE c = rb_define_class_under(tc_mTaskerCore, "Worker", rb_cObject);
 	rb_define_alloc_func(c, worker_alloc);
 	rb_define_private_method(c, "_setup", worker_setup, 3);
-	rb_define_private_method(c, "_open_bridge", worker_open_bridge, 0);
+	rb_define_private_method(c, "_start", worker_start, 0);
 	rb_define_private_method(c, "_serve", worker_serve, 0);
-	rb_define_private_method(c, "_close_bridge", worker_close_bridge, 0);
-	rb_define_private_method(c, "_run", worker_run, 1);
+	rb_define_private_method(c, "_wait", worker_wait, 1);
+	rb_define_private_method(c, "_idle?", worker_idle_p, 0);
 	rb_define_private_method(c, "_execute_step", worker_execute_step, 1);
 	rb_define_method(c, "stop", worker_stop, 0);
 	rb_define_method(c, "processed", worker_processed, 0);

@@ -45,7 +45,26 @@ module TaskerCore
       @templates_lock = Mutex.new
       @subscriptions = []
       @subscriptions_lock = Mutex.new
+      Client.watch_signals
       _open(database_url, pool_size, application_name, path, text)
+    end
+
+    @signal_lock = Mutex.new
+
+    # Ruby handles a signal (Ctrl-C) on a thread that runs or sleeps in Ruby. When every thread is
+    # inside a database call (GVL released), nothing would notice SIGINT until a call returned, so one
+    # thread per process sleeps to receive signals; Ruby then interrupts the waiting call.
+    # @api private
+    def self.watch_signals
+      @signal_lock.synchronize do
+        return if @signal_watcher&.alive? # (a fork leaves no threads behind: one is started again)
+
+        @signal_watcher = Thread.new do
+          Thread.current.name = "tasker-signals"
+          Thread.current.report_on_exception = false
+          sleep
+        end
+      end
     end
 
     # Applies the embedded migrations not yet applied (idempotent; safe from several processes).

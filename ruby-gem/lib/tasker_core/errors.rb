@@ -18,6 +18,9 @@ module TaskerCore
   #   │  └─ JSONError          a value cannot be represented as JSON
   #   ├─ ConfigurationError    a configuration key or value is invalid
   #   ├─ StoppedError          the worker was stopped
+  #   ├─ TimeoutError          no pooled connection became free in time (the message names the pool size)
+  #   ├─ CanceledError         the call was cancelled from another thread
+  #   ├─ ClosedError           the core's client was closed
   #   └─ ProceduralError       raised by step handlers, as in the Rails engine:
   #      ├─ RetryableError     try again after a backoff, while attempts remain
   #      └─ PermanentError     never retry this step; the task goes to error

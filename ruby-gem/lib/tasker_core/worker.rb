@@ -16,6 +16,9 @@ module TaskerCore
     # @return [Hash{String => Class}] handler_class name => handler class
     attr_reader :handlers
 
+    # How often run_until_idle asks the core whether anything is left to do (milliseconds).
+    IDLE_CHECK_MS = 20
+
     # @param client [Client]
     # @param concurrency [Integer] steps run at once (handler threads)
     # @param handlers [nil, Array, Hash] which handlers this worker runs. nil (default): every named
@@ -78,8 +81,10 @@ module TaskerCore
 
     private
 
+    # The core claims, renews leases and writes results on its own threads; +concurrency+ Ruby threads
+    # take the steps it hands out and run the handlers. Until idle: stops once nothing is left.
     def run_loop(until_idle:, trap_signals:)
-      _open_bridge
+      _start
       threads = []
       previous = {}
       begin
@@ -91,10 +96,17 @@ module TaskerCore
           end
         end
         previous = trap_signals(%w[TERM INT]) if trap_signals
-        _run(until_idle)
+        if until_idle
+          until _wait(IDLE_CHECK_MS)
+            stop if _idle?
+          end
+        else
+          _wait(-1)
+        end
       ensure
         previous.each { |sig, handler| Signal.trap(sig, handler) }
-        _close_bridge
+        stop
+        _wait(-1)
         join_all(threads)
       end
       self
