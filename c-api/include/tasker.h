@@ -901,6 +901,8 @@ TASKER_EXTERN int tasker_event_queue_next(tasker_event **out, tasker_event_queue
 TASKER_EXTERN int tasker_event_queue_fd(const tasker_event_queue *queue);
 /* Events dropped because the queue was full. */
 TASKER_EXTERN uint64_t tasker_event_queue_dropped(const tasker_event_queue *queue);
+/* Events waiting in the queue now. Thread-safe. */
+TASKER_EXTERN size_t tasker_event_queue_length(tasker_event_queue *queue);
 /* Unsubscribes and frees the queue; events still queued are dropped. No other call on it may be in
  * progress. NULL is fine. */
 TASKER_EXTERN void tasker_event_queue_close(tasker_event_queue *queue);

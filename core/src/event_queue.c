@@ -162,6 +162,14 @@ int tasker_event_queue_fd(const tasker_event_queue *q) { return q->fd[0]; }
 
 uint64_t tasker_event_queue_dropped(const tasker_event_queue *q) { return atomic_load(&q->dropped); }
 
+size_t tasker_event_queue_length(tasker_event_queue *q)
+{
+	pthread_mutex_lock(&q->mu);
+	size_t n = q->len;
+	pthread_mutex_unlock(&q->mu);
+	return n;
+}
+
 void tasker_event_queue_close(tasker_event_queue *q)
 {
 	if (!q)

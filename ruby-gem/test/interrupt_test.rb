@@ -45,6 +45,9 @@ class InterruptTest < TaskerTest
   end
 
   def test_sigint_interrupts_a_call_waiting_for_a_connection
+    # Ruby's own SIGINT handler (a shell starting this test in the background may have set SIGINT to
+    # be ignored, and Ruby then keeps ignoring it).
+    previous = Signal.trap("INT", "DEFAULT")
     holder = occupy_the_pool
     Thread.new do
       sleep 0.3
@@ -56,6 +59,8 @@ class InterruptTest < TaskerTest
     assert holder.alive?, "the other call goes on waiting for its lock"
     @lock.exec("COMMIT")
     holder.join
+  ensure
+    Signal.trap("INT", previous) if previous
   end
 
   def test_thread_raise_interrupts_a_running_statement

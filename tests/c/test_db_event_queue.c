@@ -96,6 +96,7 @@ static void test_full_queue_drops_oldest(void **state)
 	for (int i = 1; i <= 5; i++)
 		publish_seq("step.completed", i);
 	assert_int_equal(tasker_event_queue_dropped(q), 2);
+	assert_int_equal(tasker_event_queue_length(q), 3);
 	for (int i = 3; i <= 5; i++) {
 		tasker_event *e = NULL;
 		assert_int_equal(tasker_event_queue_next(&e, q, 0), TASKER_OK);

@@ -1,127 +1,64 @@
 /*
  * tc_events.c — TaskerCore::Subscription: lifecycle events delivered to a Ruby block.
  *
- * The core publishes events on whatever thread made them (a Ruby thread inside an engine call with
- * the GVL released, or one of the C worker's pthreads, which must never touch Ruby). So the core
- * subscriber registered here (synchronous) only copies the event's name and payload JSON into a
- * bounded queue that the subscription owns (mutex + condition variable); one Ruby thread per
- * subscription (started by lib/tasker_core/client.rb) waits on that queue with the GVL released,
- * converts each event to Ruby values and yields it. An exception in the block is counted and
- * printed with warn; it never reaches the engine.
+ * Each subscription is one of the core's pull-style event queues (tasker_event_queue_*): the core
+ * copies matching events into it on whatever thread publishes them, and never calls Ruby. The
+ * subscription's Ruby thread (started by lib/tasker_core/events.rb) takes events with
+ * tasker_event_queue_next, sleeps on the queue's descriptor (and a stop pipe) with
+ * rb_thread_fd_select when it is empty, converts each event to Ruby values and yields it. An
+ * exception in the block is counted and printed with warn; it never reaches the engine.
  *
- * Lifetime: the C struct is what the core's callback receives, so it is freed only after the core
- * subscription is gone: by #_unsubscribe, by the client's close (tc_client_detach_subs), or by the
- * object's dfree, which unsubscribes first when the client is still there. Every change to the
- * client link happens with the GVL held, which serializes them.
+ * Lifetime: the queue is closed (its core subscription removed) by #_unsubscribe, by the client's
+ * close (tc_client_detach_subs, before the core client is freed) or by dfree; the stop pipe wakes
+ * the thread first, and the thread never touches the queue after a stop. Every change happens with
+ * the GVL held, which serializes them.
  */
 #include <errno.h>
-#include <pthread.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <unistd.h>
+
+#include <ruby/io.h>
 
 #include "tc.h"
 
 static VALUE cSubscription;
 
-typedef struct ev_node {
-	struct ev_node *next;
-	char *name;
-	char *payload;
-} ev_node;
-
 typedef struct {
 	tc_sub_link link;      /* first: the client's list of live subscriptions */
-	pthread_mutex_t mu;
-	pthread_cond_t cond;
-	ev_node *head, *tail;
-	size_t count, capacity;
-	int stop;              /* unsubscribed or client closed: the Ruby thread leaves */
+	tasker_event_queue *q; /* NULL once stopped */
+	int stop_fd[2];        /* readable once stopped: wakes the thread */
+	int stop;
 	int delivering;        /* the Ruby thread is running the block */
-	uint64_t core_id;      /* core subscription id; 0 when not subscribed */
-	uint64_t received, delivered, errors, dropped;
+	uint64_t delivered, errors, dropped_before_stop;
 	VALUE client;          /* TaskerCore::Client (kept alive while the subscription is) */
 	VALUE block;
 } tc_sub;
 
-static void node_free(ev_node *n)
-{
-	free(n->name);
-	free(n->payload);
-	free(n);
-}
+/* ---- detaching from the core (GVL held) */
 
-/* ---- the core's callback: any thread, no Ruby */
-
-static int on_event(const tasker_event *e, void *payload)
-{
-	tc_sub *s = payload;
-	ev_node *n = malloc(sizeof *n);
-	if (!n)
-		return -1;
-	n->next = NULL;
-	n->name = strdup(e->name ? e->name : "");
-	n->payload = strdup(e->payload_json ? e->payload_json : "{}");
-	if (!n->name || !n->payload) {
-		node_free(n);
-		return -1;
-	}
-	ev_node *drop = NULL;
-	pthread_mutex_lock(&s->mu);
-	if (s->stop) {
-		pthread_mutex_unlock(&s->mu);
-		node_free(n);
-		return 0;
-	}
-	if (s->count >= s->capacity && s->head) { /* full: drop the oldest, as the core's async queues do */
-		drop = s->head;
-		s->head = drop->next;
-		if (!s->head)
-			s->tail = NULL;
-		s->count--;
-		s->dropped++;
-	}
-	if (s->tail)
-		s->tail->next = n;
-	else
-		s->head = n;
-	s->tail = n;
-	s->count++;
-	s->received++;
-	pthread_cond_broadcast(&s->cond);
-	pthread_mutex_unlock(&s->mu);
-	if (drop)
-		node_free(drop);
-	return 0;
-}
-
-/* ---- detaching from the core */
-
-/* Called with the GVL held, by _unsubscribe, the client's close, or either dfree. */
 static void sub_stop(tc_sub *s)
 {
-	pthread_mutex_lock(&s->mu);
+	if (s->stop)
+		return;
 	s->stop = 1;
-	ev_node *n = s->head;
-	s->head = s->tail = NULL;
-	s->count = 0;
-	pthread_cond_broadcast(&s->cond);
-	pthread_mutex_unlock(&s->mu);
-	while (n) {
-		ev_node *next = n->next;
-		node_free(n);
-		n = next;
+	char b = 1;
+	ssize_t n = write(s->stop_fd[1], &b, 1);
+	(void)n;
+	if (s->q) {
+		s->dropped_before_stop = tasker_event_queue_dropped(s->q);
+		tasker_event_queue_close(s->q); /* the core never copies into it again */
+		s->q = NULL;
 	}
 }
 
-/* The client is closing or being freed: unsubscribe from its core (still alive) and stop. */
+/* The client is closing or being freed (its core still alive): stop. */
 static void sub_detach(tc_sub_link *l, tasker_client *core)
 {
-	tc_sub *s = (tc_sub *)l;
-	if (s->core_id && core)
-		tasker_event_unsubscribe(core, s->core_id);
-	s->core_id = 0;
-	sub_stop(s);
+	(void)core;
+	sub_stop((tc_sub *)l);
 }
 
 /* ---- typed data */
@@ -136,21 +73,19 @@ static void sub_mark(void *p)
 static void sub_free(void *p)
 {
 	tc_sub *s = p;
-	/* The core must never call on_event with a freed s: unsubscribe first if the client still has us. */
-	tasker_client *core = tc_client_unlink_sub(&s->link);
-	if (s->core_id && core)
-		tasker_event_unsubscribe(core, s->core_id);
-	s->core_id = 0;
-	sub_stop(s);
-	pthread_cond_destroy(&s->cond);
-	pthread_mutex_destroy(&s->mu);
+	/* The queue must be closed while its client lives: if the client still has us, it is alive. */
+	if (tc_client_unlink_sub(&s->link))
+		sub_stop(s);
+	for (int i = 0; i < 2; i++)
+		if (s->stop_fd[i] >= 0)
+			close(s->stop_fd[i]);
 	xfree(s);
 }
 
 static size_t sub_size(const void *p)
 {
-	const tc_sub *s = p;
-	return sizeof *s + s->count * sizeof(ev_node);
+	(void)p;
+	return sizeof(tc_sub);
 }
 
 static const rb_data_type_t sub_type = {
@@ -165,11 +100,14 @@ static VALUE sub_alloc(VALUE klass)
 {
 	tc_sub *s;
 	VALUE obj = TypedData_Make_Struct(klass, tc_sub, &sub_type, s);
-	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->cond, NULL);
 	s->client = Qnil;
 	s->block = Qnil;
 	s->link.detach = sub_detach;
+	s->stop_fd[0] = s->stop_fd[1] = -1;
+	if (pipe(s->stop_fd) != 0)
+		rb_sys_fail("tasker-core: creating a subscription's pipe");
+	for (int i = 0; i < 2; i++)
+		fcntl(s->stop_fd[i], F_SETFD, FD_CLOEXEC);
 	return obj;
 }
 
@@ -183,15 +121,15 @@ static tc_sub *get(VALUE self)
 typedef struct {
 	tasker_client *core;
 	const char *pattern;
-	tc_sub *s;
-	uint64_t id;
+	unsigned capacity;
+	tasker_event_queue *q;
 	int rc;
 } subscribe_args;
 
 static void *do_subscribe(void *p)
 {
 	subscribe_args *a = p;
-	a->rc = tasker_event_subscribe(&a->id, a->core, a->pattern, on_event, a->s, NULL);
+	a->rc = tasker_event_queue_open(&a->q, a->core, a->pattern, a->capacity);
 	return NULL;
 }
 
@@ -200,61 +138,37 @@ static VALUE client_subscribe(VALUE client, VALUE pattern, VALUE capacity, VALUE
 {
 	VALUE pat = rb_str_new_frozen(StringValue(pattern));
 	long cap = NIL_P(capacity) ? 10000 : NUM2LONG(capacity);
-	if (cap < 1)
+	if (cap < 1 || cap > (long)UINT32_MAX)
 		rb_raise(rb_eArgError, "queue_capacity must be positive");
 	VALUE obj = sub_alloc(cSubscription);
 	tc_sub *s = get(obj);
-	s->capacity = (size_t)cap;
 	s->client = client;
 	s->block = block;
-	subscribe_args a = {tc_client_get(client), StringValueCStr(pat), s, 0, 0};
+	subscribe_args a = {tc_client_get(client), StringValueCStr(pat), (unsigned)cap, NULL, 0};
 	tc_client_call(client, do_subscribe, &a);
 	RB_GC_GUARD(pat);
 	if (a.rc)
 		tc_raise(a.rc);
-	s->core_id = a.id;
+	s->q = a.q;
 	/* If the client was closed while we subscribed, close already ran: undo at once. */
 	if (!tc_client_link_sub(client, &s->link))
-		sub_detach(&s->link, NULL);
+		sub_stop(s);
 	return obj;
 }
 
 /* ---- the Ruby thread */
 
-typedef struct {
-	tc_sub *s;
-	int interrupted;
-	ev_node *got;
-	struct timespec deadline; /* flush only */
-	int timed_out;
-} wait_ctx;
-
-static void wake(void *p)
+/* Sleeps (GVL released, interruptible) until an event waits or the subscription stops. */
+static void wait_readable(tc_sub *s)
 {
-	wait_ctx *w = p;
-	pthread_mutex_lock(&w->s->mu);
-	w->interrupted = 1;
-	pthread_cond_broadcast(&w->s->cond);
-	pthread_mutex_unlock(&w->s->mu);
-}
-
-static void *wait_event(void *p)
-{
-	wait_ctx *w = p;
-	tc_sub *s = w->s;
-	pthread_mutex_lock(&s->mu);
-	while (!s->head && !s->stop && !w->interrupted)
-		pthread_cond_wait(&s->cond, &s->mu);
-	if (s->head && !s->stop) {
-		w->got = s->head;
-		s->head = w->got->next;
-		if (!s->head)
-			s->tail = NULL;
-		s->count--;
-		s->delivering = 1;
-	}
-	pthread_mutex_unlock(&s->mu);
-	return NULL;
+	int qfd = tasker_event_queue_fd(s->q);
+	rb_fdset_t fds;
+	rb_fd_init(&fds);
+	rb_fd_set(qfd, &fds);
+	rb_fd_set(s->stop_fd[0], &fds);
+	int max = (qfd > s->stop_fd[0] ? qfd : s->stop_fd[0]) + 1;
+	rb_thread_fd_select(max, &fds, NULL, NULL, NULL);
+	rb_fd_term(&fds);
 }
 
 typedef struct {
@@ -275,53 +189,36 @@ static VALUE warn_error(VALUE err)
 	return rb_funcall(rb_mKernel, rb_intern("warn"), 1, msg);
 }
 
-static void delivered(tc_sub *s, int failed)
-{
-	pthread_mutex_lock(&s->mu);
-	s->delivering = 0;
-	s->delivered++;
-	if (failed)
-		s->errors++;
-	pthread_cond_broadcast(&s->cond);
-	pthread_mutex_unlock(&s->mu);
-}
-
 /* Subscription#_run: the subscription thread's loop; returns once unsubscribed. */
 static VALUE sub_run(VALUE self)
 {
 	tc_sub *s = get(self);
 	for (;;) {
-		wait_ctx w;
-		memset(&w, 0, sizeof w);
-		w.s = s;
-		/* Thread#kill and friends call wake(); pending interrupts are handled when this returns. */
-		rb_thread_call_without_gvl(wait_event, &w, wake, &w);
-		if (!w.got) {
-			int stop;
-			pthread_mutex_lock(&s->mu);
-			stop = s->stop;
-			pthread_mutex_unlock(&s->mu);
-			if (stop)
-				return Qnil;
+		if (s->stop)
+			return Qnil;
+		tasker_event *e = NULL;
+		if (tasker_event_queue_next(&e, s->q, 0) != TASKER_OK) {
+			wait_readable(s); /* Thread#kill and friends are raised here */
 			continue;
 		}
-		yield_args y = {s->block, tc_str(w.got->name), tc_str(w.got->payload)};
-		node_free(w.got);
+		yield_args y = {s->block, tc_str(e->name), tc_str(e->payload_json)};
+		tasker_event_free(e);
+		s->delivering = 1;
 		int state = 0;
 		rb_protect(yield_event, (VALUE)&y, &state);
+		s->delivering = 0;
+		s->delivered++;
 		if (state) {
+			s->errors++;
 			VALUE err = rb_errinfo();
-			if (!rb_obj_is_kind_of(err, rb_eStandardError)) { /* kill, exit, throw: not ours to swallow */
-				delivered(s, 1);
+			if (!rb_obj_is_kind_of(err, rb_eStandardError)) /* kill, exit, throw: not ours to swallow */
 				rb_jump_tag(state);
-			}
 			rb_set_errinfo(Qnil);
 			int st2 = 0;
 			rb_protect(warn_error, err, &st2);
 			if (st2)
 				rb_set_errinfo(Qnil);
 		}
-		delivered(s, state != 0);
 		RB_GC_GUARD(y.name);
 		RB_GC_GUARD(y.payload_json);
 	}
@@ -329,88 +226,49 @@ static VALUE sub_run(VALUE self)
 
 /* ---- flush, unsubscribe, stats */
 
-static void *wait_idle(void *p)
-{
-	wait_ctx *w = p;
-	tc_sub *s = w->s;
-	pthread_mutex_lock(&s->mu);
-	while ((s->head || s->delivering) && !s->stop && !w->interrupted) {
-		if (pthread_cond_timedwait(&s->cond, &s->mu, &w->deadline) == ETIMEDOUT) {
-			w->timed_out = (s->head || s->delivering) && !s->stop;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&s->mu);
-	return NULL;
-}
+static int queue_empty(tc_sub *s) { return !s->q || tasker_event_queue_length(s->q) == 0; }
 
-/* Subscription#_flush(timeout_seconds) → true when the queue is empty and the block idle */
+/* Subscription#_flush(timeout_seconds) → true when the queue is empty and the block idle. Looks every
+ * few milliseconds, sleeping without the GVL so the subscription's thread can deliver. */
 static VALUE sub_flush(VALUE self, VALUE timeout)
 {
 	tc_sub *s = get(self);
-	double secs = NUM2DBL(timeout);
-	wait_ctx w;
-	memset(&w, 0, sizeof w);
-	w.s = s;
-	clock_gettime(CLOCK_REALTIME, &w.deadline);
-	long long ns = (long long)(secs * 1e9) + w.deadline.tv_nsec;
-	w.deadline.tv_sec += (time_t)(ns / 1000000000LL);
-	w.deadline.tv_nsec = (long)(ns % 1000000000LL);
-	rb_thread_call_without_gvl(wait_idle, &w, wake, &w);
-	return w.timed_out ? Qfalse : Qtrue;
+	double left = NUM2DBL(timeout);
+	const double step = 0.002;
+	while (!s->stop && (!queue_empty(s) || s->delivering)) {
+		if (left <= 0)
+			return Qfalse;
+		rb_thread_wait_for(rb_time_interval(DBL2NUM(step)));
+		left -= step;
+	}
+	return Qtrue;
 }
 
-typedef struct {
-	tasker_client *core;
-	uint64_t id;
-} unsub_args;
-
-static void *do_unsubscribe(void *p)
-{
-	unsub_args *a = p;
-	tasker_event_unsubscribe(a->core, a->id);
-	return NULL;
-}
-
-/* Subscription#_unsubscribe: after it returns the core never calls us again and the thread leaves. */
+/* Subscription#_unsubscribe: after it returns the core never copies for us again and the thread leaves. */
 static VALUE sub_unsubscribe(VALUE self)
 {
 	tc_sub *s = get(self);
-	tasker_client *core = tc_client_unlink_sub(&s->link);
-	uint64_t id = s->core_id;
-	s->core_id = 0;
-	if (core && id) {
-		unsub_args a = {core, id};
-		/* The client cannot be freed meanwhile: tc_client_call counts the call. */
-		tc_client_call(s->client, do_unsubscribe, &a);
-	}
+	tc_client_unlink_sub(&s->link);
 	sub_stop(s);
 	return Qnil;
 }
 
-static VALUE sub_active_p(VALUE self)
-{
-	tc_sub *s = get(self);
-	pthread_mutex_lock(&s->mu);
-	int stop = s->stop;
-	pthread_mutex_unlock(&s->mu);
-	return stop ? Qfalse : Qtrue;
-}
+static VALUE sub_active_p(VALUE self) { return get(self)->stop ? Qfalse : Qtrue; }
 
 #define SYM(x) ID2SYM(rb_intern(x))
 
 static VALUE sub_stats(VALUE self)
 {
 	tc_sub *s = get(self);
-	pthread_mutex_lock(&s->mu);
-	uint64_t v[5] = {s->received, s->delivered, s->errors, s->dropped, s->count};
-	pthread_mutex_unlock(&s->mu);
+	uint64_t queued = s->q ? tasker_event_queue_length(s->q) : 0;
+	uint64_t dropped = s->q ? tasker_event_queue_dropped(s->q) : s->dropped_before_stop;
+	uint64_t taken = s->delivered + (uint64_t)s->delivering;
 	VALUE h = rb_hash_new();
-	rb_hash_aset(h, SYM("received"), ULL2NUM(v[0]));
-	rb_hash_aset(h, SYM("delivered"), ULL2NUM(v[1]));
-	rb_hash_aset(h, SYM("errors"), ULL2NUM(v[2]));
-	rb_hash_aset(h, SYM("dropped"), ULL2NUM(v[3]));
-	rb_hash_aset(h, SYM("queued"), ULL2NUM(v[4]));
+	rb_hash_aset(h, SYM("received"), ULL2NUM(taken + queued + dropped));
+	rb_hash_aset(h, SYM("delivered"), ULL2NUM(s->delivered));
+	rb_hash_aset(h, SYM("errors"), ULL2NUM(s->errors));
+	rb_hash_aset(h, SYM("dropped"), ULL2NUM(dropped));
+	rb_hash_aset(h, SYM("queued"), ULL2NUM(queued));
 	return h;
 }
 
