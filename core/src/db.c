@@ -11,7 +11,6 @@
 
 #include "cancel.h"
 #include "error.h"
-#include "events.h"
 
 struct tdb {
 	PGconn *conn;
@@ -19,7 +18,8 @@ struct tdb {
 	/* Statements prepared on this connection, keyed by the address of their static tdb_stmt. */
 	const tdb_stmt **prepared;
 	size_t nprepared, cap;
-	struct tevents_conn *events; /* lifecycle events of the open transaction (events_txn.c) */
+	const tdb_hooks *hooks;      /* registered by a layer above (tdb_set_hooks) */
+	void *hook_data;
 };
 
 static void set_conn_error(tdb *db, const char *what)
@@ -74,7 +74,8 @@ void tdb_close(tdb *db)
 	if (db->conn)
 		PQfinish(db->conn);
 	free(db->prepared);
-	tevents_conn_free(db->events);
+	if (db->hooks && db->hooks->on_close)
+		db->hooks->on_close(db->hook_data);
 	free(db);
 }
 
@@ -195,14 +196,22 @@ int tdb_exec_simple(tdb *db, const char *sql, const char *what)
 int tdb_begin(tdb *db) { return tdb_exec_simple(db, "BEGIN", "beginning a transaction"); }
 int tdb_commit(tdb *db)
 {
-	int rc = tevents_before_commit(db); /* events persisted in this transaction, when enabled */
+	const tdb_hooks *h = db->hooks;
+	int rc = h && h->before_commit ? h->before_commit(db, db->hook_data) : TASKER_OK;
 	if (!rc)
 		rc = tdb_exec_simple(db, "COMMIT", "committing a transaction");
-	tevents_after_commit(db, rc);
+	if (h && h->after_commit)
+		h->after_commit(db, rc, db->hook_data);
 	return rc;
 }
 
-struct tevents_conn **tdb_events(tdb *db) { return &db->events; }
+void tdb_set_hooks(tdb *db, const tdb_hooks *hooks, void *data)
+{
+	db->hooks = hooks;
+	db->hook_data = data;
+}
+
+void *tdb_hook_data(const tdb *db) { return db->hook_data; }
 
 int tdb_in_transaction(tdb *db)
 {
@@ -212,7 +221,8 @@ int tdb_in_transaction(tdb *db)
 
 void tdb_rollback(tdb *db)
 {
-	tevents_discard(db);
+	if (db->hooks && db->hooks->on_rollback)
+		db->hooks->on_rollback(db, db->hook_data);
 	if (db->broken || !tdb_in_transaction(db))
 		return;
 	PGresult *res = PQexec(db->conn, "ROLLBACK");

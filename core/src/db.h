@@ -48,9 +48,19 @@ int tdb_commit(tdb *db);
 void tdb_rollback(tdb *db);
 /* 1 while a transaction block is open on this connection. */
 int tdb_in_transaction(tdb *db);
-/* The lifecycle events collected on this connection (owned by events_txn.c; freed with the connection). */
-struct tevents_conn;
-struct tevents_conn **tdb_events(tdb *db);
+/* Commit and rollback hooks (SQLite's sqlite3_commit_hook is the model): a layer above registers them
+ * on a connection, with its own per-connection state, and this file calls them without knowing what
+ * they do. Each may be NULL. */
+typedef struct tdb_hooks {
+	int (*before_commit)(tdb *db, void *data);          /* non-zero fails the commit (rolled back) */
+	void (*after_commit)(tdb *db, int rc, void *data);  /* rc: how the COMMIT went */
+	void (*on_rollback)(tdb *db, void *data);
+	void (*on_close)(void *data);                       /* the connection closes: free `data` */
+} tdb_hooks;
+/* Registers the hooks (static storage) and their data; one set per connection, a later call replaces it. */
+void tdb_set_hooks(tdb *db, const tdb_hooks *hooks, void *data);
+/* The data registered with the hooks, or NULL. */
+void *tdb_hook_data(const tdb *db);
 
 /* Result helpers: NULL-safe text access; the int forms return `dflt` for SQL NULL. */
 const char *tdb_get(const PGresult *res, int row, int col);

@@ -37,23 +37,16 @@ void tevents_bus_free(tevents_bus *bus);
 tmetrics *tevents_metrics(tevents_bus *bus);
 tevents_bus *tclient_events(tasker_client *client);
 
-/* ------------------------------------------------------------------ connection hooks (db.c, client.c) */
+/* ------------------------------------------------------------------ the connection layer (client.c) */
 
-/* Binds a pooled connection to its client's bus (once, when the pool opens it). */
+/* Binds a pooled connection to its client's bus (once, when the pool opens it): registers the commit
+ * and rollback hooks (tdb_set_hooks) that collect, persist and drop the transaction's events. */
 void tevents_attach(tdb *db, tevents_bus *bus);
-/* Before COMMIT: enriches and persists (when enabled) the transaction's events. A failure fails the commit. */
-int tevents_before_commit(tdb *db);
-/* After COMMIT: on success the events wait for the connection's release; on failure they are dropped. */
-void tevents_after_commit(tdb *db, int rc);
-/* On ROLLBACK: the open transaction's events are dropped. */
-void tevents_discard(tdb *db);
 /* On release, before the connection goes back to the pool: takes the committed events (enriching them
  * on this connection when needed). NULL when there are none (the common case, no allocation). */
 struct tevents_list *tevents_take_committed(tdb *db);
 /* After the connection is back in the pool: delivers and frees the list. NULL is fine. */
 void tevents_deliver(tevents_bus *bus, struct tevents_list *list);
-/* When a connection closes. */
-void tevents_conn_free(struct tevents_conn *conn);
 
 /* ------------------------------------------------------------------ emits (the engine) */
 

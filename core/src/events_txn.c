@@ -114,28 +114,32 @@ static void list_move(tevents_list *dst, tevents_list *src)
 
 /* ------------------------------------------------------------------ connections */
 
-static struct tevents_conn *conn_of(tdb *db)
-{
-	struct tevents_conn **slot = db ? tdb_events(db) : NULL;
-	return slot ? *slot : NULL;
-}
+/* A connection's events live in the data of the hooks this file registers on it (tevents_attach). */
+static struct tevents_conn *conn_of(tdb *db) { return db ? tdb_hook_data(db) : NULL; }
 
-void tevents_attach(tdb *db, tevents_bus *bus)
+static void conn_free(void *data)
 {
-	struct tevents_conn **slot = tdb_events(db);
-	if (!*slot)
-		*slot = calloc(1, sizeof **slot); /* without it this connection's events are not collected */
-	if (*slot)
-		(*slot)->bus = bus;
-}
-
-void tevents_conn_free(struct tevents_conn *c)
-{
-	if (!c)
-		return;
+	struct tevents_conn *c = data;
 	tevents_list_clear(&c->pending);
 	tevents_list_clear(&c->committed);
 	free(c);
+}
+
+static int before_commit(tdb *db, void *data);
+static void after_commit(tdb *db, int rc, void *data);
+static void discard(tdb *db, void *data);
+
+static const tdb_hooks HOOKS = {before_commit, after_commit, discard, conn_free};
+
+void tevents_attach(tdb *db, tevents_bus *bus)
+{
+	struct tevents_conn *c = conn_of(db);
+	if (!c) {
+		if (!(c = calloc(1, sizeof *c)))
+			return; /* without it this connection's events are not collected */
+		tdb_set_hooks(db, &HOOKS, c);
+	}
+	c->bus = bus;
 }
 
 tevents_bus *tevents_conn_bus(tdb *db, tasker_log_level level)
@@ -147,10 +151,11 @@ tevents_bus *tevents_conn_bus(tdb *db, tasker_log_level level)
 /* Handler events whose step's outcome this client never recorded are persisted after this long. */
 #define STALE_DEFERRED_US (10 * 1000000LL)
 
-int tevents_before_commit(tdb *db)
+/* Before COMMIT: enriches and persists (when enabled) the transaction's events. A failure fails the commit. */
+static int before_commit(tdb *db, void *data)
 {
-	struct tevents_conn *c = conn_of(db);
-	if (!c || !atomic_load_explicit(&c->bus->persist, memory_order_relaxed))
+	struct tevents_conn *c = data;
+	if (!atomic_load_explicit(&c->bus->persist, memory_order_relaxed))
 		return TASKER_OK;
 	tevents_take_stale_deferred(c->bus, STALE_DEFERRED_US, &c->pending);
 	if (!c->pending.n)
@@ -159,10 +164,12 @@ int tevents_before_commit(tdb *db)
 	return tevents_persist(db, &c->pending);
 }
 
-void tevents_after_commit(tdb *db, int rc)
+/* After COMMIT: on success the events wait for the connection's release; on failure they are dropped. */
+static void after_commit(tdb *db, int rc, void *data)
 {
-	struct tevents_conn *c = conn_of(db);
-	if (!c || !c->pending.n)
+	(void)db;
+	struct tevents_conn *c = data;
+	if (!c->pending.n)
 		return;
 	if (rc)
 		tevents_list_clear(&c->pending);
@@ -170,10 +177,12 @@ void tevents_after_commit(tdb *db, int rc)
 		list_move(&c->committed, &c->pending);
 }
 
-void tevents_discard(tdb *db)
+/* On ROLLBACK: the open transaction's events are dropped. */
+static void discard(tdb *db, void *data)
 {
-	struct tevents_conn *c = conn_of(db);
-	if (c && c->pending.n)
+	(void)db;
+	struct tevents_conn *c = data;
+	if (c->pending.n)
 		tevents_list_clear(&c->pending);
 }
 
