@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of tasker-core against a private PostgreSQL it starts (and removes on exit):
+#   0. the layering of the C core from its #include lines (ci/check-layers.sh)
 #   1. the C core: unit and integration tests (CMocka, through ctest); a Release build (tests included)
 #   2. the same tests built with AddressSanitizer + UndefinedBehaviorSanitizer
 #   3. libFuzzer on every reader of outside input (ci/fuzz.sh, 30 s each); every C test program under
@@ -47,6 +48,11 @@ run_ctest() { # build dir, label
   failed=$((failed + ${nfail:-0}))
   [ $rc = 0 ] || [ "${nfail:-0}" != 0 ] || failed=$((failed + 1))
 }
+
+phase "layers of the C core (includes)"
+rc=0
+bash ci/check-layers.sh || rc=$?
+record "check-layers" $rc
 
 phase "C core: build and test"
 bash ci/build.sh build
