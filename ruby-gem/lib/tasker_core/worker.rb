@@ -105,8 +105,10 @@ module TaskerCore
         end
       ensure
         previous.each { |sig, handler| Signal.trap(sig, handler) }
-        stop
-        _wait(-1)
+        unless _wait(0) # still running (an exception): stop it; a stop after it stopped would stay for the next run
+          stop
+          _wait(-1)
+        end
         join_all(threads)
       end
       self
