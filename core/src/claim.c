@@ -573,6 +573,8 @@ int tasker_steps_complete_and_claim(tasker_claimed_step ***out, size_t *out_coun
 	char *handlers = NULL;
 	int rc = check_options(o);
 	if (!rc)
+		rc = tcomplete_check_public(results, count);
+	if (!rc)
 		rc = handler_param(&handlers, o);
 	if (rc)
 		return rc;

@@ -427,7 +427,23 @@ static int complete_txn(tdb *db, tasker_client *client, void *arg)
 	return tcomplete_locked(db, client, a->results, a->count);
 }
 
+int tcomplete_check_public(const tasker_step_result *results, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		if (results[i].outcome != TASKER_OUTCOME_SUCCESS && results[i].outcome != TASKER_OUTCOME_RETRYABLE &&
+		    results[i].outcome != TASKER_OUTCOME_PERMANENT)
+			return tasker_set_error(TASKER_EINVAL, "step %lld: outcome %d is not a tasker_outcome; nothing was "
+			                        "recorded", (long long)results[i].workflow_step_id, (int)results[i].outcome);
+	return TASKER_OK;
+}
+
 int tasker_steps_complete(tasker_client *client, tasker_step_result *results, size_t count)
+{
+	int rc = tcomplete_check_public(results, count);
+	return rc ? rc : tcomplete(client, results, count);
+}
+
+int tcomplete(tasker_client *client, tasker_step_result *results, size_t count)
 {
 	complete_args a = {results, count};
 	int rc = tclient_in_txn(client, complete_txn, &a);

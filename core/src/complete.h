@@ -17,6 +17,12 @@
  * attempt and is retried under the normal rules. */
 #define TOUTCOME_LEASE_EXPIRED 101
 
+/* The engine's own callers: tasker_steps_complete accepting the internal outcomes above too. */
+int tcomplete(tasker_client *client, tasker_step_result *results, size_t count);
+/* TASKER_EINVAL naming the first result whose outcome is not a public tasker_outcome: the internal
+ * outcomes are refused from callers of the public functions. */
+int tcomplete_check_public(const tasker_step_result *results, size_t count);
+
 /* tasker_steps_complete inside the caller's open transaction (the caller commits). */
 int tcomplete_locked(tdb *db, tasker_client *client, tasker_step_result *results, size_t count);
 

@@ -548,7 +548,7 @@ static void write_results(tasker_worker *w, pending *batch, size_t n, size_t wan
 		tasker_claim_options o = TASKER_CLAIM_OPTIONS_INIT;
 		claim_options(&o, w, want);
 		int rc = want ? tasker_steps_complete_and_claim(claimed, nclaimed, w->client, rs, n, &o)
-		              : tasker_steps_complete(w->client, rs, n);
+		              : tcomplete(w->client, rs, n); /* releases use an internal outcome */
 		if (rc == TASKER_OK)
 			break;
 		if (rc != TASKER_ECONN && rc != TASKER_EDB) {

@@ -345,6 +345,19 @@ static void test_host_errors(void **state)
 	assert_int_equal(tasker_worker_start(w), TASKER_OK);
 	assert_int_equal(tasker_worker_start(w), TASKER_EINVAL);
 	assert_int_equal(tasker_worker_declare(w, "Late"), TASKER_EINVAL);
+	/* The engine's internal outcomes (give back, lease expired) are not for outside callers. */
+	tasker_step_result internal = success(NULL);
+	internal.workflow_step_id = 1;
+	internal.outcome = (tasker_outcome)100;
+	assert_int_equal(tasker_steps_complete(db.client, &internal, 1), TASKER_EINVAL);
+	assert_non_null(strstr(tasker_error_last()->message, "not a tasker_outcome"));
+	tasker_claimed_step **none = NULL;
+	size_t nnone = 0;
+	tasker_claim_options co = TASKER_CLAIM_OPTIONS_INIT;
+	assert_int_equal(tasker_steps_complete_and_claim(&none, &nnone, db.client, &internal, 1, &co), TASKER_EINVAL);
+	internal.outcome = (tasker_outcome)101;
+	assert_int_equal(tasker_steps_complete(db.client, &internal, 1), TASKER_EINVAL);
+
 	tasker_claimed_step fake = {0};
 	tasker_step_result r = success("{}");
 	assert_int_equal(tasker_worker_finish(w, &fake, &r), TASKER_EINVAL);
