@@ -5,6 +5,7 @@
 #include "db.h"
 
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,6 +192,28 @@ int tdb_exec_simple(tdb *db, const char *sql, const char *what)
 	if (rc == TASKER_OK)
 		PQclear(res);
 	return rc;
+}
+
+int tdb_wait_notify(tdb *db, int wake_fd, int timeout_ms)
+{
+	int sock = db && !db->broken ? PQsocket(db->conn) : -1;
+	struct pollfd fds[3] = {{sock, POLLIN, 0}, {wake_fd, POLLIN, 0}, {tcancel_fd(), POLLIN, 0}};
+	int n = poll(fds, 3, timeout_ms); /* poll skips the negative descriptors */
+	if (sock < 0)
+		return 0;
+	if (n > 0 && !(fds[0].revents & (POLLIN | POLLERR | POLLHUP)))
+		return 0;
+	if (!PQconsumeInput(db->conn)) {
+		set_conn_error(db, "waiting for a notification");
+		return TASKER_ECONN;
+	}
+	int got = 0;
+	PGnotify *note;
+	while ((note = PQnotifies(db->conn))) {
+		PQfreemem(note);
+		got++;
+	}
+	return got;
 }
 
 int tdb_begin(tdb *db) { return tdb_exec_simple(db, "BEGIN", "beginning a transaction"); }

@@ -42,6 +42,13 @@ int tdb_exec(PGresult **out, tdb *db, const tdb_stmt *stmt, int n, const char *c
 /* Runs parameterless SQL through the simple protocol (may hold several statements). */
 int tdb_exec_simple(tdb *db, const char *sql, const char *what);
 
+/* The one LISTEN/NOTIFY wait of the core (workers' wake-ups, event watchers): sleeps until a
+ * notification arrives on `db` (NULL: none), `wake_fd` becomes readable (-1: none; not read here),
+ * the calling thread's cancel token fires, or timeout_ms passes (-1: no limit); then consumes the
+ * notifications. Returns how many arrived, or TASKER_ECONN when the connection was lost (it is then
+ * marked broken). The connection must have run LISTEN (tdb_exec_simple). */
+int tdb_wait_notify(tdb *db, int wake_fd, int timeout_ms);
+
 int tdb_begin(tdb *db);
 int tdb_commit(tdb *db);
 /* Rolls back if a transaction is open; keeps the current error message. Safe on a dead connection. */

@@ -11,11 +11,9 @@
  * window rows come in id order; the rows of one task are in id order overall, because the engine inserts
  * them while it holds the task's row lock, just before COMMIT.
  */
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cancel.h"
 #include "client.h"
 #include "error.h"
 #include "events.h"
@@ -198,18 +196,11 @@ static int fetch(tasker_event_watcher *w)
 	return TASKER_OK;
 }
 
+/* A lost connection is noticed (broken) and re-made by the next connect_listen. */
 static void wait_notify(tasker_event_watcher *w, int timeout_ms)
 {
-	PGconn *c = tdb_pg(w->db);
-	/* The calling thread's cancel token ends the wait (tcancel_fd is -1 without one; poll skips it). */
-	struct pollfd fds[2] = {{PQsocket(c), POLLIN, 0}, {tcancel_fd(), POLLIN, 0}};
-	if (timeout_ms > 0 && fds[0].fd >= 0)
-		poll(fds, 2, timeout_ms);
-	if (PQconsumeInput(c)) {
-		PGnotify *n;
-		while ((n = PQnotifies(c)))
-			PQfreemem(n);
-	}
+	if (timeout_ms > 0)
+		tdb_wait_notify(w->db, -1, timeout_ms);
 }
 
 int tasker_event_watcher_poll(size_t *out_delivered, tasker_event_watcher *w, int timeout_ms, tasker_event_fn fn,

@@ -10,7 +10,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -806,59 +805,44 @@ int tasker_worker_idle(tasker_worker *w)
 
 /* ---- the dispatcher */
 
+/* The dispatcher's own connection (not from the pool) that LISTENs for wake-ups. */
 typedef struct {
-	PGconn *conn;
+	tdb *db;
 	int64_t retry_at;  /* µs: when to try reconnecting after a failure */
 } listener;
 
 static void listener_close(listener *l)
 {
-	if (l->conn)
-		PQfinish(l->conn);
-	l->conn = NULL;
+	tdb_close(l->db);
+	l->db = NULL;
 }
 
 static void listener_ensure(tasker_worker *w, listener *l)
 {
-	if (l->conn && PQstatus(l->conn) == CONNECTION_OK)
+	if (l->db && !tdb_is_broken(l->db))
 		return;
 	listener_close(l);
 	if (ttime_now() < l->retry_at)
 		return;
-	const char *keys[] = {"dbname", "fallback_application_name", NULL};
-	const char *vals[] = {tclient_conninfo(w->client), "tasker-worker-listen", NULL};
-	l->conn = PQconnectdbParams(keys, vals, 1);
-	PGresult *r = NULL;
-	if (PQstatus(l->conn) == CONNECTION_OK)
-		r = PQexec(l->conn, "LISTEN " TQUEUE_CHANNEL);
-	if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
+	int rc = tdb_connect(&l->db, tclient_conninfo(w->client), "tasker-worker-listen");
+	if (!rc)
+		rc = tdb_exec_simple(l->db, "LISTEN " TQUEUE_CHANNEL, "listening for wake-ups");
+	if (rc) {
 		wlog(w, "cannot LISTEN for wake-ups (%s); polling every %d ms until it works",
-		     PQerrorMessage(l->conn), w->poll_ms);
+		     tasker_error_last()->message, w->poll_ms);
 		listener_close(l);
 		l->retry_at = ttime_now() + 1000000;
 	}
-	PQclear(r);
 }
 
 /* Sleeps until a NOTIFY, a poke, or timeout_ms. */
 static void wait_for_work(tasker_worker *w, listener *l, int timeout_ms)
 {
-	struct pollfd fds[2] = {{w->wake[0], POLLIN, 0}, {l->conn ? PQsocket(l->conn) : -1, POLLIN, 0}};
-	int n = poll(fds, l->conn ? 2 : 1, timeout_ms);
-	if (n > 0 && (fds[0].revents & POLLIN)) {
-		char buf[64];
-		while (read(w->wake[0], buf, sizeof buf) > 0)
-			;
-	}
-	if (l->conn && (n <= 0 || (fds[1].revents & (POLLIN | POLLERR | POLLHUP)))) {
-		if (!PQconsumeInput(l->conn)) {
-			listener_close(l);
-			return;
-		}
-		PGnotify *note;
-		while ((note = PQnotifies(l->conn)))
-			PQfreemem(note);
-	}
+	if (tdb_wait_notify(l->db, w->wake[0], timeout_ms) < 0)
+		listener_close(l);
+	char buf[64];
+	while (read(w->wake[0], buf, sizeof buf) > 0)
+		;
 }
 
 static size_t inflight(tasker_worker *w)
