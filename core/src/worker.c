@@ -1031,13 +1031,15 @@ static void shut_down(tasker_worker *w)
 	pthread_cond_broadcast(&w->result_cv);
 	pthread_mutex_unlock(&w->mu);
 	pthread_join(w->completer_th, NULL);
-	atomic_store(&w->stop_requested, 0);
 	atomic_store(&w->drain_deadline, 0);
+	/* A stop made while stopping (a host noticing the stop, say) must not stay pending for the next
+	 * run: the request is cleared only once the state says the machinery is done. */
 	pthread_mutex_lock(&w->mu);
 	w->state = W_DONE;
 	host_refresh(w);
 	pthread_cond_broadcast(&w->state_cv);
 	pthread_mutex_unlock(&w->mu);
+	atomic_store(&w->stop_requested, 0);
 }
 
 static void *machinery(void *arg)

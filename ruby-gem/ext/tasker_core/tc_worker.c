@@ -216,8 +216,10 @@ static VALUE serve_loop(VALUE self)
 static VALUE serve_exit(VALUE self)
 {
 	tc_worker *w = get(self);
-	if (--w->consumers == 0)
-		tasker_worker_stop(w->cw); /* no Ruby thread is left to run handlers */
+	/* No Ruby thread is left to run handlers while the core still runs (they were killed): stop it. A
+	 * stop after it stopped would stay pending and end the next run at once. */
+	if (--w->consumers == 0 && tasker_worker_wait(w->cw, 0) == TASKER_ETIMEOUT)
+		tasker_worker_stop(w->cw);
 	return Qnil;
 }
 
