@@ -396,32 +396,6 @@ static void test_host_errors(void **state)
 	tasker_worker_free(w);
 }
 
-/* A host that keeps asking to stop while the worker is stopping (it saw the stop before the worker
- * did): once the worker has stopped, nothing of it is left for the next start. */
-static void test_stops_while_stopping_do_not_reach_the_next_run(void **state)
-{
-	(void)state;
-	tasker_worker *w = host_worker(db.client, 4, 4, 30);
-	for (int round = 0; round < 3; round++) {
-		assert_int_equal(tasker_worker_start(w), TASKER_OK);
-		tasker_worker_stop(w);
-		while (tasker_worker_wait(w, 0) == TASKER_ETIMEOUT)
-			tasker_worker_stop(w);
-		int64_t task = new_task();
-		assert_int_equal(tasker_worker_start(w), TASKER_OK);
-		for (int i = 0; i < 4; i++) {
-			tasker_claimed_step *s = NULL;
-			assert_int_equal(tasker_worker_next(&s, w, 10000), TASKER_OK);
-			tasker_step_result r = success("{}");
-			assert_int_equal(tasker_worker_finish(w, s, &r), TASKER_OK);
-		}
-		wait_task_state(task, "complete");
-		tasker_worker_stop(w);
-		assert_int_equal(tasker_worker_wait(w, 10000), TASKER_OK);
-	}
-	tasker_worker_free(w);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -431,7 +405,6 @@ int main(void)
 		cmocka_unit_test(test_fd_readable_exactly_when_next_answers),
 		cmocka_unit_test(test_claim_step_without_start),
 		cmocka_unit_test(test_host_errors),
-		cmocka_unit_test(test_stops_while_stopping_do_not_reach_the_next_run),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

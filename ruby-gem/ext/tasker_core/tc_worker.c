@@ -191,15 +191,23 @@ static int run_step(tc_worker *w, tasker_claimed_step *step)
 
 /* ------------------------------------------------------------------ the Ruby threads */
 
-static VALUE serve_loop(VALUE self)
+typedef struct {
+	VALUE self;
+	int finished; /* left because the worker stopped (not killed or raised out) */
+} serve_ctx;
+
+static VALUE serve_loop(VALUE arg)
 {
-	tc_worker *w = get(self);
+	serve_ctx *c = (serve_ctx *)arg;
+	tc_worker *w = get(c->self);
 	int fd = tasker_worker_fd(w->cw);
 	for (;;) {
 		tasker_claimed_step *step = NULL;
 		int rc = tasker_worker_next(&step, w->cw, 0); /* never waits: the GVL is held */
-		if (rc == TASKER_ESTOPPED)
+		if (rc == TASKER_ESTOPPED) {
+			c->finished = 1;
 			break;
+		}
 		if (rc == TASKER_ETIMEOUT) {
 			/* Sleeps with the GVL released until a step waits (or the worker stops); an interrupt
 			 * (Thread#raise, Thread#kill, a signal for the main thread) is raised here. */
@@ -213,12 +221,14 @@ static VALUE serve_loop(VALUE self)
 	return Qnil;
 }
 
-static VALUE serve_exit(VALUE self)
+static VALUE serve_exit(VALUE arg)
 {
-	tc_worker *w = get(self);
-	/* No Ruby thread is left to run handlers while the core still runs (they were killed): stop it. A
-	 * stop after it stopped would stay pending and end the next run at once. */
-	if (--w->consumers == 0 && tasker_worker_wait(w->cw, 0) == TASKER_ETIMEOUT)
+	serve_ctx *c = (serve_ctx *)arg;
+	tc_worker *w = get(c->self);
+	/* The last Ruby thread was killed (or raised out) while the core still runs: nothing can run
+	 * handlers any more, so stop it. Never after a normal end: a stop made once the worker has
+	 * stopped would stay pending and end its next run at once. */
+	if (--w->consumers == 0 && !c->finished && tasker_worker_wait(w->cw, 0) == TASKER_ETIMEOUT)
 		tasker_worker_stop(w->cw);
 	return Qnil;
 }
@@ -228,7 +238,10 @@ static VALUE worker_serve(VALUE self)
 {
 	tc_worker *w = get(self);
 	w->consumers++;
-	return rb_ensure(serve_loop, self, serve_exit, self);
+	serve_ctx c = {self, 0};
+	VALUE r = rb_ensure(serve_loop, (VALUE)&c, serve_exit, (VALUE)&c);
+	RB_GC_GUARD(self);
+	return r;
 }
 
 /* _start: the core's machinery starts on its own threads. */
