@@ -11,6 +11,19 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+
+/* CPython 3.12 made None, True and False immortal, and from 3.13 its headers return them without taking
+ * a reference. This extension is built once (abi3) and runs on 3.9 too, where those objects are counted:
+ * every return of one must take its reference, or each call drops one and the interpreter aborts once
+ * None's count reaches zero. */
+#if defined(Py_LIMITED_API) && Py_LIMITED_API + 0 < 0x030c0000
+#undef Py_RETURN_NONE
+#undef Py_RETURN_TRUE
+#undef Py_RETURN_FALSE
+#define Py_RETURN_NONE return Py_INCREF(Py_None), Py_None
+#define Py_RETURN_TRUE return Py_INCREF(Py_True), Py_True
+#define Py_RETURN_FALSE return Py_INCREF(Py_False), Py_False
+#endif
 #include <tasker.h>
 
 /* Kit error codes, spelled here too so the mapping compiles against any tasker.h of this series. */
