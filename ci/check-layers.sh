@@ -5,7 +5,10 @@
 #   2. a small utility (core/util/) includes a header of the engine (core/src/);
 #   3. the connection layer (core/src/db.*, core/src/cancel.*) includes a header of a layer above it:
 #      it may use only its own headers, the utilities and tasker.h (events, metrics and the rest
-#      register hooks on it instead, tdb_set_hooks).
+#      register hooks on it instead, tdb_set_hooks);
+#   4. modules include each other in a cycle: a module is a file name without its extension (client =
+#      client.c + client.h), and module m depends on n when m.c or m.h includes n.h; dependencies go
+#      downward only (the layer order is in docs/ARCHITECTURE.md).
 # Usage: ci/check-layers.sh [ROOT]   (default: the repository this script is in)
 set -euo pipefail
 root=${1:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -61,9 +64,56 @@ for f in files(src, (".c", ".h")):
                 problems.append(f"{os.path.relpath(f, root)} includes {i}: the connection layer may include "
                                 "only db.h, cancel.h, tasker.h and the utilities (layers above register hooks)")
 
+# 4. cycles among modules (x.c + x.h), reported once per strongly connected component with one cycle in it
+modules = {}
+for d in (src, util):
+    for f in files(d, (".c", ".h")):
+        modules.setdefault(os.path.basename(f).rsplit(".", 1)[0], set()).update(
+            i[:-2] for i in includes(f) if i.endswith(".h"))
+deps = {m: sorted(n for n in e if n in modules and n != m) for m, e in modules.items()}
+order, low, stack, on_stack, components = {}, {}, [], set(), []
+def strong(v):  # Tarjan: components of mutually reachable modules
+    order[v] = low[v] = len(order)
+    stack.append(v)
+    on_stack.add(v)
+    for n in deps[v]:
+        if n not in order:
+            strong(n)
+            low[v] = min(low[v], low[n])
+        elif n in on_stack:
+            low[v] = min(low[v], order[n])
+    if low[v] == order[v]:
+        comp = []
+        while True:
+            n = stack.pop()
+            on_stack.discard(n)
+            comp.append(n)
+            if n == v:
+                break
+        components.append(sorted(comp))
+for m in sorted(deps):
+    if m not in order:
+        strong(m)
+def cycle_in(comp):  # a shortest way back to comp[0] inside the component
+    inside, start = set(comp), comp[0]
+    paths, seen = [[start]], {start}
+    while paths:
+        path = paths.pop(0)
+        for n in deps[path[-1]]:
+            if n == start:
+                return path + [n]
+            if n in inside and n not in seen:
+                seen.add(n)
+                paths.append(path + [n])
+    return comp
+for comp in components:
+    if len(comp) > 1:
+        problems.append(f"module cycle among {', '.join(comp)}: " + " -> ".join(cycle_in(comp)))
+
 for p in problems:
     print("check-layers: " + p)
 if problems:
     sys.exit(1)
-print(f"check-layers: ok ({len(graph)} headers, no include cycle; utilities and connection layer include nothing above them)")
+print(f"check-layers: ok ({len(graph)} headers, {len(modules)} modules, no include cycle; utilities and "
+      "connection layer include nothing above them)")
 EOF

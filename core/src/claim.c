@@ -364,7 +364,8 @@ static int start_tasks(tdb *db, batch *b, const plan *p)
 	if (!rc)
 		rc = ttrans_bulk_write(db, TTRANS_TASK, cleared, nc, rows, n);
 	if (!rc)
-		tevents_tasks_started(db, rows, n); /* workflow.task_started */
+		for (size_t i = 0; i < n; i++)
+			tevents_task_started(db, rows[i].owner_id); /* workflow.task_started */
 	free(rows);
 	free(cleared);
 	return rc;
@@ -493,7 +494,7 @@ static int claim_in_txn(tasker_claimed_step ***out, size_t *out_count, tdb *db, 
 	PQclear(res);
 	free(task_ids);
 	batch_free(&b);
-	tevents_claim_done(client, started, *out_count, rc);
+	tevents_claim_done(tclient_events(client), started, *out_count, rc);
 	return rc;
 }
 

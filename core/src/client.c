@@ -1,6 +1,8 @@
 /*
- * client.c — owns tasker_client: the connection string and a bounded, thread-safe pool of tdb
- * connections. Must not run SQL of its own beyond what tdb_connect does.
+ * client.c — owns tasker_client: the connection string, a bounded, thread-safe pool of tdb
+ * connections, and the wiring of the layers below it (the configuration, the template registry and the
+ * event bus, which borrows from this pool through callbacks and is bound to each connection the pool
+ * opens). Must not run SQL of its own beyond what tdb_connect does.
  */
 #include "client.h"
 
@@ -34,6 +36,9 @@ struct tasker_client {
 };
 
 void tasker_free(void *ptr) { free(ptr); }
+
+static int lend(void *client, tdb **out) { return tclient_acquire(client, out); }
+static void take_back(void *client, tdb *db) { tclient_release(client, db); }
 
 int tasker_client_open(tasker_client **out, const tasker_client_options *opts)
 {
@@ -74,8 +79,9 @@ int tasker_client_open(tasker_client **out, const tasker_client_options *opts)
 	c->conninfo = strdup(url ? url : "");
 	c->application_name = strdup(opts->application_name ? opts->application_name : "tasker-core");
 	c->idle = calloc(c->max, sizeof *c->idle);
+	tevents_conns conns = {lend, take_back, c}; /* the bus borrows from this pool, never sees the client */
 	if (!c->conninfo || !c->application_name || !c->idle || treg_new(&c->registry) ||
-	    tevents_bus_new(&c->events, c, c->registry)) {
+	    tevents_bus_new(&c->events, &conns, c->registry)) {
 		tasker_client_free(c);
 		return tasker_set_oom();
 	}

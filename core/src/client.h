@@ -22,6 +22,9 @@ int tclient_exec(PGresult **out, tasker_client *client, const tdb_stmt *stmt, in
 struct treg;
 /* The client's template registry (see registry.h). */
 struct treg *tclient_registry(tasker_client *client);
+struct tevents_bus;
+/* The client's event bus (see events.h). */
+struct tevents_bus *tclient_events(tasker_client *client);
 struct tasker_config;
 /* The client's configuration (defaults unless the options gave one). */
 const struct tasker_config *tclient_config(const tasker_client *client);

@@ -16,7 +16,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "client.h"
 #include "error.h"
 #include "jsonw.h"
 #include "logging.h"
@@ -360,13 +359,14 @@ int tevents_wanted(tevents_bus *bus, tasker_log_level level)
 
 /* ------------------------------------------------------------------ the bus */
 
-int tevents_bus_new(tevents_bus **out, tasker_client *client, struct treg *reg)
+int tevents_bus_new(tevents_bus **out, const tevents_conns *conns, struct treg *reg)
 {
 	*out = NULL;
 	tevents_bus *b = calloc(1, sizeof *b);
 	if (!b)
 		return tasker_set_oom();
-	b->client = client;
+	if (conns)
+		b->conns = *conns;
 	b->reg = reg;
 	b->metrics = tmetrics_new();
 	b->snap = snapshot_new(0);
@@ -435,6 +435,27 @@ void tevents_bus_free(tevents_bus *b)
 }
 
 tmetrics *tevents_metrics(tevents_bus *bus) { return bus ? bus->metrics : NULL; }
+
+void tevents_render_metrics(tevents_bus *bus, tjw *w)
+{
+	tasker_event_stats st;
+	tevents_stats(&st, bus, 0);
+	tmetrics_family(w, "tasker_events_published_total", "counter", "Lifecycle events published on this client.");
+	tmetrics_sample(w, "tasker_events_published_total", NULL, NULL, st.published);
+	tmetrics_family(w, "tasker_event_deliveries_total", "counter", "Subscriber calls made.");
+	tmetrics_sample(w, "tasker_event_deliveries_total", NULL, NULL, st.delivered);
+	tmetrics_family(w, "tasker_event_subscriber_failures_total", "counter",
+	                "Subscriber calls that returned non-zero (the engine went on).");
+	tmetrics_sample(w, "tasker_event_subscriber_failures_total", NULL, NULL, st.failed);
+	tmetrics_family(w, "tasker_event_async_dropped_total", "counter",
+	                "Events dropped by full asynchronous subscriber queues (oldest first).");
+	tmetrics_sample(w, "tasker_event_async_dropped_total", NULL, NULL, st.dropped);
+	tmetrics_family(w, "tasker_event_async_queued", "gauge", "Events waiting in asynchronous subscriber queues.");
+	tmetrics_sample(w, "tasker_event_async_queued", NULL, NULL, st.queued);
+	tmetrics_family(w, "tasker_event_lookups_total", "counter",
+	                "Reads made to name events (task and step names, correlation ids) their caches did not know.");
+	tmetrics_sample(w, "tasker_event_lookups_total", NULL, NULL, atomic_load(&bus->lookups));
+}
 
 /* subscriber.* events: small payloads built here and delivered at once. */
 static void publish_registry(tevents_bus *bus, const char *name, uint64_t id, const char *pattern, const char *extra_key,
@@ -677,14 +698,13 @@ int tevents_publish_text(tevents_bus *bus, const tasker_event_info *info, const 
 	}
 	e.payload = (char *)tjw_text(&w);
 	int rc = e.payload ? TASKER_OK : tasker_set_oom();
-	if (!rc && atomic_load(&bus->persist) && bus->client) {
+	if (!rc && atomic_load(&bus->persist) && bus->conns.acquire) {
 		tevents_list one = {&e, 1, 1};
 		tdb *db = NULL;
-		rc = tclient_acquire(bus->client, &db);
+		rc = tevents_borrow(bus, &db);
 		if (!rc)
 			rc = tevents_persist(db, &one);
-		if (db)
-			tclient_release(bus->client, db);
+		tevents_give_back(bus, db);
 	}
 	if (!rc)
 		tevents_dispatch(bus, &e);
@@ -692,54 +712,19 @@ int tevents_publish_text(tevents_bus *bus, const tasker_event_info *info, const 
 	return rc;
 }
 
-/* ------------------------------------------------------------------ public API */
-
-int tasker_event_subscribe(uint64_t *out_id, tasker_client *client, const char *pattern, tasker_event_fn fn,
-                           void *payload, const tasker_event_subscribe_options *opts)
-{
-	if (!client)
-		return tasker_set_error(TASKER_EINVAL, "events subscribe: client is NULL");
-	return tevents_subscribe(out_id, tclient_events(client), pattern, fn, payload, opts);
-}
-
-int tasker_event_unsubscribe(tasker_client *client, uint64_t id)
-{
-	if (!client)
-		return tasker_set_error(TASKER_EINVAL, "events unsubscribe: client is NULL");
-	return tevents_unsubscribe(tclient_events(client), id);
-}
-
-int tasker_event_flush(tasker_client *client, int timeout_ms)
-{
-	if (!client)
-		return tasker_set_error(TASKER_EINVAL, "events flush: client is NULL");
-	return tevents_flush(tclient_events(client), timeout_ms);
-}
-
-int tasker_event_stats_get(tasker_event_stats *out, tasker_client *client, uint64_t subscription_id)
-{
-	if (!client)
-		return tasker_set_error(TASKER_EINVAL, "events stats: client is NULL");
-	return tevents_stats(out, tclient_events(client), subscription_id);
-}
-
-int tasker_event_publish(tasker_client *client, const char *name, const char *payload_json)
+int tevents_publish(tevents_bus *bus, const char *name, const char *payload_json)
 {
 	const tasker_event_info *info = tasker_event_lookup(name);
-	if (!client)
-		return tasker_set_error(TASKER_EINVAL, "events publish: client is NULL");
 	if (!info)
 		return tasker_set_error(TASKER_EINVAL,
 		                        "events publish: \"%.140s\" is not an event of the catalog (tasker events list); a "
 		                        "template's custom event goes through tasker_event_publish_custom",
 		                        name ? name : "(null)");
-	return tevents_publish_text(tclient_events(client), info, NULL, payload_json);
+	return tevents_publish_text(bus, info, NULL, payload_json);
 }
 
-int tasker_event_publish_custom(tasker_client *client, const char *name, const char *payload_json)
+int tevents_publish_custom(tevents_bus *bus, const char *name, const char *payload_json)
 {
-	if (!client)
-		return tasker_set_error(TASKER_EINVAL, "events publish: client is NULL");
 	if (!custom_name_valid(name))
 		return tasker_set_error(TASKER_EINVAL,
 		                        "events publish: \"%.140s\" is not a valid event name (1-128 characters of letters, "
@@ -750,7 +735,6 @@ int tasker_event_publish_custom(tasker_client *client, const char *name, const c
 		                        "events publish: %s is an event of the catalog, not a custom event; publish it with "
 		                        "tasker_event_publish",
 		                        name);
-	tevents_bus *bus = tclient_events(client);
 	int rc = tevents_custom_declared(bus, name);
 	if (rc < 0)
 		return rc;

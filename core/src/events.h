@@ -7,8 +7,10 @@
  * a lock or a pooled connection is held. A rolled-back transaction publishes nothing. When nothing
  * listens (no subscription, no persistence, no log handler for the event's level) an emit is one check.
  *
- * Files: events_catalog.c (the names), events.c (bus, subscriptions, delivery, public API),
- * events_txn.c (collection, enrichment, payloads, persistence), events_watch.c (other processes).
+ * Files: events_catalog.c (the names), events.c (bus, subscriptions, delivery), events_txn.c
+ * (collection, enrichment, payloads, persistence). Above the client: events_api.c (the public
+ * tasker_event_* functions) and events_watch.c (other processes' events). The bus never sees the client:
+ * it borrows connections through the callbacks it was created with (tevents_conns).
  */
 #ifndef TASKER_CORE_EVENTS_H
 #define TASKER_CORE_EVENTS_H
@@ -20,9 +22,7 @@
 
 #include "db.h"
 #include "metrics.h"
-#include "queue.h"
 #include "tasker.h"
-#include "transition.h"
 
 struct treg;
 struct treg_entry;
@@ -31,11 +31,25 @@ typedef struct tevents_bus tevents_bus;
 
 /* ------------------------------------------------------------------ the bus (client.c) */
 
-int tevents_bus_new(tevents_bus **out, tasker_client *client, struct treg *reg);
+/* Where the bus borrows a connection when it must read (enrichment, declared custom events) or write
+ * (persisting a directly published event) outside the engine's transactions: the client's pool. The
+ * bus never sees the client itself. */
+typedef struct tevents_conns {
+	int (*acquire)(void *source, tdb **out);
+	void (*release)(void *source, tdb *db);
+	void *source;
+} tevents_conns;
+
+/* `conns` is copied; NULL: the bus has no database (the unit tests). */
+int tevents_bus_new(tevents_bus **out, const tevents_conns *conns, struct treg *reg);
 /* Stops async subscribers (their queued events are dropped) and frees everything. NULL is fine. */
 void tevents_bus_free(tevents_bus *bus);
 tmetrics *tevents_metrics(tevents_bus *bus);
-tevents_bus *tclient_events(tasker_client *client);
+/* Appends the bus's counters (published, delivered, failed, dropped, queued, lookups) as Prometheus text. */
+void tevents_render_metrics(tevents_bus *bus, tjw *w);
+/* Turns persistence into tasker_events on or off; on, it first checks the table exists (TASKER_ENOTFOUND
+ * naming the migration otherwise). */
+int tevents_set_persist(tevents_bus *bus, int enabled);
 
 /* ------------------------------------------------------------------ the connection layer (client.c) */
 
@@ -51,13 +65,17 @@ void tevents_deliver(tevents_bus *bus, struct tevents_list *list);
 /* ------------------------------------------------------------------ emits (the engine) */
 
 /* Every emit is a no-op unless the event is wanted; all copy what they need. */
-void tevents_transition(tdb *db, ttrans_kind kind, int64_t owner_id, tasker_state from, tasker_state to,
-                        const char *metadata_json);
-void tevents_transitions(tdb *db, ttrans_kind kind, const ttrans_row *rows, size_t n);
-/* workflow.task_started for each task row (pending → in_progress rows of a claim). */
-void tevents_tasks_started(tdb *db, const ttrans_row *rows, size_t n);
-/* workflow.viable_steps_discovered per task for the batch's steps claimable now. */
-void tevents_steps_enqueued(tdb *db, const tqueue_batch *batch);
+/* A task's or a step's state changed (metadata_json: the transition's metadata object, or NULL). */
+void tevents_task_transition(tdb *db, int64_t task_id, tasker_state from, tasker_state to,
+                             const char *metadata_json);
+void tevents_step_transition(tdb *db, int64_t step_id, tasker_state from, tasker_state to,
+                             const char *metadata_json);
+/* workflow.task_started (a claim moved the task pending → in_progress). */
+void tevents_task_started(tdb *db, int64_t task_id);
+/* workflow.viable_steps_discovered per task for the steps claimable now (delay_ms[i] <= 0) of the n
+ * queued: step_ids[i] of task_ids[i]. */
+void tevents_steps_enqueued(tdb *db, const int64_t *step_ids, const int64_t *task_ids, const int64_t *delay_ms,
+                            size_t n);
 void tevents_step_backoff(tdb *db, int64_t task_id, int64_t step_id, int attempt, int backoff_seconds);
 void tevents_step_exhausted(tdb *db, int64_t task_id, int64_t step_id, int attempt, int retry_limit);
 void tevents_task_finalizing(tdb *db, int64_t task_id);
@@ -78,11 +96,11 @@ int tevents_task_created(tdb *db, const tevents_creation *c);
 int tevents_check_traceparent(const char *traceparent);
 
 /* The worker around a handler run: step.before_handle / step.handle, and the handler metrics. */
-int64_t tevents_handler_begin(tasker_client *client, const tasker_claimed_step *step, const char *worker_id);
-void tevents_handler_end(tasker_client *client, const tasker_claimed_step *step, const char *worker_id,
+int64_t tevents_handler_begin(tevents_bus *bus, const tasker_claimed_step *step, const char *worker_id);
+void tevents_handler_end(tevents_bus *bus, const tasker_claimed_step *step, const char *worker_id,
                          int64_t started_us, int rc, const tasker_step_error *error);
 /* A claim transaction finished (metrics). */
-void tevents_claim_done(tasker_client *client, int64_t started_us, size_t claimed, int rc);
+void tevents_claim_done(tevents_bus *bus, int64_t started_us, size_t claimed, int rc);
 /* Monotonic microseconds. */
 int64_t tevents_clock(void);
 
@@ -137,7 +155,7 @@ typedef struct step_slot {
 #define TEVENTS_STEP_SLOTS 4096
 
 struct tevents_bus {
-	tasker_client *client;
+	tevents_conns conns;         /* conns.acquire NULL: no database */
 	struct treg *reg;
 	tmetrics *metrics;
 	pthread_mutex_t mu;          /* subscriptions: the snapshot pointer and ids */
@@ -190,6 +208,9 @@ void tevents_take_deferred_step(tevents_bus *bus, int64_t step_id, tevents_list 
 void tevents_take_stale_deferred(tevents_bus *bus, int64_t max_age_us, tevents_list *l);
 /* Whether `name` is a custom event declared by a registered template (asks the database once). */
 int tevents_custom_declared(tevents_bus *bus, const char *name);
+/* A connection from the bus's source (TASKER_ECLOSED when the bus has none), and giving it back. */
+int tevents_borrow(tevents_bus *bus, tdb **out);
+void tevents_give_back(tevents_bus *bus, tdb *db);
 
 /* Pattern matching: `*` matches any run of characters (dots included); everything else is literal. */
 int tevents_pattern_valid(const char *pattern);
@@ -205,5 +226,9 @@ int tevents_stats(tasker_event_stats *out, tevents_bus *bus, uint64_t id);
  * it has none). The path of tasker_event_publish. */
 int tevents_publish_text(tevents_bus *bus, const tasker_event_info *info, const char *custom_name,
                          const char *payload_json);
+/* tasker_event_publish: an event of the catalog (TASKER_EINVAL naming any other name). */
+int tevents_publish(tevents_bus *bus, const char *name, const char *payload_json);
+/* tasker_event_publish_custom: a valid name, not of the catalog, declared by a registered template. */
+int tevents_publish_custom(tevents_bus *bus, const char *name, const char *payload_json);
 
 #endif

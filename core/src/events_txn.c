@@ -10,7 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "client.h"
 #include "error.h"
 #include "events.h"
 #include "jsonw.h"
@@ -272,19 +271,17 @@ static int transition_fields(tjw *w, tasker_state from, tasker_state to, const c
 
 /* The events of one transition: <kind>.before_transition, the state machine's event, and
  * observability.step.skip for a bypassed step. Returns the main event (to add ids to). */
-static tevent *emit_transition(tdb *db, ttrans_kind kind, int64_t owner_id, tasker_state from, tasker_state to,
+static tevent *emit_transition(tdb *db, int64_t task_id, int64_t step_id, tasker_state from, tasker_state to,
                                const char *metadata_json)
 {
-	const char *name = kind == TTRANS_TASK ? tasker_task_transition_event(from, to)
-	                                       : tasker_step_transition_event(from, to);
+	const char *name = task_id ? tasker_task_transition_event(from, to) : tasker_step_transition_event(from, to);
 	if (!name)
 		return NULL;
-	int64_t task_id = kind == TTRANS_TASK ? owner_id : 0, step_id = kind == TTRANS_STEP ? owner_id : 0;
 	struct tevents_conn *c = conn_of(db);
 	if (step_id && from == TASKER_STATE_IN_PROGRESS && atomic_load_explicit(&c->bus->persist, memory_order_relaxed))
 		tevents_take_deferred_step(c->bus, step_id, &c->pending); /* the handler's events come first */
 	tjw w;
-	tevent *b = emit(db, kind == TTRANS_TASK ? "task.before_transition" : "step.before_transition", task_id, step_id);
+	tevent *b = emit(db, task_id ? "task.before_transition" : "step.before_transition", task_id, step_id);
 	if (b) {
 		tjw_init(&w, NULL, 0);
 		transition_fields(&w, from, to, NULL);
@@ -296,50 +293,42 @@ static tevent *emit_transition(tdb *db, ttrans_kind kind, int64_t owner_id, task
 		tjw_init(&w, NULL, 0);
 		bypassed = transition_fields(&w, from, to, metadata_json);
 		set_fields(e, &w);
-	} else if (kind == TTRANS_STEP && to == TASKER_STATE_RESOLVED_MANUALLY && metadata_json) {
+	} else if (step_id && to == TASKER_STATE_RESOLVED_MANUALLY && metadata_json) {
 		bypassed = strstr(metadata_json, "\"bypassed\"") != NULL;
 	}
-	if (bypassed && kind == TTRANS_STEP)
+	if (bypassed && step_id)
 		emit(db, "observability.step.skip", 0, step_id);
 	return e;
 }
 
-void tevents_transition(tdb *db, ttrans_kind kind, int64_t owner_id, tasker_state from, tasker_state to,
-                        const char *metadata_json)
+void tevents_task_transition(tdb *db, int64_t task_id, tasker_state from, tasker_state to, const char *metadata_json)
 {
 	if (tevents_conn_bus(db, TASKER_LOG_ERROR))
-		emit_transition(db, kind, owner_id, from, to, metadata_json);
+		emit_transition(db, task_id, 0, from, to, metadata_json);
 }
 
-void tevents_transitions(tdb *db, ttrans_kind kind, const ttrans_row *rows, size_t n)
+void tevents_step_transition(tdb *db, int64_t step_id, tasker_state from, tasker_state to, const char *metadata_json)
 {
-	if (!tevents_conn_bus(db, TASKER_LOG_ERROR))
-		return;
-	for (size_t i = 0; i < n; i++)
-		emit_transition(db, kind, rows[i].owner_id, rows[i].from, rows[i].to, rows[i].metadata_json);
+	if (tevents_conn_bus(db, TASKER_LOG_ERROR))
+		emit_transition(db, 0, step_id, from, to, metadata_json);
 }
 
-void tevents_tasks_started(tdb *db, const ttrans_row *rows, size_t n)
-{
-	if (!tevents_conn_bus(db, TASKER_LOG_ERROR))
-		return;
-	for (size_t i = 0; i < n; i++)
-		emit(db, "workflow.task_started", rows[i].owner_id, 0);
-}
+void tevents_task_started(tdb *db, int64_t task_id) { emit(db, "workflow.task_started", task_id, 0); }
 
-void tevents_steps_enqueued(tdb *db, const tqueue_batch *b)
+void tevents_steps_enqueued(tdb *db, const int64_t *step_ids, const int64_t *task_ids, const int64_t *delay_ms,
+                            size_t n)
 {
-	if (!b || !b->count || !tevents_conn_bus(db, TASKER_LOG_ERROR))
+	if (!n || !tevents_conn_bus(db, TASKER_LOG_ERROR))
 		return;
-	for (size_t i = 0; i < b->count; i++) {
-		if (b->delay_ms[i] > 0)
+	for (size_t i = 0; i < n; i++) {
+		if (delay_ms[i] > 0)
 			continue;
 		int seen = 0;
 		for (size_t j = 0; j < i && !seen; j++)
-			seen = b->task_ids[j] == b->task_ids[i] && b->delay_ms[j] <= 0;
+			seen = task_ids[j] == task_ids[i] && delay_ms[j] <= 0;
 		if (seen)
 			continue;
-		tevent *e = emit(db, "workflow.viable_steps_discovered", b->task_ids[i], 0);
+		tevent *e = emit(db, "workflow.viable_steps_discovered", task_ids[i], 0);
 		if (!e)
 			return;
 		tjw w;
@@ -347,12 +336,12 @@ void tevents_steps_enqueued(tdb *db, const tqueue_batch *b)
 		tjw_key(&w, "step_ids");
 		tjw_raw(&w, "[", 1);
 		int64_t count = 0;
-		for (size_t j = i; j < b->count; j++) {
-			if (b->task_ids[j] != b->task_ids[i] || b->delay_ms[j] > 0)
+		for (size_t j = i; j < n; j++) {
+			if (task_ids[j] != task_ids[i] || delay_ms[j] > 0)
 				continue;
 			if (count++)
 				tjw_raw(&w, ",", 1);
-			tjw_i64(&w, b->step_ids[j]);
+			tjw_i64(&w, step_ids[j]);
 		}
 		tjw_raw(&w, "]", 1);
 		tjw_ki64(&w, "step_count", count);
@@ -492,8 +481,8 @@ typedef struct {
 
 static tdb *lookup_conn(lookup_db *h)
 {
-	if (!h->db && !h->failed && h->bus->client) {
-		if (tclient_acquire(h->bus->client, &h->db) == TASKER_OK)
+	if (!h->db && !h->failed && h->bus->conns.acquire) {
+		if (tevents_borrow(h->bus, &h->db) == TASKER_OK)
 			h->borrowed = 1;
 		else
 			h->failed = 1;
@@ -504,7 +493,7 @@ static tdb *lookup_conn(lookup_db *h)
 static void lookup_done(lookup_db *h)
 {
 	if (h->borrowed)
-		tclient_release(h->bus->client, h->db);
+		tevents_give_back(h->bus, h->db);
 }
 
 static void add_unique(int64_t *ids, size_t *n, int64_t id)
@@ -781,17 +770,41 @@ void tevents_take_stale_deferred(tevents_bus *bus, int64_t max_age_us, tevents_l
 	*l = stale;
 }
 
-int tasker_event_set_persist(tasker_client *client, int enabled)
+int tevents_borrow(tevents_bus *bus, tdb **out)
 {
-	if (!client)
-		return tasker_set_error(TASKER_EINVAL, "events persist: client is NULL");
-	tevents_bus *bus = tclient_events(client);
+	*out = NULL;
+	if (!bus->conns.acquire)
+		return tasker_set_error(TASKER_ECLOSED, "events: this event bus has no database");
+	return bus->conns.acquire(bus->conns.source, out);
+}
+
+void tevents_give_back(tevents_bus *bus, tdb *db)
+{
+	if (db)
+		bus->conns.release(bus->conns.source, db);
+}
+
+/* One statement on a borrowed connection, outside any transaction. */
+static int bus_exec(PGresult **out, tevents_bus *bus, const tdb_stmt *stmt, int n, const char *const *params,
+                    const char *what)
+{
+	*out = NULL;
+	tdb *db;
+	int rc = tevents_borrow(bus, &db);
+	if (!rc)
+		rc = tdb_exec(out, db, stmt, n, params, what);
+	tevents_give_back(bus, db);
+	return rc;
+}
+
+int tevents_set_persist(tevents_bus *bus, int enabled)
+{
 	if (!enabled) {
 		atomic_store(&bus->persist, 0);
 		return TASKER_OK;
 	}
 	PGresult *res = NULL;
-	int rc = tclient_exec(&res, client, &Q_HAS_TABLE, 0, NULL, "looking for tasker_events");
+	int rc = bus_exec(&res, bus, &Q_HAS_TABLE, 0, NULL, "looking for tasker_events");
 	if (!rc && !tdb_get_bool(res, 0, 0, 0))
 		rc = tasker_set_error(TASKER_ENOTFOUND, "events persist: the table tasker_events does not exist; apply "
 		                                        "the migrations first (tasker migrate: 0004_tasker_events)");
@@ -857,7 +870,7 @@ int tevents_task_created(tdb *db, const tevents_creation *c)
 	}
 	for (size_t i = 0; i < en->tpl->nsteps; i++)
 		if (c->bypassed[i])
-			emit_transition(db, TTRANS_STEP, c->step_ids[i], TASKER_STATE_PENDING, TASKER_STATE_RESOLVED_MANUALLY,
+			emit_transition(db, 0, c->step_ids[i], TASKER_STATE_PENDING, TASKER_STATE_RESOLVED_MANUALLY,
 			                "{\"bypassed\": true}");
 	return TASKER_OK;
 }
@@ -906,20 +919,18 @@ static void step_event(tevents_bus *bus, const char *name, const tasker_claimed_
 	free(e.payload);
 }
 
-int64_t tevents_handler_begin(tasker_client *client, const tasker_claimed_step *s, const char *worker_id)
+int64_t tevents_handler_begin(tevents_bus *bus, const tasker_claimed_step *s, const char *worker_id)
 {
-	tevents_bus *bus = tclient_events(client);
 	tmetrics_handler_started(bus->metrics, s->handler_class, s->attempts > 0);
 	if (tevents_wanted(bus, TASKER_LOG_DEBUG))
 		step_event(bus, "step.before_handle", s, worker_id, NULL);
 	return tevents_clock();
 }
 
-void tevents_handler_end(tasker_client *client, const tasker_claimed_step *s, const char *worker_id,
+void tevents_handler_end(tevents_bus *bus, const tasker_claimed_step *s, const char *worker_id,
                          int64_t started_us, int rc, const tasker_step_error *err)
 {
 	int64_t us = tevents_clock() - started_us;
-	tevents_bus *bus = tclient_events(client);
 	tasker_outcome outcome = rc == 0 ? TASKER_OUTCOME_SUCCESS
 	                       : err && err->outcome == TASKER_OUTCOME_PERMANENT ? TASKER_OUTCOME_PERMANENT
 	                                                                          : TASKER_OUTCOME_RETRYABLE;
@@ -944,9 +955,9 @@ void tevents_handler_end(tasker_client *client, const tasker_claimed_step *s, co
 	tjw_free(&x);
 }
 
-void tevents_claim_done(tasker_client *client, int64_t started_us, size_t claimed, int rc)
+void tevents_claim_done(tevents_bus *bus, int64_t started_us, size_t claimed, int rc)
 {
-	tmetrics_claim(tevents_metrics(tclient_events(client)), tevents_clock() - started_us, claimed, rc != 0);
+	tmetrics_claim(bus->metrics, tevents_clock() - started_us, claimed, rc != 0);
 }
 
 /* ------------------------------------------------------------------ custom events */
@@ -958,11 +969,11 @@ int tevents_custom_declared(tevents_bus *bus, const char *name)
 	for (size_t i = 0; i < bus->ncustom && !found; i++)
 		found = strcmp(bus->custom[i], name) == 0;
 	pthread_mutex_unlock(&bus->custom_mu);
-	if (found || !bus->client)
+	if (found || !bus->conns.acquire)
 		return found;
 	const char *p[] = {name};
 	PGresult *res = NULL;
-	int rc = tclient_exec(&res, bus->client, &Q_CUSTOM_DECLARED, 1, p, "looking for the custom event's declaration");
+	int rc = bus_exec(&res, bus, &Q_CUSTOM_DECLARED, 1, p, "looking for the custom event's declaration");
 	if (rc)
 		return rc;
 	found = tdb_get_bool(res, 0, 0, 0);

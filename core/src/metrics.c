@@ -1,6 +1,6 @@
 /*
- * metrics.c — see metrics.h. Owns the counters; reads the database only in tasker_metrics_snapshot when
- * asked to (queue gauges), never on the paths that update counters.
+ * metrics.c — see metrics.h. Owns the counters; reads the database only in tmetrics_render_database
+ * (queue gauges, when tasker_metrics_snapshot is asked for them), never on the paths that update counters.
  */
 #include "metrics.h"
 
@@ -9,9 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client.h"
 #include "error.h"
-#include "events.h"
 
 #define NBUCKETS 16
 static const int64_t bucket_us[NBUCKETS] = {500,    1000,   2500,    5000,    10000,   25000,    50000,    100000,
@@ -270,7 +268,7 @@ void tmetrics_render(tmetrics *m, tjw *w)
 	tmetrics_sample(w, "tasker_steps_claimed_total", NULL, NULL, atomic_load(&m->steps_claimed));
 }
 
-/* ------------------------------------------------------------------ public: the snapshot */
+/* ------------------------------------------------------------------ gauges read from the database */
 
 static const tdb_stmt Q_QUEUE = {
 	"metrics_queue",
@@ -285,17 +283,12 @@ static const tdb_stmt Q_CLAIMS = {
 	"SELECT count(*), count(*) FILTER (WHERE lease_expires_at < " NOW_UTC ") FROM tasker_step_claims"};
 enum { CLAIMS_IN_FLIGHT, CLAIMS_EXPIRED };
 
-static int render_database(tjw *w, tasker_client *client)
+int tmetrics_render_database(tjw *w, tdb *db)
 {
-	tdb *db;
-	int rc = tclient_acquire(client, &db);
-	if (rc)
-		return rc;
 	PGresult *q = NULL, *c = NULL;
-	rc = tdb_exec(&q, db, &Q_QUEUE, 0, NULL, "reading the ready queue");
+	int rc = tdb_exec(&q, db, &Q_QUEUE, 0, NULL, "reading the ready queue");
 	if (!rc)
 		rc = tdb_exec(&c, db, &Q_CLAIMS, 0, NULL, "reading the claims");
-	tclient_release(client, db);
 	if (!rc) {
 		static const char *const fam[3][2] = {
 			{"tasker_queue_ready_steps", "Steps claimable now (ready queue depth), per handler_class."},
@@ -322,42 +315,4 @@ static int render_database(tjw *w, tasker_client *client)
 	PQclear(q);
 	PQclear(c);
 	return rc;
-}
-
-int tasker_metrics_snapshot(char **out_text, tasker_client *client, int include_database)
-{
-	*out_text = NULL;
-	if (!client)
-		return tasker_set_error(TASKER_EINVAL, "tasker_metrics_snapshot: client is NULL");
-	tevents_bus *bus = tclient_events(client);
-	tjw w;
-	tjw_init(&w, NULL, 0);
-	tmetrics_render(tevents_metrics(bus), &w);
-	tasker_event_stats st;
-	tevents_stats(&st, bus, 0);
-	tmetrics_family(&w, "tasker_events_published_total", "counter", "Lifecycle events published on this client.");
-	tmetrics_sample(&w, "tasker_events_published_total", NULL, NULL, st.published);
-	tmetrics_family(&w, "tasker_event_deliveries_total", "counter", "Subscriber calls made.");
-	tmetrics_sample(&w, "tasker_event_deliveries_total", NULL, NULL, st.delivered);
-	tmetrics_family(&w, "tasker_event_subscriber_failures_total", "counter",
-	                "Subscriber calls that returned non-zero (the engine went on).");
-	tmetrics_sample(&w, "tasker_event_subscriber_failures_total", NULL, NULL, st.failed);
-	tmetrics_family(&w, "tasker_event_async_dropped_total", "counter",
-	                "Events dropped by full asynchronous subscriber queues (oldest first).");
-	tmetrics_sample(&w, "tasker_event_async_dropped_total", NULL, NULL, st.dropped);
-	tmetrics_family(&w, "tasker_event_async_queued", "gauge", "Events waiting in asynchronous subscriber queues.");
-	tmetrics_sample(&w, "tasker_event_async_queued", NULL, NULL, st.queued);
-	tmetrics_family(&w, "tasker_event_lookups_total", "counter",
-	                "Reads made to name events (task and step names, correlation ids) their caches did not know.");
-	tmetrics_sample(&w, "tasker_event_lookups_total", NULL, NULL, atomic_load(&bus->lookups));
-	int rc = include_database ? render_database(&w, client) : TASKER_OK;
-	char *text = tjw_take(&w);
-	if (!rc && !text)
-		rc = tasker_set_oom();
-	if (rc) {
-		free(text);
-		return rc;
-	}
-	*out_text = text;
-	return TASKER_OK;
 }

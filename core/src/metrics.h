@@ -2,8 +2,8 @@
  * metrics.h — a client's in-memory counters and histograms (steps started/completed/failed/retried per
  * handler, handler duration, claim latency), updated with atomics only: no lock and no allocation on the
  * hot path (a handler's slot is claimed once, with a compare-and-swap). Rendered as Prometheus text by
- * tasker_metrics_snapshot, which adds the event counters and, on request, queue gauges read from the
- * database.
+ * tasker_metrics_snapshot (metrics_api.c), which adds the event bus's counters and, on request, queue
+ * gauges read from the database.
  */
 #ifndef TASKER_CORE_METRICS_H
 #define TASKER_CORE_METRICS_H
@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "db.h"
 #include "jsonw.h"
 #include "tasker.h"
 
@@ -27,6 +28,10 @@ void tmetrics_claim(tmetrics *m, int64_t duration_us, size_t claimed, int failed
 
 /* Appends the Prometheus text exposition of the counters and histograms to `w`. */
 void tmetrics_render(tmetrics *m, tjw *w);
+
+/* Appends the gauges read on `db`: ready and delayed steps and the claim lag per handler_class, steps in
+ * flight, expired leases. */
+int tmetrics_render_database(tjw *w, tdb *db);
 
 /* Helpers for other families rendered next to these. */
 void tmetrics_family(tjw *w, const char *name, const char *type, const char *help);

@@ -95,7 +95,7 @@ int tqueue_batch_write(tdb *db, tqueue_batch *b)
 	if (!rc)
 		rc = tdb_exec(NULL, db, &Q_ENQUEUE, 5, p, "making steps claimable");
 	if (!rc)
-		tevents_steps_enqueued(db, b); /* workflow.viable_steps_discovered */
+		tevents_steps_enqueued(db, b->step_ids, b->task_ids, b->delay_ms, b->count); /* viable_steps_discovered */
 	for (int i = 0; i < 4; i++)
 		tbuf_free(all[i]);
 	return rc;

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client.h"
 #include "error.h"
 #include "util.h"
 

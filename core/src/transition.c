@@ -83,6 +83,15 @@ static int state_from_result(tasker_state *out, const PGresult *res, const char 
 	return tasker_state_parse(out, s);
 }
 
+/* The transition's events (after the commit; nothing when no one listens). */
+static void emit(tdb *db, ttrans_kind kind, int64_t id, tasker_state from, tasker_state to, const char *metadata_json)
+{
+	if (kind == TTRANS_TASK)
+		tevents_task_transition(db, id, from, to, metadata_json);
+	else
+		tevents_step_transition(db, id, from, to, metadata_json);
+}
+
 int ttrans_apply(tdb *db, ttrans_kind kind, int64_t id, tasker_state expected, tasker_state to,
                  const char *metadata_json, const char **out_event)
 {
@@ -125,7 +134,7 @@ int ttrans_apply(tdb *db, ttrans_kind kind, int64_t id, tasker_state expected, t
 		                        "wanted %s)",
 		                        q->noun, (long long)id, tasker_state_name(expected),
 		                        tasker_state_name(current), tasker_state_name(to));
-	tevents_transition(db, kind, id, expected, to, metadata_json);
+	emit(db, kind, id, expected, to, metadata_json);
 	if (out_event)
 		*out_event = event;
 	return TASKER_OK;
@@ -247,7 +256,8 @@ int ttrans_bulk_write(tdb *db, ttrans_kind kind, const int64_t *cleared, size_t 
 	if (!rc)
 		rc = tdb_exec(NULL, db, &Q_BULK_WRITE[kind == TTRANS_STEP], 7, p, "recording state transitions");
 	if (!rc)
-		tevents_transitions(db, kind, rows, n); /* every transition fires its event (after the commit) */
+		for (size_t i = 0; i < n; i++) /* every transition fires its event (after the commit) */
+			emit(db, kind, rows[i].owner_id, rows[i].from, rows[i].to, rows[i].metadata_json);
 	for (int i = 0; i < 7; i++)
 		tbuf_free(all[i]);
 	return rc;

@@ -328,7 +328,7 @@ static void settle(tasker_worker *w, const tasker_claimed_step *s, int64_t start
 		snprintf(err->error_class, sizeof err->error_class, "%s", "InvalidResultError");
 	}
 	cJSON_Delete(parsed);
-	tevents_handler_end(w->client, s, w->worker_id, started, rc, err); /* step.handle, metrics */
+	tevents_handler_end(tclient_events(w->client), s, w->worker_id, started, rc, err); /* step.handle, metrics */
 	if (rc == 0) {
 		p->r.outcome = TASKER_OUTCOME_SUCCESS;
 		p->results = out;
@@ -658,7 +658,7 @@ static int take(tasker_claimed_step **out, tasker_worker *w, int timeout_ms)
 	w->nout++;
 	host_refresh(w);
 	pthread_mutex_unlock(&w->mu);
-	int64_t started = tevents_handler_begin(w->client, s, w->worker_id); /* step.before_handle, metrics */
+	int64_t started = tevents_handler_begin(tclient_events(w->client), s, w->worker_id); /* step.before_handle, metrics */
 	pthread_mutex_lock(&w->mu);
 	if ((c = claim_of(w, s)))
 		c->started = started;
@@ -780,7 +780,7 @@ int tasker_worker_claim_step(tasker_claimed_step **out, tasker_worker *w, int64_
 	int rc = claim_exact(&s, w, step_id, 0);
 	if (rc)
 		return rc;
-	int64_t started = tevents_handler_begin(w->client, s, w->worker_id);
+	int64_t started = tevents_handler_begin(tclient_events(w->client), s, w->worker_id);
 	pthread_mutex_lock(&w->mu);
 	if (grow((void **)&w->claims, &w->claims_cap, w->nclaims + 1, sizeof *w->claims)) {
 		pthread_mutex_unlock(&w->mu);
@@ -1178,7 +1178,7 @@ int tasker_worker_execute_step(tasker_worker *w, int64_t step_id)
 	if (rc)
 		return rc;
 	pending p;
-	run_handler(w, s, tevents_handler_begin(w->client, s, w->worker_id), &p);
+	run_handler(w, s, tevents_handler_begin(tclient_events(w->client), s, w->worker_id), &p);
 	tasker_claimed_step_free(s);
 	rc = tasker_steps_complete(w->client, &p.r, 1);
 	if (!rc && p.r.status)
