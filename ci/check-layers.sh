@@ -7,8 +7,11 @@
 #      it may use only its own headers, the utilities and tasker.h (events, metrics and the rest
 #      register hooks on it instead, tdb_set_hooks);
 #   4. modules include each other in a cycle: a module is a file name without its extension (client =
-#      client.c + client.h), and module m depends on n when m.c or m.h includes n.h; dependencies go
-#      downward only (the layer order is in docs/ARCHITECTURE.md).
+#      client.c + client.h; a private header m_internal.h belongs to module m), and module m depends on
+#      n when m.c or m.h includes n.h; dependencies go
+#      downward only (the layer order is in docs/ARCHITECTURE.md);
+#   5. a file other than core/src/events*.c includes events_internal.h (the event bus's definition is
+#      private to those files; everyone else sees the opaque type of events.h).
 # Usage: ci/check-layers.sh [ROOT]   (default: the repository this script is in)
 set -euo pipefail
 root=${1:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -65,11 +68,13 @@ for f in files(src, (".c", ".h")):
                                 "only db.h, cancel.h, tasker.h and the utilities (layers above register hooks)")
 
 # 4. cycles among modules (x.c + x.h), reported once per strongly connected component with one cycle in it
+def module(name):
+    return re.sub(r"_internal$", "", name.rsplit(".", 1)[0])
 modules = {}
 for d in (src, util):
     for f in files(d, (".c", ".h")):
-        modules.setdefault(os.path.basename(f).rsplit(".", 1)[0], set()).update(
-            i[:-2] for i in includes(f) if i.endswith(".h"))
+        modules.setdefault(module(os.path.basename(f)), set()).update(
+            module(i) for i in includes(f) if i.endswith(".h"))
 deps = {m: sorted(n for n in e if n in modules and n != m) for m, e in modules.items()}
 order, low, stack, on_stack, components = {}, {}, [], set(), []
 def strong(v):  # Tarjan: components of mutually reachable modules
@@ -110,10 +115,23 @@ for comp in components:
     if len(comp) > 1:
         problems.append(f"module cycle among {', '.join(comp)}: " + " -> ".join(cycle_in(comp)))
 
+# 5. the event bus's definition stays inside the events*.c files
+for d, subdirs, names in os.walk(root):
+    subdirs[:] = [s for s in subdirs if not (s.startswith((".", "build")) or s in ("vendor", "node_modules"))]
+    for name in sorted(names):
+        f = os.path.join(d, name)
+        rel = os.path.relpath(f, root)
+        if not name.endswith((".c", ".h", ".cc", ".cpp")) or name == "events_internal.h":
+            continue
+        if re.fullmatch(r"core/src/events[a-z_]*\.c", rel):
+            continue
+        if "events_internal.h" in includes(f):
+            problems.append(f"{rel} includes events_internal.h: only core/src/events*.c may (use events.h)")
+
 for p in problems:
     print("check-layers: " + p)
 if problems:
     sys.exit(1)
 print(f"check-layers: ok ({len(graph)} headers, {len(modules)} modules, no include cycle; utilities and "
-      "connection layer include nothing above them)")
+      "connection layer include nothing above them; the event bus is opaque outside events*.c)")
 EOF

@@ -8,7 +8,7 @@
  * (one short lock), so subscribing and unsubscribing never wait for a publisher and a subscriber may
  * (un)subscribe from its own callback.
  */
-#include "events.h"
+#include "events_internal.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -11,7 +11,7 @@
 #include <time.h>
 
 #include "error.h"
-#include "events.h"
+#include "events_internal.h"
 #include "jsonw.h"
 #include "logging.h"
 #include "registry.h"
