@@ -15,6 +15,7 @@
 #include "complete.h"
 #include "error.h"
 #include "events.h"
+#include "metrics.h"
 #include "registry.h"
 #include "transition.h"
 #include "util.h"
@@ -494,7 +495,7 @@ static int claim_in_txn(tasker_claimed_step ***out, size_t *out_count, tdb *db, 
 	PQclear(res);
 	free(task_ids);
 	batch_free(&b);
-	tevents_claim_done(tclient_events(client), started, *out_count, rc);
+	tmetrics_claim_in_txn(db, tevents_clock() - started, rc ? 0 : *out_count); /* settled at commit or rollback */
 	return rc;
 }
 

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "error.h"
 #include "events.h"
+#include "metrics.h"
 #include "registry.h"
 #include "util.h"
 
@@ -191,8 +192,10 @@ int tclient_acquire(tasker_client *c, tdb **out)
 			c->open++;
 			pthread_mutex_unlock(&c->mu);
 			int rc = tdb_connect(out, c->conninfo, c->application_name);
-			if (!rc)
+			if (!rc) { /* the layers that take part in this connection's transactions register on it */
 				tevents_attach(*out, c->events);
+				tmetrics_attach(*out, tevents_metrics(c->events));
+			}
 			if (rc) {
 				pthread_mutex_lock(&c->mu);
 				c->open--;

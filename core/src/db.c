@@ -12,6 +12,7 @@
 
 #include "cancel.h"
 #include "error.h"
+#include "util.h"
 
 struct tdb {
 	PGconn *conn;
@@ -19,8 +20,11 @@ struct tdb {
 	/* Statements prepared on this connection, keyed by the address of their static tdb_stmt. */
 	const tdb_stmt **prepared;
 	size_t nprepared, cap;
-	const tdb_hooks *hooks;      /* registered by a layer above (tdb_set_hooks) */
-	void *hook_data;
+	struct {
+		const tdb_hooks *hooks;  /* registered by a layer above (tdb_add_hooks) */
+		void *data;
+	} hook[TDB_MAX_HOOKS];
+	size_t nhooks;
 };
 
 static void set_conn_error(tdb *db, const char *what)
@@ -75,8 +79,9 @@ void tdb_close(tdb *db)
 	if (db->conn)
 		PQfinish(db->conn);
 	free(db->prepared);
-	if (db->hooks && db->hooks->on_close)
-		db->hooks->on_close(db->hook_data);
+	for (size_t i = 0; i < db->nhooks; i++)
+		if (db->hook[i].hooks->on_close)
+			db->hook[i].hooks->on_close(db->hook[i].data);
 	free(db);
 }
 
@@ -217,24 +222,65 @@ int tdb_wait_notify(tdb *db, int wake_fd, int timeout_ms)
 }
 
 int tdb_begin(tdb *db) { return tdb_exec_simple(db, "BEGIN", "beginning a transaction"); }
-int tdb_commit(tdb *db)
+/* COMMIT, preceded in the same round trip by what the hooks ask for ("NOTIFY x; COMMIT"). */
+static int commit(tdb *db)
 {
-	const tdb_hooks *h = db->hooks;
-	int rc = h && h->before_commit ? h->before_commit(db, db->hook_data) : TASKER_OK;
-	if (!rc)
-		rc = tdb_exec_simple(db, "COMMIT", "committing a transaction");
-	if (h && h->after_commit)
-		h->after_commit(db, rc, db->hook_data);
+	char stack[256];
+	tbuf sql;
+	tbuf_init_stack(&sql, stack, sizeof stack);
+	for (size_t i = 0; i < db->nhooks; i++) {
+		const char *(*extra)(tdb *, void *) = db->hook[i].hooks->commit_sql;
+		const char *text = extra ? extra(db, db->hook[i].data) : NULL;
+		if (text) {
+			tbuf_puts(&sql, text);
+			tbuf_puts(&sql, "; ");
+		}
+	}
+	if (!sql.len) {
+		tbuf_free(&sql);
+		return tdb_exec_simple(db, "COMMIT", "committing a transaction");
+	}
+	tbuf_puts(&sql, "COMMIT");
+	int rc = sql.oom ? tasker_set_oom() : tdb_exec_simple(db, sql.data, "committing a transaction");
+	tbuf_free(&sql);
 	return rc;
 }
 
-void tdb_set_hooks(tdb *db, const tdb_hooks *hooks, void *data)
+int tdb_commit(tdb *db)
 {
-	db->hooks = hooks;
-	db->hook_data = data;
+	int rc = TASKER_OK;
+	for (size_t i = 0; i < db->nhooks && !rc; i++)
+		if (db->hook[i].hooks->before_commit)
+			rc = db->hook[i].hooks->before_commit(db, db->hook[i].data);
+	if (!rc)
+		rc = commit(db);
+	for (size_t i = 0; i < db->nhooks; i++)
+		if (db->hook[i].hooks->after_commit)
+			db->hook[i].hooks->after_commit(db, rc, db->hook[i].data);
+	return rc;
 }
 
-void *tdb_hook_data(const tdb *db) { return db->hook_data; }
+int tdb_add_hooks(tdb *db, const tdb_hooks *hooks, void *data)
+{
+	for (size_t i = 0; i < db->nhooks; i++)
+		if (db->hook[i].hooks == hooks) {
+			db->hook[i].data = data;
+			return TASKER_OK;
+		}
+	if (db->nhooks == TDB_MAX_HOOKS)
+		return tasker_set_error(TASKER_ENOMEM, "a connection takes at most %d sets of commit hooks", TDB_MAX_HOOKS);
+	db->hook[db->nhooks].hooks = hooks;
+	db->hook[db->nhooks++].data = data;
+	return TASKER_OK;
+}
+
+void *tdb_hook_data(const tdb *db, const tdb_hooks *hooks)
+{
+	for (size_t i = 0; db && i < db->nhooks; i++)
+		if (db->hook[i].hooks == hooks)
+			return db->hook[i].data;
+	return NULL;
+}
 
 int tdb_in_transaction(tdb *db)
 {
@@ -244,8 +290,9 @@ int tdb_in_transaction(tdb *db)
 
 void tdb_rollback(tdb *db)
 {
-	if (db->hooks && db->hooks->on_rollback)
-		db->hooks->on_rollback(db, db->hook_data);
+	for (size_t i = 0; i < db->nhooks; i++)
+		if (db->hook[i].hooks->on_rollback)
+			db->hook[i].hooks->on_rollback(db, db->hook[i].data);
 	if (db->broken || !tdb_in_transaction(db))
 		return;
 	PGresult *res = PQexec(db->conn, "ROLLBACK");

@@ -55,19 +55,26 @@ int tdb_commit(tdb *db);
 void tdb_rollback(tdb *db);
 /* 1 while a transaction block is open on this connection. */
 int tdb_in_transaction(tdb *db);
-/* Commit and rollback hooks (SQLite's sqlite3_commit_hook is the model): a layer above registers them
- * on a connection, with its own per-connection state, and this file calls them without knowing what
- * they do. Each may be NULL. */
+/* Commit and rollback hooks (SQLite's sqlite3_commit_hook is the model): the layers above register
+ * them on a connection (the event bus, the metrics, the ready queue), each with its own per-connection
+ * state, and this file calls them in the order they were registered without knowing what they do.
+ * Each may be NULL. */
 typedef struct tdb_hooks {
 	int (*before_commit)(tdb *db, void *data);          /* non-zero fails the commit (rolled back) */
 	void (*after_commit)(tdb *db, int rc, void *data);  /* rc: how the COMMIT went */
-	void (*on_rollback)(tdb *db, void *data);
+	void (*on_rollback)(tdb *db, void *data);           /* also on a release with no transaction open */
 	void (*on_close)(void *data);                       /* the connection closes: free `data` */
+	/* Parameterless SQL (static text) to run in the COMMIT's own round trip, just before it, or NULL:
+	 * what must happen inside the transaction but only once it is known to commit (one NOTIFY). */
+	const char *(*commit_sql)(tdb *db, void *data);
 } tdb_hooks;
-/* Registers the hooks (static storage) and their data; one set per connection, a later call replaces it. */
-void tdb_set_hooks(tdb *db, const tdb_hooks *hooks, void *data);
-/* The data registered with the hooks, or NULL. */
-void *tdb_hook_data(const tdb *db);
+/* At most this many registrants per connection. */
+#define TDB_MAX_HOOKS 4
+/* Registers the hooks (static storage) with their data; the same hooks again replace the data.
+ * TASKER_ENOMEM when TDB_MAX_HOOKS sets are already registered. */
+int tdb_add_hooks(tdb *db, const tdb_hooks *hooks, void *data);
+/* The data registered with these hooks on this connection, or NULL. */
+void *tdb_hook_data(const tdb *db, const tdb_hooks *hooks);
 
 /* Result helpers: NULL-safe text access; the int forms return `dflt` for SQL NULL. */
 const char *tdb_get(const PGresult *res, int row, int col);

@@ -54,7 +54,7 @@ int tevents_set_persist(tevents_bus *bus, int enabled);
 /* ------------------------------------------------------------------ the connection layer (client.c) */
 
 /* Binds a pooled connection to its client's bus (once, when the pool opens it): registers the commit
- * and rollback hooks (tdb_set_hooks) that collect, persist and drop the transaction's events. */
+ * and rollback hooks (tdb_add_hooks) that collect, persist and drop the transaction's events. */
 void tevents_attach(tdb *db, tevents_bus *bus);
 /* On release, before the connection goes back to the pool: takes the committed events (enriching them
  * on this connection when needed). NULL when there are none (the common case, no allocation). */
@@ -99,8 +99,6 @@ int tevents_check_traceparent(const char *traceparent);
 int64_t tevents_handler_begin(tevents_bus *bus, const tasker_claimed_step *step, const char *worker_id);
 void tevents_handler_end(tevents_bus *bus, const tasker_claimed_step *step, const char *worker_id,
                          int64_t started_us, int rc, const tasker_step_error *error);
-/* A claim transaction finished (metrics). */
-void tevents_claim_done(tevents_bus *bus, int64_t started_us, size_t claimed, int rc);
 /* Monotonic microseconds. */
 int64_t tevents_clock(void);
 

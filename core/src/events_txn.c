@@ -114,7 +114,8 @@ static void list_move(tevents_list *dst, tevents_list *src)
 /* ------------------------------------------------------------------ connections */
 
 /* A connection's events live in the data of the hooks this file registers on it (tevents_attach). */
-static struct tevents_conn *conn_of(tdb *db) { return db ? tdb_hook_data(db) : NULL; }
+static const tdb_hooks HOOKS;
+static struct tevents_conn *conn_of(tdb *db) { return tdb_hook_data(db, &HOOKS); }
 
 static void conn_free(void *data)
 {
@@ -128,7 +129,7 @@ static int before_commit(tdb *db, void *data);
 static void after_commit(tdb *db, int rc, void *data);
 static void discard(tdb *db, void *data);
 
-static const tdb_hooks HOOKS = {before_commit, after_commit, discard, conn_free};
+static const tdb_hooks HOOKS = {before_commit, after_commit, discard, conn_free, NULL};
 
 void tevents_attach(tdb *db, tevents_bus *bus)
 {
@@ -136,7 +137,10 @@ void tevents_attach(tdb *db, tevents_bus *bus)
 	if (!c) {
 		if (!(c = calloc(1, sizeof *c)))
 			return; /* without it this connection's events are not collected */
-		tdb_set_hooks(db, &HOOKS, c);
+		if (tdb_add_hooks(db, &HOOKS, c)) {
+			free(c);
+			return;
+		}
 	}
 	c->bus = bus;
 }
@@ -953,11 +957,6 @@ void tevents_handler_end(tevents_bus *bus, const tasker_claimed_step *s, const c
 	}
 	step_event(bus, "step.handle", s, worker_id, &x);
 	tjw_free(&x);
-}
-
-void tevents_claim_done(tevents_bus *bus, int64_t started_us, size_t claimed, int rc)
-{
-	tmetrics_claim(bus->metrics, tevents_clock() - started_us, claimed, rc != 0);
 }
 
 /* ------------------------------------------------------------------ custom events */

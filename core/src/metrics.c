@@ -133,6 +133,68 @@ void tmetrics_claim(tmetrics *m, int64_t duration_us, size_t claimed, int failed
 	observe(&m->claim_latency, duration_us);
 }
 
+/* ------------------------------------------------------------------ claims, on the connection's hooks */
+
+/* The claims of one connection's open transaction, counted when it ends. */
+typedef struct {
+	tmetrics *m;
+	uint64_t claims, steps;
+} metrics_conn;
+
+static void settle(metrics_conn *c, int committed)
+{
+	if (!c->claims)
+		return;
+	atomic_fetch_add_explicit(&c->m->claims, c->claims, memory_order_relaxed);
+	if (committed)
+		atomic_fetch_add_explicit(&c->m->steps_claimed, c->steps, memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(&c->m->claims_failed, c->claims, memory_order_relaxed);
+	c->claims = c->steps = 0;
+}
+
+static void after_commit(tdb *db, int rc, void *data)
+{
+	(void)db;
+	settle(data, rc == TASKER_OK);
+}
+
+static void rolled_back(tdb *db, void *data)
+{
+	(void)db;
+	settle(data, 0);
+}
+
+static const tdb_hooks HOOKS = {NULL, after_commit, rolled_back, free, NULL};
+
+void tmetrics_attach(tdb *db, tmetrics *m)
+{
+	metrics_conn *c = tdb_hook_data(db, &HOOKS);
+	if (!c) {
+		if (!m || !(c = calloc(1, sizeof *c)))
+			return; /* without it this connection's claims are not counted */
+		if (tdb_add_hooks(db, &HOOKS, c)) {
+			free(c);
+			return;
+		}
+	}
+	c->m = m;
+}
+
+void tmetrics_claim_in_txn(tdb *db, int64_t duration_us, size_t claimed)
+{
+	metrics_conn *c = tdb_hook_data(db, &HOOKS);
+	if (!c)
+		return;
+	if (!tdb_in_transaction(db)) { /* nothing will commit or roll back: count it now */
+		tmetrics_claim(c->m, duration_us, claimed, 0);
+		return;
+	}
+	observe(&c->m->claim_latency, duration_us);
+	c->claims++;
+	c->steps += claimed;
+}
+
 /* ------------------------------------------------------------------ Prometheus text */
 
 static void label_value(tjw *w, const char *v)

@@ -25,6 +25,14 @@ void tmetrics_handler_started(tmetrics *m, const char *handler_class, int retry)
 void tmetrics_handler_finished(tmetrics *m, const char *handler_class, tasker_outcome outcome, int64_t duration_us);
 /* A claim transaction took duration_us and claimed `claimed` steps (failed: it returned an error). */
 void tmetrics_claim(tmetrics *m, int64_t duration_us, size_t claimed, int failed);
+/* Binds a pooled connection to the client's counters (once, when the pool opens it): registers the
+ * commit and rollback hooks (tdb_add_hooks) that settle the claims made in its transactions. */
+void tmetrics_attach(tdb *db, tmetrics *m);
+/* A claim made in the connection's open transaction took duration_us (observed at once) and claimed
+ * `claimed` steps: counted with its steps when the transaction commits, as a failed claim with none
+ * when it rolls back (or its COMMIT fails); at once outside a transaction. Nothing on a connection
+ * tmetrics_attach never saw. */
+void tmetrics_claim_in_txn(tdb *db, int64_t duration_us, size_t claimed);
 
 /* Appends the Prometheus text exposition of the counters and histograms to `w`. */
 void tmetrics_render(tmetrics *m, tjw *w);

@@ -10,15 +10,61 @@
 #include "events.h"
 #include "util.h"
 
-/* The rows, and the wake-up hint when $5 says some row is claimable now: one statement (the NOTIFY is
- * sent at commit whichever statement of the transaction asks for it; repeats in one transaction are
- * folded into one by PostgreSQL). */
+/* The rows. The wake-up hint is not sent here but with the transaction's COMMIT (the hooks below). */
 static const tdb_stmt Q_ENQUEUE = {
 	"queue_enqueue",
-	"WITH q AS (INSERT INTO tasker_ready_steps (workflow_step_id, task_id, handler_class, ready_at, enqueued_at) "
+	"INSERT INTO tasker_ready_steps (workflow_step_id, task_id, handler_class, ready_at, enqueued_at) "
 	"SELECT s, t, h, timezone('UTC', now()) + d * interval '1 millisecond', timezone('UTC', now()) "
-	"FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[]) AS u(s, t, h, d) RETURNING 1) "
-	"SELECT pg_notify('" TQUEUE_CHANNEL "', '') FROM (SELECT count(*) FROM q) AS n WHERE $5::bool"};
+	"FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[]) AS u(s, t, h, d)"};
+
+/* ------------------------------------------------------------------ the wake-up, on the connection's hooks */
+
+/* What the open transaction of one connection owes idle workers. */
+typedef struct {
+	int wake; /* a step became claimable now: the COMMIT carries one NOTIFY */
+} queue_conn;
+
+static void forget(tdb *db, void *data)
+{
+	(void)db;
+	((queue_conn *)data)->wake = 0;
+}
+
+static void committed(tdb *db, int rc, void *data)
+{
+	(void)rc;
+	forget(db, data);
+}
+
+static const char *wake_sql(tdb *db, void *data)
+{
+	(void)db;
+	return ((queue_conn *)data)->wake ? "NOTIFY " TQUEUE_CHANNEL : NULL;
+}
+
+/* Registered on a connection the first time it queues a step. A rolled-back transaction wakes nobody;
+ * a transaction that queues many batches sends one NOTIFY. */
+static const tdb_hooks HOOKS = {NULL, committed, forget, free, wake_sql};
+
+static int want_wake(tdb *db)
+{
+	if (!tdb_in_transaction(db)) /* nothing will commit: wake them now */
+		return tdb_exec_simple(db, "NOTIFY " TQUEUE_CHANNEL, "waking idle workers");
+	queue_conn *q = tdb_hook_data(db, &HOOKS);
+	if (!q) {
+		if (!(q = calloc(1, sizeof *q)))
+			return tasker_set_oom();
+		int rc = tdb_add_hooks(db, &HOOKS, q);
+		if (rc) {
+			free(q);
+			return rc;
+		}
+	}
+	q->wake = 1;
+	return TASKER_OK;
+}
+
+/* ------------------------------------------------------------------ batches */
 
 void tqueue_batch_init(tqueue_batch *b) { *b = (tqueue_batch){0}; }
 
@@ -91,9 +137,11 @@ int tqueue_batch_write(tdb *db, tqueue_batch *b)
 		if (all[i]->oom)
 			rc = tasker_set_oom();
 	}
-	const char *p[] = {s.data, t.data, h.data, r.data, tdb_fmt_bool(b->any_now)};
+	const char *p[] = {s.data, t.data, h.data, r.data};
 	if (!rc)
-		rc = tdb_exec(NULL, db, &Q_ENQUEUE, 5, p, "making steps claimable");
+		rc = tdb_exec(NULL, db, &Q_ENQUEUE, 4, p, "making steps claimable");
+	if (!rc && b->any_now)
+		rc = want_wake(db);
 	if (!rc)
 		tevents_steps_enqueued(db, b->step_ids, b->task_ids, b->delay_ms, b->count); /* viable_steps_discovered */
 	for (int i = 0; i < 4; i++)
