@@ -33,6 +33,9 @@ static const tdb_stmt Q_ENRICH_NO_TRACES = {
 	"SELECT 's', s.workflow_step_id, s.task_id, s.named_step_id, NULL, NULL FROM s UNION ALL "
 	"SELECT 't', t.task_id, t.task_id, t.named_task_id, t.identity_hash, NULL FROM tasker_tasks t "
 	"WHERE t.task_id = ANY($2::bigint[]) OR t.task_id IN (SELECT task_id FROM s)"};
+/* The columns of both: a step row ('s': its id, task, named step) or a task row ('t': its id twice, named
+ * task, identity hash, traceparent). */
+enum { ENRICH_KIND, ENRICH_ID, ENRICH_TASK_ID, ENRICH_NAMED_ID, ENRICH_IDENTITY_HASH, ENRICH_TRACEPARENT };
 static const tdb_stmt Q_PERSIST = {
 	"events_persist",
 	"WITH ins AS (INSERT INTO tasker_events (name, task_id, step_id, payload, created_at) "
@@ -40,6 +43,7 @@ static const tdb_stmt Q_PERSIST = {
 	"FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[]) WITH ORDINALITY "
 	"AS u(n, t, s, p, us, o) ORDER BY u.o RETURNING id) "
 	"SELECT array_agg(id ORDER BY id)::text, pg_notify('" TASKER_EVENTS_CHANNEL "', max(id)::text) FROM ins"};
+enum { PERSIST_IDS, PERSIST_NOTIFIED };
 static const tdb_stmt Q_TRACE_INSERT = {
 	"events_trace_insert",
 	"INSERT INTO tasker_task_traces (task_id, traceparent, created_at) "
@@ -51,7 +55,9 @@ static const tdb_stmt Q_CUSTOM_DECLARED = {
 	"(SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(nt.configuration->'step_templates') = 'array' "
 	"THEN nt.configuration->'step_templates' ELSE '[]'::jsonb END) st "
 	"WHERE st->'custom_events' @> jsonb_build_array(jsonb_build_object('name', $1::text)))))"};
+enum { CUSTOM_DECLARED_FOUND };
 static const tdb_stmt Q_HAS_TABLE = {"events_has_table", "SELECT to_regclass('tasker_events') IS NOT NULL"};
+enum { HAS_TABLE_FOUND };
 
 /* ------------------------------------------------------------------ lists */
 
@@ -555,12 +561,13 @@ static void enrich(tevents_bus *bus, lookup_db *h, const int64_t *steps, size_t 
 	free(sa);
 	free(ta);
 	for (int r = 0; !rc && r < PQntuples(res); r++) {
-		const char *kind = tdb_get(res, r, 0);
+		const char *kind = tdb_get(res, r, ENRICH_KIND);
+		int64_t id = tdb_get_i64(res, r, ENRICH_ID, 0);
+		int32_t named_id = (int32_t)tdb_get_i64(res, r, ENRICH_NAMED_ID, 0);
 		if (kind && kind[0] == 's')
-			cache_step(bus, tdb_get_i64(res, r, 1, 0), tdb_get_i64(res, r, 2, 0), (int32_t)tdb_get_i64(res, r, 3, 0));
+			cache_step(bus, id, tdb_get_i64(res, r, ENRICH_TASK_ID, 0), named_id);
 		else
-			cache_task(bus, tdb_get_i64(res, r, 1, 0), (int32_t)tdb_get_i64(res, r, 3, 0), tdb_get(res, r, 4),
-			           tdb_get(res, r, 5));
+			cache_task(bus, id, named_id, tdb_get(res, r, ENRICH_IDENTITY_HASH), tdb_get(res, r, ENRICH_TRACEPARENT));
 	}
 	PQclear(res);
 }
@@ -693,8 +700,8 @@ int tevents_persist(tdb *db, tevents_list *l)
 	PGresult *res = NULL;
 	if (!rc)
 		rc = tdb_exec(&res, db, &Q_PERSIST, 5, params, "recording lifecycle events (tasker_events)");
-	if (!rc && PQntuples(res) == 1 && tdb_get(res, 0, 0)) {
-		const char *ids = tdb_get(res, 0, 0) + 1;
+	if (!rc && PQntuples(res) == 1 && tdb_get(res, 0, PERSIST_IDS)) {
+		const char *ids = tdb_get(res, 0, PERSIST_IDS) + 1;
 		for (size_t i = 0; i < l->n && *ids && *ids != '}'; i++) {
 			char *end;
 			l->v[i].id = strtoll(ids, &end, 10);
@@ -809,7 +816,7 @@ int tevents_set_persist(tevents_bus *bus, int enabled)
 	}
 	PGresult *res = NULL;
 	int rc = bus_exec(&res, bus, &Q_HAS_TABLE, 0, NULL, "looking for tasker_events");
-	if (!rc && !tdb_get_bool(res, 0, 0, 0))
+	if (!rc && !tdb_get_bool(res, 0, HAS_TABLE_FOUND, 0))
 		rc = tasker_set_error(TASKER_ENOTFOUND, "events persist: the table tasker_events does not exist; apply "
 		                                        "the migrations first (tasker migrate: 0004_tasker_events)");
 	PQclear(res);
@@ -975,7 +982,7 @@ int tevents_custom_declared(tevents_bus *bus, const char *name)
 	int rc = bus_exec(&res, bus, &Q_CUSTOM_DECLARED, 1, p, "looking for the custom event's declaration");
 	if (rc)
 		return rc;
-	found = tdb_get_bool(res, 0, 0, 0);
+	found = tdb_get_bool(res, 0, CUSTOM_DECLARED_FOUND, 0);
 	PQclear(res);
 	if (found) {
 		pthread_mutex_lock(&bus->custom_mu);

@@ -23,6 +23,7 @@ static const tdb_stmt Q_HORIZON = {
 	"watch_horizon",
 	"SELECT pg_snapshot_xmin(pg_current_snapshot())::text, "
 	"EXISTS (SELECT 1 FROM tasker_events WHERE txid >= pg_snapshot_xmin(pg_current_snapshot()))"};
+enum { HORIZON_XMIN, HORIZON_PENDING };
 static const tdb_stmt Q_FETCH = {
 	"watch_fetch",
 	"SELECT id, name, COALESCE(task_id, 0), COALESCE(step_id, 0), payload::text, "
@@ -30,10 +31,13 @@ static const tdb_stmt Q_FETCH = {
 	"WHERE txid >= $1::xid8 AND txid < $2::xid8 AND id > $3::bigint AND ($4::bigint = 0 OR task_id = $4::bigint) "
 	"AND ($5::bigint = 0 OR id > $5::bigint OR txid > $6::xid8) ORDER BY id LIMIT $7::int"};
 static const tdb_stmt Q_TXID_OF = {"watch_txid_of", "SELECT txid::text FROM tasker_events WHERE id = $1::bigint"};
+enum { TXID_OF_TXID };
 static const tdb_stmt Q_TASK_EVENTS = {
 	"watch_task_events",
 	"SELECT id, name, COALESCE(task_id, 0), COALESCE(step_id, 0), payload::text, "
 	"(EXTRACT(EPOCH FROM created_at) * 1000000)::bigint FROM tasker_events WHERE task_id = $1::bigint ORDER BY id"};
+/* The columns of Q_FETCH and Q_TASK_EVENTS. */
+enum { EVENT_ID, EVENT_NAME, EVENT_TASK_ID, EVENT_STEP_ID, EVENT_PAYLOAD, EVENT_CREATED_US };
 
 struct tasker_event_watcher {
 	char *conninfo;
@@ -71,8 +75,8 @@ static int horizon(uint64_t *out_xmin, int *out_pending, tasker_event_watcher *w
 	int rc = tdb_exec(&res, w->db, &Q_HORIZON, 0, NULL, "reading the event horizon");
 	if (rc)
 		return rc;
-	*out_xmin = parse_u64(tdb_get(res, 0, 0));
-	*out_pending = tdb_get_bool(res, 0, 1, 0);
+	*out_xmin = parse_u64(tdb_get(res, 0, HORIZON_XMIN));
+	*out_pending = tdb_get_bool(res, 0, HORIZON_PENDING, 0);
 	PQclear(res);
 	return TASKER_OK;
 }
@@ -111,7 +115,7 @@ int tasker_event_watcher_open(tasker_event_watcher **out, tasker_client *client,
 		if (!(rc = tdb_exec(&res, w->db, &Q_TXID_OF, 1, p, "finding the event to resume after"))) {
 			w->resume_id = o->after_id;
 			/* a pruned event: resume by id alone */
-			w->resume_txid = PQntuples(res) ? parse_u64(tdb_get(res, 0, 0)) : UINT64_MAX >> 1;
+			w->resume_txid = PQntuples(res) ? parse_u64(tdb_get(res, 0, TXID_OF_TXID)) : UINT64_MAX >> 1;
 			w->last_id = o->after_id;
 			PQclear(res);
 		}
@@ -139,12 +143,12 @@ int64_t tasker_event_watcher_last_id(const tasker_event_watcher *w) { return w ?
 
 static void row_event(tasker_event *ev, const PGresult *r, int i)
 {
-	ev->id = tdb_get_i64(r, i, 0, 0);
-	ev->name = tdb_get(r, i, 1);
-	ev->task_id = tdb_get_i64(r, i, 2, 0);
-	ev->workflow_step_id = tdb_get_i64(r, i, 3, 0);
-	ev->payload_json = tdb_get(r, i, 4);
-	ev->timestamp = tdb_get_i64(r, i, 5, 0);
+	ev->id = tdb_get_i64(r, i, EVENT_ID, 0);
+	ev->name = tdb_get(r, i, EVENT_NAME);
+	ev->task_id = tdb_get_i64(r, i, EVENT_TASK_ID, 0);
+	ev->workflow_step_id = tdb_get_i64(r, i, EVENT_STEP_ID, 0);
+	ev->payload_json = tdb_get(r, i, EVENT_PAYLOAD);
+	ev->timestamp = tdb_get_i64(r, i, EVENT_CREATED_US, 0);
 }
 
 /* Processes buffered rows; returns 1 when the subscriber asked to stop (that row stays buffered). */
