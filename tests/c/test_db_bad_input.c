@@ -246,18 +246,6 @@ static void test_bad_requests_write_nothing(void **state)
 	assert_int_equal(rows_written(t->pg), before);
 }
 
-static int64_t claim_one(testdb *t, tasker_claimed_step **out)
-{
-	tasker_claimed_step **steps = NULL;
-	size_t n = 0;
-	tasker_claim_options o = TASKER_CLAIM_OPTIONS_INIT;
-	assert_int_equal(tasker_steps_claim(&steps, &n, t->client, &o), TASKER_OK);
-	assert_int_equal(n, 1);
-	*out = steps[0];
-	tasker_free(steps);
-	return (*out)->workflow_step_id;
-}
-
 /* A result that is not JSON is refused (TASKER_EJSON) and nothing is recorded: the claim stays valid,
  * so the caller may send a correct result. */
 static void test_invalid_result_json(void **state)
@@ -265,10 +253,9 @@ static void test_invalid_result_json(void **state)
 	testdb *t = *state;
 	int64_t task = 0;
 	assert_int_equal(create(&task, t, "order", "{\"order_id\": 9, \"items\": [{\"sku\": \"a\"}]}"), TASKER_OK);
-	tasker_claimed_step *s = NULL;
-	int64_t step = claim_one(t, &s);
-	tasker_step_result r = {step, s->claim_id, TASKER_OUTCOME_SUCCESS, "{\"paid\": tru", NULL, NULL, NULL, NULL,
-	                        NULL, -1, 0, TASKER_STATE_PENDING};
+	tasker_claimed_step *s = testdb_claim_one(t->client, NULL);
+	int64_t step = s->workflow_step_id;
+	tasker_step_result r = testdb_result_for(s, TASKER_OUTCOME_SUCCESS, "{\"paid\": tru");
 	assert_int_equal(tasker_steps_complete(t->client, &r, 1), TASKER_OK);
 	assert_int_equal(r.status, TASKER_EJSON);
 	assert_int_equal(r.new_state, TASKER_STATE_IN_PROGRESS);
@@ -286,9 +273,11 @@ static void test_invalid_result_json(void **state)
 	assert_int_equal(r.new_state, TASKER_STATE_COMPLETE);
 	tasker_claimed_step_free(s);
 	/* a failure whose context is not JSON is refused the same way */
-	step = claim_one(t, &s);
-	tasker_step_result f = {step, s->claim_id, TASKER_OUTCOME_RETRYABLE, NULL, "boom", NULL, NULL, "{oops", NULL,
-	                        -1, 0, TASKER_STATE_PENDING};
+	s = testdb_claim_one(t->client, NULL);
+	step = s->workflow_step_id;
+	tasker_step_result f = testdb_result_for(s, TASKER_OUTCOME_RETRYABLE, NULL);
+	f.error_message = "boom";
+	f.error_context_json = "{oops";
 	assert_int_equal(tasker_steps_complete(t->client, &f, 1), TASKER_OK);
 	assert_int_equal(f.status, TASKER_EJSON);
 	assert_int_equal(tasker_step_state(&st, t->client, step), TASKER_OK);

@@ -42,13 +42,6 @@ static int64_t new_task(testdb *t)
 	return id;
 }
 
-static void free_claims(tasker_claimed_step **steps, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		tasker_claimed_step_free(steps[i]);
-	tasker_free(steps);
-}
-
 static void test_claim_payload_and_filter(void **state)
 {
 	testdb *t = *state;
@@ -102,7 +95,7 @@ static void test_claim_payload_and_filter(void **state)
 	tasker_free(cls);
 	assert_int_equal(tasker_step_handler_class(&cls, t->client, 987654321), TASKER_ENOTFOUND);
 	assert_null(cls);
-	free_claims(steps, n);
+	testdb_free_claims(steps, n);
 	assert_int_equal(tasker_task_cancel(t->client, task), TASKER_OK);
 }
 
@@ -153,9 +146,9 @@ static void test_complete_and_claim(void **state)
 	assert_non_null(strstr(tasker_error_last()->message, "no longer yours"));
 	assert_int_equal(nnone, 1);
 	assert_string_equal(none[0]->name, "third");
-	free_claims(none, nnone);
-	free_claims(steps, n);
-	free_claims(next, nn);
+	testdb_free_claims(none, nnone);
+	testdb_free_claims(steps, n);
+	testdb_free_claims(next, nn);
 	assert_int_equal(tasker_task_cancel(t->client, task), TASKER_OK);
 }
 
@@ -303,7 +296,7 @@ static void test_claim_limit_exact_fifo(void **state)
 		assert_int_equal(n, gets[k]);
 		for (size_t i = 0; i < n; i++)
 			assert_int_equal(steps[i]->task_id, ids[next++]);
-		free_claims(steps, n);
+		testdb_free_claims(steps, n);
 	}
 	assert_int_equal(next, 7);
 }
@@ -344,8 +337,8 @@ static void test_claim_carries_traceparent(void **state)
 			seen++;
 		}
 	assert_int_equal(seen, 1);
-	free_claims(next, m);
-	free_claims(steps, n);
+	testdb_free_claims(next, m);
+	testdb_free_claims(steps, n);
 }
 
 static int teardown(void **state)

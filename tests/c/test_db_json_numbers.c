@@ -28,18 +28,6 @@ static const char *TEMPLATE =
 	"    default_retry_limit: 1\n"
 	"    handler_config: {limit: " BIG ", floor: " HUGE ", ratio: 0.25}\n";
 
-static tasker_claimed_step *claim_one(tasker_client *client)
-{
-	tasker_claim_options o = TASKER_CLAIM_OPTIONS_INIT;
-	tasker_claimed_step **steps = NULL;
-	size_t n = 0;
-	assert_int_equal(tasker_steps_claim(&steps, &n, client, &o), TASKER_OK);
-	assert_int_equal(n, 1);
-	tasker_claimed_step *s = steps[0];
-	tasker_free(steps);
-	return s;
-}
-
 static int64_t create(tasker_client *client)
 {
 	tasker_task_request r = TASKER_TASK_REQUEST_INIT;
@@ -67,7 +55,7 @@ static void test_handler_config_and_tags(void **state)
 	o.database_url = t->conninfo;
 	assert_int_equal(tasker_client_open(&other, &o), TASKER_OK);
 	int64_t id = create(t->client);
-	tasker_claimed_step *s = claim_one(other);
+	tasker_claimed_step *s = testdb_claim_one(other, NULL);
 	/* (in jsonb's key order: this client read the template from its stored configuration) */
 	assert_string_equal(s->handler_config_json, "{\"floor\":" HUGE ",\"limit\":" BIG ",\"ratio\":0.25}");
 	assert_string_equal(s->tags_json, "[\"batch\", " BIG ", {\"shard\": " HUGE "}]");
@@ -83,7 +71,7 @@ static void test_failure_context_and_backtrace(void **state)
 {
 	testdb *t = *state;
 	create(t->client);
-	tasker_claimed_step *s = claim_one(t->client);
+	tasker_claimed_step *s = testdb_claim_one(t->client, NULL);
 	tasker_step_result r = {0};
 	r.workflow_step_id = s->workflow_step_id;
 	r.claim_id = s->claim_id;

@@ -31,31 +31,12 @@ static const char *TEMPLATES[] = {
 	"  - {name: second, handler_class: 'Reader::Second', depends_on_step: first}\n",
 };
 
-static int64_t new_task(testdb *t, const char *name)
-{
-	tasker_task_request r = TASKER_TASK_REQUEST_INIT;
-	r.name = name;
-	r.namespace_name = "reader";
-	r.template_version = "1.0.0";
-	r.context_json = "{}";
-	int64_t id = 0;
-	assert_int_equal(tasker_task_create(&id, t->client, &r), TASKER_OK);
-	return id;
-}
-
 static long long step_of(testdb *t, int64_t task, const char *name)
 {
 	return testdb_count(t->pg,
 	                    "SELECT s.workflow_step_id FROM tasker_workflow_steps s JOIN tasker_named_steps ns "
 	                    "ON ns.named_step_id = s.named_step_id WHERE s.task_id = %lld AND ns.name = '%s'",
 	                    (long long)task, name);
-}
-
-static void free_claims(tasker_claimed_step **steps, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		tasker_claimed_step_free(steps[i]);
-	tasker_free(steps);
 }
 
 static void cancel(testdb *t, int64_t task) { assert_int_equal(tasker_task_cancel(t->client, task), TASKER_OK); }
@@ -66,7 +47,9 @@ static void cancel(testdb *t, int64_t task) { assert_int_equal(tasker_task_cance
 static void test_claim_never_waits_on_locked_rows(void **state)
 {
 	testdb *t = *state;
-	int64_t a = new_task(t, "single"), b = new_task(t, "single"), c = new_task(t, "single");
+	int64_t a = testdb_new_task(t->client, "reader", "single", NULL);
+	int64_t b = testdb_new_task(t->client, "reader", "single", NULL);
+	int64_t c = testdb_new_task(t->client, "reader", "single", NULL);
 	PQclear(testdb_sql(t->pg, "BEGIN"));
 	PQclear(testdb_sqlf(t->pg, "SELECT 1 FROM tasker_ready_steps WHERE task_id = %lld FOR UPDATE", (long long)a));
 	PQclear(testdb_sqlf(t->pg, "SELECT 1 FROM tasker_tasks WHERE task_id = %lld FOR NO KEY UPDATE", (long long)b));
@@ -78,7 +61,7 @@ static void test_claim_never_waits_on_locked_rows(void **state)
 	assert_int_equal(tasker_steps_claim(&steps, &n, t->client, &o), TASKER_OK);
 	assert_int_equal(n, 1);
 	assert_int_equal(steps[0]->task_id, c);
-	free_claims(steps, n);
+	testdb_free_claims(steps, n);
 	/* claiming one named step skips the same way: not claimable now, no wait */
 	tasker_claimed_step *one = NULL;
 	assert_int_equal(tasker_step_claim(&one, t->client, step_of(t, a, "only"), &o), TASKER_ENOTFOUND);
@@ -88,7 +71,7 @@ static void test_claim_never_waits_on_locked_rows(void **state)
 	assert_int_equal(n, 2);
 	assert_true((steps[0]->task_id == a && steps[1]->task_id == b) ||
 	            (steps[0]->task_id == b && steps[1]->task_id == a));
-	free_claims(steps, n);
+	testdb_free_claims(steps, n);
 	cancel(t, a);
 	cancel(t, b);
 	cancel(t, c);
@@ -133,25 +116,10 @@ static char *task_state(testdb *t, int64_t task)
 	                    (long long)task);
 }
 
-static tasker_claimed_step *claim_one(testdb *t, const char *handler)
-{
-	const char *only[] = {handler};
-	tasker_claim_options o = TASKER_CLAIM_OPTIONS_INIT;
-	o.handler_classes = only;
-	o.handler_class_count = 1;
-	tasker_claimed_step **steps = NULL;
-	size_t n = 0;
-	assert_int_equal(tasker_steps_claim(&steps, &n, t->client, &o), TASKER_OK);
-	assert_int_equal(n, 1);
-	tasker_claimed_step *s = steps[0];
-	tasker_free(steps);
-	return s;
-}
-
 static void test_rails_reader_sees_running_finished_and_dead(void **state)
 {
 	testdb *t = *state;
-	int64_t task = new_task(t, "chain");
+	int64_t task = testdb_new_task(t->client, "reader", "chain", NULL);
 	long long first = step_of(t, task, "first"), second = step_of(t, task, "second");
 	rails_view v = view(t, task, first);
 	assert_string_equal(v.state, "pending"); /* before any claim: Rails would run it too */
@@ -159,7 +127,7 @@ static void test_rails_reader_sees_running_finished_and_dead(void **state)
 
 	/* running: in_progress (one current row), not processed, no attempt counted yet, and not ready for
 	 * the Rails runtime (it only takes pending/error steps) */
-	tasker_claimed_step *c = claim_one(t, "Reader::First");
+	tasker_claimed_step *c = testdb_claim_one(t->client, "Reader::First");
 	assert_int_equal(c->workflow_step_id, first);
 	v = view(t, task, first);
 	assert_string_equal(v.state, "in_progress");
@@ -175,8 +143,7 @@ static void test_rails_reader_sees_running_finished_and_dead(void **state)
 	assert_false(v.ready); /* its parent is not complete */
 
 	/* finished: complete, processed, one attempt, the results; the child is ready for Rails too */
-	tasker_step_result r = {c->workflow_step_id, c->claim_id, TASKER_OUTCOME_SUCCESS, "{\"n\": 1}", NULL, NULL, NULL,
-	                        NULL, NULL, -1, 0, TASKER_STATE_PENDING};
+	tasker_step_result r = testdb_result_for(c, TASKER_OUTCOME_SUCCESS, "{\"n\": 1}");
 	assert_int_equal(tasker_steps_complete(t->client, &r, 1), TASKER_OK);
 	tasker_claimed_step_free(c);
 	v = view(t, task, first);
@@ -193,7 +160,7 @@ static void test_rails_reader_sees_running_finished_and_dead(void **state)
 
 	/* a worker claims the child and dies: until its lease expires and is recovered the step stays
 	 * in_progress (held by that worker, not claimable by anyone) */
-	c = claim_one(t, "Reader::Second");
+	c = testdb_claim_one(t->client, "Reader::Second");
 	assert_int_equal(c->workflow_step_id, second);
 	PQclear(testdb_sqlf(t->pg, "UPDATE tasker_step_claims SET lease_expires_at = lease_expires_at - interval '1 hour' "
 	                           "WHERE workflow_step_id = %lld", second));
@@ -217,8 +184,7 @@ static void test_rails_reader_sees_running_finished_and_dead(void **state)
 	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM tasker_ready_steps WHERE workflow_step_id = %lld",
 	                              second), 1);
 	/* the dead worker's late result is refused and changes nothing */
-	r = (tasker_step_result){c->workflow_step_id, c->claim_id, TASKER_OUTCOME_SUCCESS, "{}", NULL, NULL, NULL, NULL,
-	                         NULL, -1, 0, TASKER_STATE_PENDING};
+	r = testdb_result_for(c, TASKER_OUTCOME_SUCCESS, "{}");
 	assert_int_equal(tasker_steps_complete(t->client, &r, 1), TASKER_OK);
 	assert_int_equal(r.status, TASKER_ECONFLICT);
 	tasker_claimed_step_free(c);

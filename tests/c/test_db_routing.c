@@ -35,18 +35,6 @@ static const char *ORPHAN =
 	"step_templates:\n"
 	"  - {name: only, handler_class: 'Route::Nobody'}\n";
 
-static int64_t new_task(testdb *t, const char *name)
-{
-	tasker_task_request r = TASKER_TASK_REQUEST_INIT;
-	r.name = name;
-	r.namespace_name = "routing";
-	r.template_version = "1.0.0";
-	r.context_json = "{}";
-	int64_t id = 0;
-	assert_int_equal(tasker_task_create(&id, t->client, &r), TASKER_OK);
-	return id;
-}
-
 typedef struct counted {
 	const char *handler_class;
 	pthread_mutex_t mu;
@@ -103,7 +91,7 @@ static void test_each_worker_claims_only_its_classes(void **state)
 
 	int64_t first = 0;
 	for (int i = 0; i < TASKS; i++) {
-		int64_t id = new_task(t, "routed");
+		int64_t id = testdb_new_task(t->client, "routing", "routed", NULL);
 		first = first ? first : id;
 	}
 	/* Only Route::B's worker runs while only Route::A's steps are ready: it claims nothing. */
@@ -168,7 +156,7 @@ static void test_waiting_for_a_handler(void **state)
 	const char *only_a[] = {"Route::A"}, *nobody[] = {"Route::Nobody"}, *cls = NULL;
 	assert_int_equal(tasker_worker_presence_announce(t->client, "routing-a", only_a, 1, 60), TASKER_OK);
 	long long before = health_waiting(t->client);
-	int64_t task = new_task(t, "orphan");
+	int64_t task = testdb_new_task(t->client, "routing", "orphan", NULL);
 	assert_int_equal(waits_of(t, task, &cls), 1);
 	assert_string_equal(cls, "Route::Nobody");
 	assert_int_equal(health_waiting(t->client), before + 1);
@@ -222,7 +210,7 @@ static void test_a_starting_worker_takes_the_waiting_step(void **state)
 {
 	testdb *t = *state;
 	const char *cls = NULL;
-	int64_t task = new_task(t, "orphan");
+	int64_t task = testdb_new_task(t->client, "routing", "orphan", NULL);
 	assert_int_equal(waits_of(t, task, &cls), 1);
 	counted nobody = {"Route::Nobody", PTHREAD_MUTEX_INITIALIZER, 0};
 	tasker_worker *w = worker_for(t->client, &nobody);

@@ -154,18 +154,62 @@ void testdb_sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-int64_t testdb_create_task(tasker_client *client, const tasker_template_info *tpl, const char *context_json)
+static int64_t create_task(tasker_client *client, const char *ns, const char *name, const char *version,
+                           const char *context_json)
 {
 	tasker_task_request rq = TASKER_TASK_REQUEST_INIT;
-	rq.name = tpl->name;
-	rq.namespace_name = tpl->namespace_name;
-	rq.template_version = tpl->version;
+	rq.name = name;
+	rq.namespace_name = ns;
+	rq.template_version = version;
 	rq.context_json = context_json ? context_json : "{}";
 	int64_t id = 0;
 	int rc = tasker_task_create(&id, client, &rq);
 	if (rc != TASKER_OK)
-		die("creating a task of %s: %s", tpl->name, tasker_error_last()->message);
+		die("creating a task of %s.%s@%s: %s", ns, name, version, tasker_error_last()->message);
 	return id;
+}
+
+int64_t testdb_create_task(tasker_client *client, const tasker_template_info *tpl, const char *context_json)
+{
+	return create_task(client, tpl->namespace_name, tpl->name, tpl->version, context_json);
+}
+
+int64_t testdb_new_task(tasker_client *client, const char *namespace_name, const char *name, const char *context_json)
+{
+	return create_task(client, namespace_name, name, "1.0.0", context_json);
+}
+
+tasker_claimed_step *testdb_claim_one(tasker_client *client, const char *handler_class)
+{
+	const char *only[] = {handler_class};
+	tasker_claim_options o = TASKER_CLAIM_OPTIONS_INIT;
+	if (handler_class) {
+		o.handler_classes = only;
+		o.handler_class_count = 1;
+	}
+	tasker_claimed_step **steps = NULL;
+	size_t n = 0;
+	int rc = tasker_steps_claim(&steps, &n, client, &o);
+	if (rc != TASKER_OK)
+		die("claiming a step of %s: %s", handler_class ? handler_class : "any class", tasker_error_last()->message);
+	if (n != 1)
+		die("claiming a step of %s: %zu claimed, expected 1", handler_class ? handler_class : "any class", n);
+	tasker_claimed_step *s = steps[0];
+	tasker_free(steps);
+	return s;
+}
+
+void testdb_free_claims(tasker_claimed_step **steps, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		tasker_claimed_step_free(steps[i]);
+	tasker_free(steps);
+}
+
+tasker_step_result testdb_result_for(const tasker_claimed_step *step, tasker_outcome outcome, const char *results_json)
+{
+	return (tasker_step_result){step->workflow_step_id, step->claim_id, outcome, results_json, NULL, NULL, NULL,
+	                            NULL, NULL, -1, 0, TASKER_STATE_PENDING};
 }
 
 char *testdb_read_file(const char *path)

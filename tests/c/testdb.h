@@ -36,6 +36,16 @@ long long testdb_count(PGconn *pg, const char *fmt, ...) __attribute__((format(p
 void testdb_sleep_ms(long ms);
 /* Creates a task of a registered template with `context_json` (NULL → {}); exits the test program on error. */
 int64_t testdb_create_task(tasker_client *client, const tasker_template_info *tpl, const char *context_json);
+/* The same for the template namespace_name.name@1.0.0. */
+int64_t testdb_new_task(tasker_client *client, const char *namespace_name, const char *name, const char *context_json);
+/* Claims exactly one ready step of `handler_class` (NULL: of any class); exits the test program unless
+ * exactly one was claimed. Free it with tasker_claimed_step_free. */
+tasker_claimed_step *testdb_claim_one(tasker_client *client, const char *handler_class);
+/* Frees what tasker_steps_claim returned. */
+void testdb_free_claims(tasker_claimed_step **steps, size_t n);
+/* A result for the claimed step with this outcome and results (no error fields, no retry_after), ready
+ * for tasker_steps_complete. */
+tasker_step_result testdb_result_for(const tasker_claimed_step *step, tasker_outcome outcome, const char *results_json);
 /* The whole file as a NUL-terminated string (malloc'd); aborts when it cannot be read. */
 char *testdb_read_file(const char *path);
 
