@@ -21,22 +21,13 @@ static int64_t task_id;
 
 static int setup(void **state)
 {
-	(void)state;
-	testdb_open(&db, "client_close", 1);
 	tasker_template_info tpl;
-	if (tasker_template_register_string(&tpl, db.client,
-	                                    "name: close_task\nnamespace_name: close\nversion: 1.0.0\n"
-	                                    "step_templates:\n  - name: only\n    handler_class: CloseHandler\n",
-	                                    0, "close_task", NULL) != TASKER_OK)
-		return -1;
+	testdb_open_template(&db, "client_close",
+	                     "name: close_task\nnamespace_name: close\nversion: 1.0.0\n"
+	                     "step_templates:\n  - name: only\n    handler_class: CloseHandler\n",
+	                     &tpl);
 	task_id = testdb_create_task(db.client, &tpl, NULL);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	testdb_close(&db);
+	*state = &db;
 	return 0;
 }
 
@@ -309,5 +300,5 @@ int main(void)
 		cmocka_unit_test(test_cancel_host_waits),
 		cmocka_unit_test(test_close_with_calls_in_flight),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, testdb_teardown);
 }

@@ -30,19 +30,8 @@ static const char *TEMPLATE =
 
 static int setup(void **state)
 {
-	(void)state;
-	testdb_open(&db, "late_completion", 1);
-	if (tasker_template_register_string(&tpl, db.client, TEMPLATE, 0, "late_completion_task", NULL) != TASKER_OK) {
-		fprintf(stderr, "registering the template: %s\n", tasker_error_last()->message);
-		return -1;
-	}
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	testdb_close(&db);
+	testdb_open_template(&db, "late_completion", TEMPLATE, &tpl);
+	*state = &db;
 	return 0;
 }
 
@@ -430,5 +419,5 @@ int main(void)
 		cmocka_unit_test(test_late_completion_recovered_by_worker),
 		cmocka_unit_test(test_completion_races_recovery),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, testdb_teardown);
 }

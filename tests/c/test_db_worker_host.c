@@ -36,19 +36,8 @@ static const char *TEMPLATE =
 
 static int setup(void **state)
 {
-	(void)state;
-	testdb_open(&db, "worker_host", 1);
-	if (tasker_template_register_string(&tpl, db.client, TEMPLATE, 0, "host_task", NULL) != TASKER_OK) {
-		fprintf(stderr, "registering the template: %s\n", tasker_error_last()->message);
-		return -1;
-	}
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	testdb_close(&db);
+	testdb_open_template(&db, "worker_host", TEMPLATE, &tpl);
+	*state = &db;
 	return 0;
 }
 
@@ -406,5 +395,5 @@ int main(void)
 		cmocka_unit_test(test_claim_step_without_start),
 		cmocka_unit_test(test_host_errors),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, testdb_teardown);
 }

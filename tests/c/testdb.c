@@ -154,6 +154,19 @@ void testdb_sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
+void testdb_open_template(testdb *t, const char *label, const char *template_yaml, tasker_template_info *out)
+{
+	testdb_open(t, label, 1);
+	if (tasker_template_register_string(out, t->client, template_yaml, 0, label, NULL) != TASKER_OK)
+		die("registering the template of %s: %s", label, tasker_error_last()->message);
+}
+
+int testdb_teardown(void **state)
+{
+	testdb_close(*state);
+	return 0;
+}
+
 static int64_t create_task(tasker_client *client, const char *ns, const char *name, const char *version,
                            const char *context_json)
 {

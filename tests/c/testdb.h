@@ -21,6 +21,11 @@ typedef struct testdb {
 void testdb_open(testdb *t, const char *label, int migrate);
 /* Closes everything and drops the database. */
 void testdb_close(testdb *t);
+/* testdb_open (migrated) and registers `template_yaml` (its info in *out); exits the test program with
+ * the reason when the template is refused. */
+void testdb_open_template(testdb *t, const char *label, const char *template_yaml, tasker_template_info *out);
+/* A CMocka group teardown for a setup that set *state to its testdb: testdb_close. */
+int testdb_teardown(void **state);
 
 /* Connection string for another database on the same server (malloc'd). */
 char *testdb_conninfo_for(const char *dbname);
