@@ -26,9 +26,15 @@ int cli_fail(const char *what);
 /* Opens a client for the command; prints the error and returns non-zero on failure. */
 int cli_open(tasker_client **out, const cli_args *a);
 
-/* "--name VALUE" among the arguments, or NULL; and whether "--name" is present. */
+/* The option parser (cli_args.c). "--name VALUE" among the arguments, or NULL; and whether "--name" is
+ * present. */
 const char *cli_option(const cli_args *a, const char *name);
 int cli_flag(const cli_args *a, const char *name);
+/* "--name N" as a whole number of at least `min` (`dflt` when absent). Otherwise prints what is wrong and
+ * returns 2, the exit status of a usage error. */
+int cli_option_number(long long *out, const cli_args *a, const char *name, long long min, long long dflt);
+/* The first argument as the id of a `what` (a whole number from 1 up); otherwise as above. */
+int cli_parse_id(int64_t *out, const cli_args *a, const char *what);
 
 extern const cli_command cli_cmd_migrate, cli_cmd_status, cli_cmd_template_validate, cli_cmd_template_register,
 	cli_cmd_task_create, cli_cmd_task_show, cli_cmd_task_cancel, cli_cmd_task_retry, cli_cmd_step_resolve,

@@ -100,21 +100,19 @@ static int on_watched(const tasker_event *e, void *payload)
 	return 0;
 }
 
-static long opt_long(const cli_args *a, const char *name, long dflt)
-{
-	const char *v = cli_option(a, name);
-	return v ? strtol(v, NULL, 10) : dflt;
-}
-
 static int run_watch(const cli_args *a)
 {
-	watch_state s = {"*", cli_option(a, "--until"), opt_long(a, "--count", 0), 0, 0};
+	long long count, task_id, after_id, timeout_s;
+	if (cli_option_number(&count, a, "--count", 0, 0) || cli_option_number(&task_id, a, "--task", 0, 0) ||
+	    cli_option_number(&after_id, a, "--after", 0, TASKER_EVENTS_FROM_NOW) ||
+	    cli_option_number(&timeout_s, a, "--timeout", 0, 0))
+		return 2;
+	watch_state s = {"*", cli_option(a, "--until"), (long)count, 0, 0};
 	if (a->argc > 0 && a->argv[0][0] != '-')
 		s.pattern = a->argv[0];
 	tasker_event_watch_options o = TASKER_EVENT_WATCH_OPTIONS_INIT;
-	o.task_id = opt_long(a, "--task", 0);
-	o.after_id = cli_flag(a, "--from-start") ? 0 : opt_long(a, "--after", TASKER_EVENTS_FROM_NOW);
-	long timeout_s = opt_long(a, "--timeout", 0);
+	o.task_id = task_id;
+	o.after_id = cli_flag(a, "--from-start") ? 0 : after_id;
 	tasker_client *c;
 	if (cli_open(&c, a))
 		return 1;
@@ -173,12 +171,9 @@ static int on_replayed(const tasker_event *e, void *payload)
 
 static int run_task_events(const cli_args *a)
 {
-	char *end = NULL;
-	long long id = a->argc > 0 ? strtoll(a->argv[0], &end, 10) : 0;
-	if (id <= 0 || (end && *end)) {
-		fprintf(stderr, "tasker: expected a task id, got \"%s\"\n", a->argc ? a->argv[0] : "");
+	int64_t id;
+	if (cli_parse_id(&id, a, "task"))
 		return 2;
-	}
 	tasker_client *c;
 	if (cli_open(&c, a))
 		return 1;
@@ -188,7 +183,7 @@ static int run_task_events(const cli_args *a)
 	if (rc)
 		return cli_fail("task events");
 	if (!r.json)
-		printf("%ld event%s persisted for task %lld%s\n", r.n, r.n == 1 ? "" : "s", id,
+		printf("%ld event%s persisted for task %lld%s\n", r.n, r.n == 1 ? "" : "s", (long long)id,
 		       r.n ? "" : " (events are persisted when TASKER_EVENTS_PERSIST=1 or tasker_event_set_persist is on)");
 	return 0;
 }

@@ -8,33 +8,6 @@
 
 #include "cli.h"
 
-/* Finds "--name VALUE" among the arguments; NULL when absent. */
-const char *cli_option(const cli_args *a, const char *name)
-{
-	for (int i = 0; i + 1 < a->argc; i++)
-		if (strcmp(a->argv[i], name) == 0)
-			return a->argv[i + 1];
-	return NULL;
-}
-
-int cli_flag(const cli_args *a, const char *name)
-{
-	for (int i = 0; i < a->argc; i++)
-		if (strcmp(a->argv[i], name) == 0)
-			return 1;
-	return 0;
-}
-
-static int parse_id(int64_t *out, const cli_args *a, const char *what)
-{
-	char *end = NULL;
-	if (a->argc < 1 || (*out = strtoll(a->argv[0], &end, 10)) <= 0 || *end) {
-		fprintf(stderr, "tasker: expected a %s id, got \"%s\"\n", what, a->argc ? a->argv[0] : "");
-		return 2;
-	}
-	return 0;
-}
-
 static int run_validate(const cli_args *a)
 {
 	if (a->argc < 1) {
@@ -125,7 +98,7 @@ static int run_create(const cli_args *a)
 static int run_show(const cli_args *a)
 {
 	int64_t id;
-	if (parse_id(&id, a, "task"))
+	if (cli_parse_id(&id, a, "task"))
 		return 2;
 	tasker_client *c;
 	if (cli_open(&c, a))
@@ -176,7 +149,7 @@ static int run_show(const cli_args *a)
 static int simple_op(const cli_args *a, const char *what, int (*op)(tasker_client *, int64_t), const char *done)
 {
 	int64_t id;
-	if (parse_id(&id, a, what))
+	if (cli_parse_id(&id, a, what))
 		return 2;
 	tasker_client *c;
 	if (cli_open(&c, a))
@@ -195,7 +168,7 @@ static int run_retry(const cli_args *a) { return simple_op(a, "task", tasker_tas
 static int run_resolve(const cli_args *a)
 {
 	int64_t id;
-	if (parse_id(&id, a, "step"))
+	if (cli_parse_id(&id, a, "step"))
 		return 2;
 	tasker_client *c;
 	if (cli_open(&c, a))

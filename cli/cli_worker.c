@@ -23,6 +23,9 @@ static void on_signal(int sig)
 
 static int run_worker(const cli_args *a)
 {
+	long long concurrency;
+	if (cli_option_number(&concurrency, a, "--concurrency", 0, 0))
+		return 2;
 	/* Signals first: a SIGTERM while connecting still ends in a clean stop and exit status 0. */
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
@@ -33,9 +36,7 @@ static int run_worker(const cli_args *a)
 	if (cli_open(&c, a))
 		return 1;
 	tasker_worker_options o = TASKER_WORKER_OPTIONS_INIT;
-	const char *conc = cli_option(a, "--concurrency");
-	if (conc)
-		o.concurrency = (unsigned)atoi(conc);
+	o.concurrency = (unsigned)concurrency; /* 0: the default */
 	tasker_worker *w;
 	int rc = tasker_worker_new(&w, c, &o);
 	if (!rc)

@@ -1,7 +1,8 @@
 /*
  * test_cli_help.c — `tasker help`, `tasker help COMMAND` and `tasker COMMAND --help` print usage and
  * succeed with no database reachable (the database URL below points at a socket directory that does not
- * exist, and a command that does connect fails with it); unknown commands fail with status 2.
+ * exist, and a command that does connect fails with it); unknown commands, and numbers or ids that are
+ * not, fail with status 2 before any connection is tried.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,13 +29,14 @@ typedef struct {
 	char out[16384];
 } run_result;
 
-/* Runs the CLI with `args` (trusted test text) and no reachable database; captures stdout. */
-static void run(run_result *r, const char *args)
+/* Runs the CLI with `args` (trusted test text) and no reachable database; captures stdout, or stderr
+ * when `redirect` says so. */
+static void run_with(run_result *r, const char *args, const char *redirect)
 {
 	char cmd[1024];
 	int n = snprintf(cmd, sizeof cmd,
-	                 "env -u PGHOST -u PGPORT -u PGDATABASE -u PGSERVICE TASKER_DATABASE_URL='%s' %s %s 2>/dev/null",
-	                 NO_DATABASE, TASKER_CLI_PATH, args);
+	                 "env -u PGHOST -u PGPORT -u PGDATABASE -u PGSERVICE TASKER_DATABASE_URL='%s' %s %s %s",
+	                 NO_DATABASE, TASKER_CLI_PATH, args, redirect);
 	assert_true(n > 0 && (size_t)n < sizeof cmd);
 	FILE *p = popen(cmd, "r");
 	assert_non_null(p);
@@ -43,6 +45,8 @@ static void run(run_result *r, const char *args)
 	int st = pclose(p);
 	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
+
+static void run(run_result *r, const char *args) { run_with(r, args, "2>/dev/null"); }
 
 static void assert_command_usage(const run_result *r, const char *command, const char *how)
 {
@@ -140,6 +144,28 @@ static void test_commands_without_help_do_connect(void **state)
 	}
 }
 
+/* A number or an id that is not one is a usage error naming the option (status 2), found before any
+ * connection is tried. */
+static void test_bad_numbers_are_usage_errors(void **state)
+{
+	(void)state;
+	static const char *const cases[][2] = {
+		{"events watch --count many", "--count expects a whole number from 0 up, got \"many\""},
+		{"events watch --after -5", "--after expects a whole number from 0 up, got \"-5\""},
+		{"events watch --timeout 3s", "--timeout expects a whole number"},
+		{"worker --concurrency 4x", "--concurrency expects a whole number from 0 up, got \"4x\""},
+		{"task events abc", "expected a task id, got \"abc\""},
+		{"task show 0", "expected a task id, got \"0\""},
+		{"step resolve 12a", "expected a step id, got \"12a\""},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		run_result r;
+		run_with(&r, cases[i][0], "2>&1 >/dev/null");
+		if (r.status != 2 || !strstr(r.out, cases[i][1]) || strstr(r.out, "connect"))
+			fail_msg("`tasker %s` exited %d and said:\n%s", cases[i][0], r.status, r.out);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -148,6 +174,7 @@ int main(void)
 		cmocka_unit_test(test_groups),
 		cmocka_unit_test(test_unknown_commands_fail),
 		cmocka_unit_test(test_commands_without_help_do_connect),
+		cmocka_unit_test(test_bad_numbers_are_usage_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
