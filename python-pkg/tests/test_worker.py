@@ -220,6 +220,8 @@ def test_handler_arguments_go_back_to_baseline_refcounts(client: tc.Client) -> N
     for task, sequence, step, _t, _s in kept:
         # only this list (and the getrefcount argument) refer to them now
         assert sys.getrefcount(task) == 3 and sys.getrefcount(step) == 3 and sys.getrefcount(sequence) == 3
+        # a sequence kept past its step was read before the step went away
+        assert [s.name for s in sequence] == ["only"]
 
 
 @pytest.mark.newest

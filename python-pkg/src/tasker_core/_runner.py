@@ -104,7 +104,9 @@ def _run_sync(handler: Any, job: Any) -> str:
     except BaseException as exc:  # KeyboardInterrupt, SystemExit: record, then let it go on
         fail(job, exc)
         raise
-    succeed(job, step.results)
+    results = step.results
+    del task, sequence, step  # a sequence nobody holds any more is never read (see _objects.Sequence)
+    succeed(job, results)
     return "success"
 
 
@@ -134,7 +136,9 @@ async def _run_async(handler: Any, job: Any) -> str:
     except BaseException as exc:  # cancellation: record it, then let it go on
         fail(job, exc)
         raise
-    succeed(job, step.results)
+    results = step.results
+    del task, sequence, step  # a sequence nobody holds any more is never read (see _objects.Sequence)
+    succeed(job, results)
     return "success"
 
 
