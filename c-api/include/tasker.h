@@ -782,6 +782,10 @@ TASKER_EXTERN int tasker_worker_claim_step(tasker_claimed_step **out, tasker_wor
  * be written; else 0. */
 TASKER_EXTERN int tasker_worker_idle(tasker_worker *worker);
 
+/* Steps this worker runs at once: tasker_worker_options.concurrency, or the client's
+ * execution.concurrency when that was 0. Hosts size their thread pools with it. */
+TASKER_EXTERN unsigned int tasker_worker_concurrency(const tasker_worker *worker);
+
 /* Steps this worker processed so far (completed or failed and recorded). */
 TASKER_EXTERN uint64_t tasker_worker_processed(const tasker_worker *worker);
 

@@ -679,6 +679,8 @@ int tasker_worker_next(tasker_claimed_step **out, tasker_worker *w, int timeout_
 
 int tasker_worker_fd(const tasker_worker *w) { return w->host_fd[0]; }
 
+unsigned int tasker_worker_concurrency(const tasker_worker *w) { return w->concurrency; }
+
 /* The host gives `s` back: the claim is no longer out. *started receives when it was handed out.
  * TASKER_EINVAL when `s` is not out with the host. */
 static int detach(tasker_worker *w, const tasker_claimed_step *s, int64_t *started)

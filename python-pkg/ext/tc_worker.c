@@ -227,8 +227,18 @@ static PyMethodDef worker_methods[] = {
 	{NULL, NULL, 0, NULL},
 };
 
+static PyObject *worker_concurrency(tc_worker *self, void *c)
+{
+	(void)c;
+	tasker_worker *w = live(self);
+	if (!w) return NULL;
+	return PyLong_FromUnsignedLong(tasker_worker_concurrency(w));
+}
+
 static PyGetSetDef worker_getset[] = {
 	{"processed", (getter)worker_processed, NULL, NULL, NULL},
+	{"concurrency", (getter)worker_concurrency, NULL,
+	 "steps run at once: the concurrency given, else the client's execution.concurrency", NULL},
 	{NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -203,6 +203,17 @@ def test_sigterm_lets_running_steps_finish_and_exits_0(db_url: str, tmp_path: An
     assert "complete" in states and "in_progress" not in states, states
 
 
+def test_concurrency_defaults_to_the_clients_configuration(db_url: str) -> None:
+    with tc.Client(db_url, config={"execution": {"concurrency": 3}}) as configured:
+        assert tc.Worker(configured, [Noop]).concurrency == 3
+        assert tc.Worker(configured, [Noop], concurrency=5).concurrency == 5
+    with tc.Client(db_url) as plain:
+        assert tc.Worker(plain, [Noop]).concurrency == 10
+        for bad in (0, -2, 1.5, True):
+            with pytest.raises(ValueError, match="concurrency"):
+                tc.Worker(plain, [Noop], concurrency=bad)  # type: ignore[arg-type]
+
+
 def test_handler_arguments_go_back_to_baseline_refcounts(client: tc.Client) -> None:
     kept: List[Any] = []
 

@@ -43,12 +43,16 @@ static int setup(void **state)
 
 static int64_t new_task(void) { return testdb_create_task(db.client, &tpl, NULL); }
 
-/* A client whose workers stop waiting for steps out with the host after one second. */
-static tasker_client *quick_shutdown_client(void)
+/* A client whose configuration sets execution.shutdown_timeout_seconds and execution.concurrency (0:
+ * the default). */
+static tasker_client *configured_client(int shutdown_timeout_seconds, int concurrency)
 {
 	tasker_config cfg;
 	tasker_config_init(&cfg);
-	cfg.execution.shutdown_timeout_seconds = 1;
+	if (shutdown_timeout_seconds)
+		cfg.execution.shutdown_timeout_seconds = shutdown_timeout_seconds;
+	if (concurrency)
+		cfg.execution.concurrency = concurrency;
 	tasker_client_options o = TASKER_CLIENT_OPTIONS_INIT;
 	o.database_url = db.conninfo;
 	o.config = &cfg;
@@ -57,6 +61,9 @@ static tasker_client *quick_shutdown_client(void)
 	tasker_config_clear(&cfg);
 	return c;
 }
+
+/* A client whose workers stop waiting for steps out with the host after one second. */
+static tasker_client *quick_shutdown_client(void) { return configured_client(1, 0); }
 
 static tasker_worker *host_worker(tasker_client *client, unsigned concurrency, unsigned claim_batch, int lease)
 {
@@ -385,6 +392,26 @@ static void test_host_errors(void **state)
 	tasker_worker_free(w);
 }
 
+/* A worker's concurrency: the option when given, else the client's execution.concurrency. */
+static void test_concurrency_comes_from_the_option_or_the_config(void **state)
+{
+	(void)state;
+	tasker_client *c = configured_client(0, 7);
+	tasker_worker *from_config = NULL, *given = NULL;
+	assert_int_equal(tasker_worker_new(&from_config, c, NULL), TASKER_OK);
+	assert_int_equal(tasker_worker_concurrency(from_config), 7);
+	tasker_worker_options o = TASKER_WORKER_OPTIONS_INIT;
+	o.concurrency = 3;
+	assert_int_equal(tasker_worker_new(&given, c, &o), TASKER_OK);
+	assert_int_equal(tasker_worker_concurrency(given), 3);
+	tasker_worker_free(given);
+	tasker_worker_free(from_config);
+	assert_int_equal(tasker_worker_new(&from_config, db.client, NULL), TASKER_OK);
+	assert_int_equal(tasker_worker_concurrency(from_config), 10); /* the default configuration */
+	tasker_worker_free(from_config);
+	tasker_client_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -394,6 +421,7 @@ int main(void)
 		cmocka_unit_test(test_fd_readable_exactly_when_next_answers),
 		cmocka_unit_test(test_claim_step_without_start),
 		cmocka_unit_test(test_host_errors),
+		cmocka_unit_test(test_concurrency_comes_from_the_option_or_the_config),
 	};
 	return cmocka_run_group_tests(tests, setup, testdb_teardown);
 }

@@ -55,6 +55,7 @@ class Job:
 
 class Worker:
     processed: int
+    concurrency: int
     def __init__(self, client: Client, handler_classes: Iterable[str], *, concurrency: int = ...,
                  claim_batch: int = ..., completion_batch: int = ..., lease_seconds: int = ...,
                  poll_interval_ms: int = ..., worker_id: Optional[str] = ...) -> None: ...

@@ -18,10 +18,6 @@ from .client import Client
 
 Handlers = Union[Mapping[str, Any], Iterable[type]]
 
-#: the core's default execution.concurrency, used when neither the worker nor its config say otherwise
-DEFAULT_CONCURRENCY = 10
-
-
 def _handler_table(handlers: Handlers) -> Dict[str, Tuple[Any, bool]]:
     """handler_class name -> (class or instance, is_async). A class is instantiated per step run."""
     items: Iterable[Tuple[str, Any]]
@@ -47,20 +43,29 @@ def _instance(h: Any) -> Any:
 class Worker:
     """Runs the handlers of ``handlers`` (a dict ``{handler_class: class or instance}``, or classes,
     each named by its ``handler_class`` attribute or its ``__name__``) for steps of ``client``'s
-    database. ``concurrency``: steps run at once, across threads and the event loop."""
+    database. ``concurrency``: steps run at once, across threads and the event loop; by default the
+    client's ``execution.concurrency`` (10 unless configured)."""
 
     def __init__(self, client: Client, handlers: Handlers, *, concurrency: Optional[int] = None,
                  claim_batch: int = 0, completion_batch: int = 0, lease_seconds: int = 0,
                  poll_interval_ms: int = 0, worker_id: Optional[str] = None) -> None:
         self.client = client
         self._handlers = _handler_table(handlers)
-        self.concurrency = concurrency or DEFAULT_CONCURRENCY
-        self._w = _native.Worker(client._native, list(self._handlers), concurrency=self.concurrency,
+        if concurrency is not None and (isinstance(concurrency, bool) or not isinstance(concurrency, int)
+                                        or concurrency < 1):
+            raise ValueError(f"concurrency must be a positive int (or None for the client's "
+                             f"execution.concurrency), not {concurrency!r}")
+        self._w = _native.Worker(client._native, list(self._handlers), concurrency=concurrency or 0,
                                  claim_batch=claim_batch, completion_batch=completion_batch,
                                  lease_seconds=lease_seconds, poll_interval_ms=poll_interval_ms,
                                  worker_id=worker_id)
         self._started = False
         self._stop_requested = False
+
+    @property
+    def concurrency(self) -> int:
+        """Steps run at once: the ``concurrency`` given, else the client's ``execution.concurrency``."""
+        return int(self._w.concurrency)
 
     @property
     def processed(self) -> int:
