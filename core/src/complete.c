@@ -59,6 +59,15 @@ static const tdb_stmt Q_FAIL = {
 	" FROM unnest($1::bigint[], $2::jsonb[], $3::int[], $4::bool[]) AS u(id, e, b, k) "
 	"WHERE s.workflow_step_id = u.id"};
 
+/* The completion of a batch of successes in one statement (migration 0007): the task locks, the claims'
+ * compare-and-swap, the step rows and transitions, the children made claimable (with the wake-up) and the
+ * finished tasks, in the order of the path below; its rows say what it did, for the events. */
+static const tdb_stmt Q_COMPLETE_SUCCESSES = {
+	"complete_successes",
+	"SELECT ev_kind, ev_id, ev_task, ev_from, ev_to, ev_info "
+	"FROM tasker_core_complete_successes($1::bigint[], $2::bigint[], $3::jsonb[])"};
+enum { EV_KIND, EV_ID, EV_TASK, EV_FROM, EV_TO, EV_INFO }; /* the columns of Q_COMPLETE_SUCCESSES */
+
 /* Per result: what we know after the reads. */
 typedef struct {
 	tasker_step_result *res;
@@ -379,6 +388,97 @@ static int complete_in_txn(tdb *db, tasker_client *client, item *items, size_t n
 	return rc;
 }
 
+static int all_successes(const item *items, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (items[i].res->status == TASKER_OK && items[i].res->outcome != TASKER_OUTCOME_SUCCESS)
+			return 0;
+	return 1;
+}
+
+static tasker_state state_of(const PGresult *res, int r, int col)
+{
+	tasker_state st = TASKER_STATE_PENDING;
+	if (tdb_get(res, r, col))
+		tasker_state_parse(&st, tdb_get(res, r, col));
+	return st;
+}
+
+/* Replays what the completion function did as the engine's events, in its order, and sets each
+ * result's status and new state. */
+static int replay_completion(tdb *db, item *items, size_t n, PGresult *res)
+{
+	tqueue_batch ready;
+	tqueue_batch_init(&ready);
+	int rows = PQntuples(res);
+	for (int r = 0; r < rows; r++) {
+		const char *kind = tdb_get(res, r, EV_KIND);
+		int64_t id = tdb_get_i64(res, r, EV_ID, 0), task = tdb_get_i64(res, r, EV_TASK, 0);
+		if (ready.count && strcmp(kind, "enqueue") != 0) {
+			tevents_steps_enqueued(db, ready.step_ids, ready.task_ids, ready.delay_ms, ready.count);
+			tqueue_batch_free(&ready);
+		}
+		if (!strcmp(kind, "result")) {
+			int ok = !strcmp(tdb_get(res, r, EV_INFO), "ok");
+			for (size_t i = 0; i < n; i++) {
+				item *it = &items[i];
+				if (it->res->workflow_step_id != id || it->res->status != TASKER_OK)
+					continue;
+				it->valid = ok;
+				if (ok)
+					it->res->new_state = TASKER_STATE_COMPLETE;
+				else
+					it->res->status = TASKER_ECONFLICT;
+			}
+		} else if (!strcmp(kind, "step")) {
+			tevents_step_transition(db, id, state_of(res, r, EV_FROM), state_of(res, r, EV_TO),
+			                   tdb_get(res, r, EV_INFO));
+		} else if (!strcmp(kind, "enqueue")) {
+			tqueue_batch_add(&ready, id, task, tdb_get(res, r, EV_INFO), 0);
+		} else if (!strcmp(kind, "finalizing")) {
+			tevents_task_finalizing(db, task);
+		} else if (!strcmp(kind, "task")) {
+			tevents_task_transition(db, task, state_of(res, r, EV_FROM), state_of(res, r, EV_TO), NULL);
+		} else if (!strcmp(kind, "finalized")) {
+			tevents_task_finalized(db, &task, 1, TASKER_STATE_COMPLETE, NULL, NULL);
+		}
+	}
+	if (ready.count) /* workflow.viable_steps_discovered */
+		tevents_steps_enqueued(db, ready.step_ids, ready.task_ids, ready.delay_ms, ready.count);
+	int rc = ready.oom ? tasker_set_oom() : TASKER_OK;
+	tqueue_batch_free(&ready);
+	return rc;
+}
+
+/* A batch of successes only: the whole completion in one statement. */
+static int complete_successes(tdb *db, item *items, size_t n)
+{
+	tbuf res;
+	tbuf_init(&res);
+	tbuf_puts(&res, "{");
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (items[i].res->status != TASKER_OK)
+			continue;
+		tbuf_puts(&res, k++ ? "," : "");
+		tbuf_array_elem(&res, items[i].res->results_json ? items[i].res->results_json : "null");
+	}
+	tbuf_puts(&res, "}");
+	char *ids = id_array_items(items, n, status_ok, 0), *claims = id_array_items(items, n, status_ok, 1);
+	int rc = (ids && claims && !res.oom) ? TASKER_OK : tasker_set_oom();
+	const char *p[] = {ids, claims, res.data};
+	PGresult *out = NULL;
+	if (!rc)
+		rc = tdb_exec(&out, db, &Q_COMPLETE_SUCCESSES, 3, p, "recording step results");
+	if (!rc)
+		rc = replay_completion(db, items, n, out);
+	PQclear(out);
+	free(ids);
+	free(claims);
+	tbuf_free(&res);
+	return rc;
+}
+
 static void items_free(item *items, size_t count)
 {
 	for (size_t i = 0; i < count; i++) {
@@ -401,7 +501,9 @@ int tcomplete_locked(tdb *db, tasker_client *client, tasker_step_result *results
 		results[i].new_state = TASKER_STATE_IN_PROGRESS;
 		nvalid += results[i].status == TASKER_OK;
 	}
-	int rc = nvalid ? complete_in_txn(db, client, items, count) : TASKER_OK;
+	int rc = !nvalid                      ? TASKER_OK
+	         : all_successes(items, count) ? complete_successes(db, items, count)
+	                                       : complete_in_txn(db, client, items, count);
 	items_free(items, count);
 	return rc;
 }
