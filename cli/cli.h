@@ -30,9 +30,10 @@ int cli_open(tasker_client **out, const cli_args *a);
  * present. */
 const char *cli_option(const cli_args *a, const char *name);
 int cli_flag(const cli_args *a, const char *name);
-/* "--name N" as a whole number of at least `min` (`dflt` when absent). Otherwise prints what is wrong and
- * returns 2, the exit status of a usage error. */
-int cli_option_number(long long *out, const cli_args *a, const char *name, long long min, long long dflt);
+/* "--name N" as a whole number from `min` to `max` (LLONG_MAX: no upper bound; `dflt` when absent).
+ * Otherwise prints what is wrong and returns 2, the exit status of a usage error. */
+int cli_option_number(long long *out, const cli_args *a, const char *name, long long min, long long max,
+                      long long dflt);
 /* The first argument as the id of a `what` (a whole number from 1 up); otherwise as above. */
 int cli_parse_id(int64_t *out, const cli_args *a, const char *what);
 

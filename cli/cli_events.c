@@ -3,6 +3,7 @@
  * observability settings: structured logs to stderr (TASKER_LOG_LEVEL, default info) and event
  * persistence (TASKER_EVENTS_PERSIST=1). Thin wrappers over the public API.
  */
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,9 +104,10 @@ static int on_watched(const tasker_event *e, void *payload)
 static int run_watch(const cli_args *a)
 {
 	long long count, task_id, after_id, timeout_s;
-	if (cli_option_number(&count, a, "--count", 0, 0) || cli_option_number(&task_id, a, "--task", 0, 0) ||
-	    cli_option_number(&after_id, a, "--after", 0, TASKER_EVENTS_FROM_NOW) ||
-	    cli_option_number(&timeout_s, a, "--timeout", 0, 0))
+	if (cli_option_number(&count, a, "--count", 0, LONG_MAX, 0) ||
+	    cli_option_number(&task_id, a, "--task", 0, LLONG_MAX, 0) ||
+	    cli_option_number(&after_id, a, "--after", 0, LLONG_MAX, TASKER_EVENTS_FROM_NOW) ||
+	    cli_option_number(&timeout_s, a, "--timeout", 0, INT_MAX, 0))
 		return 2;
 	watch_state s = {"*", cli_option(a, "--until"), (long)count, 0, 0};
 	if (a->argc > 0 && a->argv[0][0] != '-')

@@ -24,7 +24,7 @@ static void on_signal(int sig)
 static int run_worker(const cli_args *a)
 {
 	long long concurrency;
-	if (cli_option_number(&concurrency, a, "--concurrency", 0, 0))
+	if (cli_option_number(&concurrency, a, "--concurrency", 0, TASKER_WORKER_MAX_CONCURRENCY, 0))
 		return 2;
 	/* Signals first: a SIGTERM while connecting still ends in a clean stop and exit status 0. */
 	struct sigaction sa;

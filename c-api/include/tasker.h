@@ -691,9 +691,13 @@ typedef struct tasker_worker_options {
 } tasker_worker_options;
 
 #define TASKER_WORKER_OPTIONS_VERSION 1
+/* The most steps one worker runs at once: a larger concurrency (given here or by execution.concurrency)
+ * is TASKER_EINVAL. */
+#define TASKER_WORKER_MAX_CONCURRENCY 4096
 #define TASKER_WORKER_OPTIONS_INIT {TASKER_WORKER_OPTIONS_VERSION, 0, 0, 0, -1, 0, 0, NULL}
 
-/* Creates a worker on `client` (which must outlive it). Free with tasker_worker_free. */
+/* Creates a worker on `client` (which must outlive it). Free with tasker_worker_free. TASKER_EINVAL for
+ * a concurrency above TASKER_WORKER_MAX_CONCURRENCY (the message names it and where it came from). */
 TASKER_EXTERN int tasker_worker_new(tasker_worker **out, tasker_client *client, const tasker_worker_options *opts);
 /* Registers a C handler (copied) before running. TASKER_EINVAL for a missing name or process function,
  * a handler_class registered twice, or a worker already running. */

@@ -151,6 +151,18 @@ static int make_pipe(int fds[2])
 	return 0;
 }
 
+/* Refuses a concurrency — `given` in the options, else `configured` (execution.concurrency) — above
+ * TASKER_WORKER_MAX_CONCURRENCY, naming it. */
+static int concurrency_too_large(unsigned given, int configured)
+{
+	unsigned long long v = given ? given : (unsigned long long)configured;
+	if (v <= TASKER_WORKER_MAX_CONCURRENCY)
+		return 0;
+	tasker_set_error(TASKER_EINVAL, "%s %llu is above the limit of %d steps at once",
+	                 given ? "concurrency" : "execution.concurrency", v, TASKER_WORKER_MAX_CONCURRENCY);
+	return 1;
+}
+
 int tasker_worker_new(tasker_worker **out, tasker_client *client, const tasker_worker_options *o)
 {
 	*out = NULL;
@@ -162,12 +174,16 @@ int tasker_worker_new(tasker_worker **out, tasker_client *client, const tasker_w
 	if (o->worker_id && strlen(o->worker_id) >= 256)
 		return tasker_set_error(TASKER_EINVAL, "worker_id is longer than 255 characters");
 	const tasker_execution_config *x = &tclient_config(client)->execution;
+	if (concurrency_too_large(o->concurrency, x->concurrency))
+		return TASKER_EINVAL;
 	tasker_worker *w = calloc(1, sizeof *w);
 	if (!w)
 		return tasker_set_oom();
 	w->client = client;
 	w->concurrency = o->concurrency ? o->concurrency : (unsigned)x->concurrency;
 	w->claim_batch = o->claim_batch ? o->claim_batch : (unsigned)x->claim_batch_size;
+	if (w->claim_batch > TASKER_WORKER_MAX_CONCURRENCY) /* a claim takes at most 256 steps anyway */
+		w->claim_batch = TASKER_WORKER_MAX_CONCURRENCY;
 	w->completion_batch = o->completion_batch ? o->completion_batch : (unsigned)x->completion_batch_size;
 	w->flush_ms = o->completion_flush_ms >= 0 ? o->completion_flush_ms : x->completion_flush_ms;
 	w->lease_seconds = o->lease_seconds > 0 ? o->lease_seconds : x->lease_seconds;

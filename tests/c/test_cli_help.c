@@ -153,7 +153,10 @@ static void test_bad_numbers_are_usage_errors(void **state)
 		{"events watch --count many", "--count expects a whole number from 0 up, got \"many\""},
 		{"events watch --after -5", "--after expects a whole number from 0 up, got \"-5\""},
 		{"events watch --timeout 3s", "--timeout expects a whole number"},
-		{"worker --concurrency 4x", "--concurrency expects a whole number from 0 up, got \"4x\""},
+		{"worker --concurrency 4x", "--concurrency expects a whole number from 0 to 4096, got \"4x\""},
+		/* 2^32 + 1 would wrap to a concurrency of 1 if it were stored unchecked */
+		{"worker --concurrency 4294967297", "--concurrency expects a whole number from 0 to 4096, got \"4294967297\""},
+		{"events watch --timeout 99999999999", "--timeout expects a whole number from 0 to 2147483647"},
 		{"task events abc", "expected a task id, got \"abc\""},
 		{"task show 0", "expected a task id, got \"0\""},
 		{"step resolve 12a", "expected a step id, got \"12a\""},

@@ -412,6 +412,32 @@ static void test_concurrency_comes_from_the_option_or_the_config(void **state)
 	tasker_client_free(c);
 }
 
+/* A concurrency beyond what one process can run is refused by name, from the options and from the
+ * configuration alike, before anything is allocated for it; a huge claim batch sizes nothing. */
+static void test_sizes_beyond_the_limit_are_refused(void **state)
+{
+	(void)state;
+	tasker_worker *w = NULL;
+	tasker_worker_options o = TASKER_WORKER_OPTIONS_INIT;
+	o.concurrency = TASKER_WORKER_MAX_CONCURRENCY + 1;
+	assert_int_equal(tasker_worker_new(&w, db.client, &o), TASKER_EINVAL);
+	assert_null(w);
+	assert_non_null(strstr(tasker_error_last()->message, "concurrency 4097"));
+	o = (tasker_worker_options)TASKER_WORKER_OPTIONS_INIT;
+	o.claim_batch = 4000000000u; /* a claim takes at most 256 steps: nothing is sized by this */
+	assert_int_equal(tasker_worker_new(&w, db.client, &o), TASKER_OK);
+	tasker_worker_free(w);
+	tasker_client *c = configured_client(0, 100000);
+	assert_int_equal(tasker_worker_new(&w, c, NULL), TASKER_EINVAL);
+	assert_non_null(strstr(tasker_error_last()->message, "execution.concurrency 100000"));
+	tasker_client_free(c);
+	o = (tasker_worker_options)TASKER_WORKER_OPTIONS_INIT;
+	o.concurrency = TASKER_WORKER_MAX_CONCURRENCY; /* the limit itself is allowed */
+	assert_int_equal(tasker_worker_new(&w, db.client, &o), TASKER_OK);
+	assert_int_equal(tasker_worker_concurrency(w), TASKER_WORKER_MAX_CONCURRENCY);
+	tasker_worker_free(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -422,6 +448,7 @@ int main(void)
 		cmocka_unit_test(test_claim_step_without_start),
 		cmocka_unit_test(test_host_errors),
 		cmocka_unit_test(test_concurrency_comes_from_the_option_or_the_config),
+		cmocka_unit_test(test_sizes_beyond_the_limit_are_refused),
 	};
 	return cmocka_run_group_tests(tests, setup, testdb_teardown);
 }
