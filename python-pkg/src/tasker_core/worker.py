@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, Iterable, Mapping, Optional, Set, Tuple, Union
@@ -38,6 +39,17 @@ def _handler_table(handlers: Handlers) -> Dict[str, Tuple[Any, bool]]:
 
 def _instance(h: Any) -> Any:
     return h() if isinstance(h, type) else h
+
+
+def _eager_task(coro: Any, loop: asyncio.AbstractEventLoop) -> "asyncio.Future[Any]":
+    """A task of ``coro`` started at once (asyncio >= 3.12: eager_start; the handler sees its task as
+    the current one), else an ordinary task started by the loop."""
+    if _EAGER:
+        return asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
+    return loop.create_task(coro)
+
+
+_EAGER = sys.version_info >= (3, 12)
 
 
 class Worker:
@@ -163,7 +175,8 @@ class Worker:
         fd = self._w.fd()
         done: asyncio.Future[None] = loop.create_future()
         running: Set[asyncio.Future[Any]] = set()
-        pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="tasker-handler")
+        concurrency = self.concurrency
+        pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="tasker-handler")
 
         def launch(job: Any) -> None:
             try:
@@ -173,9 +186,14 @@ class Worker:
                 return
             fut: asyncio.Future[Any]
             if asynchronous:
-                fut = loop.create_task(run_async(_instance(h), job))
+                # Where asyncio has eager tasks (3.12+) the handler runs at once, inside its task, up to
+                # its first real wait: a handler that never waits costs no trip through the loop.
+                fut = _eager_task(run_async(_instance(h), job), loop)
             else:
                 fut = loop.run_in_executor(pool, run_sync, _instance(h), job)
+            if fut.done():
+                finished(fut)
+                return
             running.add(fut)
             fut.add_done_callback(finished)
 
@@ -183,13 +201,11 @@ class Worker:
             running.discard(fut)
             if not fut.cancelled() and fut.exception() is not None:
                 loop.call_exception_handler({"message": "step handler runner failed", "exception": fut.exception()})
-            if until_idle and not running:
-                loop.call_soon(check_idle)
 
         def on_readable() -> None:
-            # A few steps per callback keep each loop iteration short; the descriptor is level-triggered,
-            # so the loop calls again while more are waiting.
-            for _ in range(8):
+            # Up to `concurrency` steps per wake-up (no more can be out at once), each started at once;
+            # the descriptor is level-triggered, so the loop calls again while more are waiting.
+            for _ in range(concurrency):
                 try:
                     job = self._w.next(0)
                 except StoppedError:
