@@ -144,32 +144,38 @@ def test_events_reach_sync_and_async_subscribers(client: tc.Client) -> None:
 
 
 def test_the_event_loop_never_lags_while_5000_steps_run(client: tc.Client) -> None:
-    """A 1 ms timer on the loop never lags more than 20 ms while 5,000 async steps run. What the machine
-    itself causes (the same timer on an idle loop, measured first) is not counted against the worker."""
+    """A 1 ms timer on the loop never lags more than 20 ms while 5,000 async steps run: the raw worst
+    lag is judged (the same timer on the idle loop, measured first, is printed for the record only)."""
     create(client, "fanout", {}, 1000)  # 5,000 steps
 
-    async def timer(loop: asyncio.AbstractEventLoop, running: List[bool]) -> float:
-        worst = 0.0
+    async def timer(loop: asyncio.AbstractEventLoop, running: List[bool]) -> "tuple[float, int]":
+        worst, ticks = 0.0, 0
         while running[0]:
             t0 = loop.time()
             await asyncio.sleep(0.001)
             worst = max(worst, loop.time() - t0 - 0.001)
-        return worst
+            ticks += 1
+        return worst, ticks
 
-    async def main() -> "tuple[float, float]":
+    async def main() -> "tuple[float, float, int]":
         loop = asyncio.get_running_loop()
         idle = [True]
         loop.call_later(1.0, idle.__setitem__, 0, False)
-        baseline = await timer(loop, idle)
+        idle_worst, _ = await timer(loop, idle)
         running = [True]
         tick = asyncio.create_task(timer(loop, running))
-        await tc.Worker(client, [AsyncNoop], concurrency=32).serve(until_idle=True)
+        worker = tc.Worker(client, [AsyncNoop], concurrency=32)
+        await worker.serve(until_idle=True)
         running[0] = False
-        return baseline, await tick
+        assert worker.processed == 5000
+        worst, ticks = await tick
+        return idle_worst, worst, ticks
 
-    baseline, worst = asyncio.run(main())
-    print(f"worst timer lag: {worst * 1000:.2f} ms over 5,000 async steps, {baseline * 1000:.2f} ms on the idle loop")
-    assert worst < 0.020 + baseline
+    idle_worst, worst, ticks = asyncio.run(main())
+    print(f"worst timer lag: {worst * 1000:.2f} ms over {ticks} ticks while 5,000 async steps ran "
+          f"(idle loop before: {idle_worst * 1000:.2f} ms)")
+    assert ticks > 100
+    assert worst < 0.020, f"the 1 ms timer lagged {worst * 1000:.1f} ms (idle loop: {idle_worst * 1000:.1f} ms)"
 
 
 def test_sigterm_lets_running_steps_finish_and_exits_0(db_url: str, tmp_path: Any) -> None:
