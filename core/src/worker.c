@@ -1032,6 +1032,16 @@ static void shut_down(tasker_worker *w)
 	host_refresh(w);
 	pthread_mutex_unlock(&w->mu);
 	present(w, 0);
+	/* A writer of results may be claiming on a reservation made before the stop: what it claims joins
+	 * the queue only when its transaction ends, so the queue is given back after that, or those steps
+	 * would wait for a host that has been told no more will come. */
+	pthread_mutex_lock(&w->mu);
+	while (w->reserved > 0 && ttime_now() < deadline) {
+		pthread_mutex_unlock(&w->mu);
+		usleep(1000);
+		pthread_mutex_lock(&w->mu);
+	}
+	pthread_mutex_unlock(&w->mu);
 	release_queued(w);
 	int64_t next_extend = ttime_now() + (int64_t)w->lease_seconds * 1000000 / 3;
 	while (inflight(w) > 0 && ttime_now() < deadline) {

@@ -247,6 +247,49 @@ static void test_stop_while_out(void **state)
 	tasker_worker_free(b);
 }
 
+/* A stop while a writer of results is claiming more in the same transaction (a reservation made
+ * before the stop): what that transaction claims is given back, and the worker stops at once after the
+ * host was told no more steps come, instead of keeping those claims until the shutdown timeout. The
+ * write is held back by a lock on the finished step's row. */
+static void test_stop_while_writer_claims(void **state)
+{
+	(void)state;
+	int64_t task = new_task();
+	tasker_worker *w = host_worker(db.client, 1, 1, 30); /* capacity 1: nothing else is queued */
+	assert_int_equal(tasker_worker_start(w), TASKER_OK);
+	tasker_claimed_step *a = NULL;
+	assert_int_equal(tasker_worker_next(&a, w, 10000), TASKER_OK);
+	PQclear(testdb_sql(db.pg, "BEGIN"));
+	PQclear(testdb_sqlf(db.pg, "SELECT 1 FROM tasker_workflow_steps WHERE workflow_step_id = %lld FOR UPDATE",
+	                    (long long)a->workflow_step_id));
+	tasker_step_result r = success("{}");
+	assert_int_equal(tasker_worker_finish(w, a, &r), TASKER_OK); /* the writer claims one more, then waits */
+	int waited = 0;
+	while (testdb_count(db.pg, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+	                           "wait_event_type = 'Lock'") == 0 && waited < 10000) {
+		testdb_sleep_ms(10);
+		waited += 10;
+	}
+	assert_true(waited < 10000);
+	tasker_worker_stop(w);
+	tasker_claimed_step *none = NULL;
+	assert_int_equal(tasker_worker_next(&none, w, 10000), TASKER_ESTOPPED); /* the host stops asking */
+	PQclear(testdb_sql(db.pg, "COMMIT"));
+	assert_int_equal(tasker_worker_wait(w, 5000), TASKER_OK);
+	assert_int_equal(tasker_worker_processed(w), 1);
+	assert_int_equal(testdb_count(db.pg, "SELECT count(*) FROM tasker_step_claims c JOIN tasker_workflow_steps s "
+	                                     "USING (workflow_step_id) WHERE s.task_id = %lld",
+	                              (long long)task),
+	                 0);
+	assert_int_equal(testdb_count(db.pg,
+	                              "SELECT count(*) FROM tasker_workflow_steps s JOIN tasker_ready_steps r USING "
+	                              "(workflow_step_id) WHERE s.task_id = %lld AND s.attempts = 0",
+	                              (long long)task),
+	                 3);
+	tasker_worker_free(w);
+	assert_int_equal(tasker_task_cancel(db.client, task), TASKER_OK); /* the next tests' workers take none */
+}
+
 /* The descriptor is readable exactly while next(…, 0) has an answer: a step (within the concurrency),
  * or TASKER_ESTOPPED. */
 static void test_fd_readable_exactly_when_next_answers(void **state)
@@ -444,6 +487,7 @@ int main(void)
 		cmocka_unit_test(test_finish_out_of_order),
 		cmocka_unit_test(test_never_finished_is_recovered),
 		cmocka_unit_test(test_stop_while_out),
+		cmocka_unit_test(test_stop_while_writer_claims),
 		cmocka_unit_test(test_fd_readable_exactly_when_next_answers),
 		cmocka_unit_test(test_claim_step_without_start),
 		cmocka_unit_test(test_host_errors),
