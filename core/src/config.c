@@ -945,7 +945,9 @@ static void yaml_quoted(tbuf *b, const char *s)
 	tbuf_printf(b, "\"");
 }
 
-/* The shortest decimal that reads back as the same double, always with a '.' or exponent. */
+/* The shortest decimal that reads back as the same double, written as a YAML float: a '.' in the
+ * mantissa always ("2.0e+01", not "2e+01", which the YAML reader takes for a string); printf already
+ * gives the exponent its sign. Only finite values reach here (validation refuses the others). */
 static void yaml_number(tbuf *b, double d)
 {
 	char buf[40];
@@ -954,7 +956,13 @@ static void yaml_number(tbuf *b, double d)
 		if (strtod(buf, NULL) == d)
 			break;
 	}
-	tbuf_printf(b, "%s%s", buf, strpbrk(buf, ".eEni") ? "" : ".0");
+	char *exponent = strpbrk(buf, "eE");
+	if (strchr(buf, '.'))
+		tbuf_printf(b, "%s", buf);
+	else if (exponent)
+		tbuf_printf(b, "%.*s.0%s", (int)(exponent - buf), buf, exponent);
+	else
+		tbuf_printf(b, "%s.0", buf);
 }
 
 static void yaml_value(tbuf *b, const tasker_config *c, const opt_desc *o)

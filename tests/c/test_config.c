@@ -535,6 +535,22 @@ static void test_to_yaml_round_trip(void **state)
 	assert_int_equal(back.execution.concurrency, 24);
 	free(dump);
 	tasker_config_clear(&back);
+
+	/* Multipliers whose shortest form has an exponent and no '.' (20 is "2e+01", 1e21 is "1e+21"): the
+	 * dump must still write a float the reader takes (a '.' before the exponent), not a string. Found by
+	 * fuzz_config. */
+	static const double multipliers[] = {20, 300, 1e21, 1.5e-7, 0.25};
+	for (size_t i = 0; i < sizeof multipliers / sizeof *multipliers; i++) {
+		c.backoff.backoff_multiplier = multipliers[i];
+		dump = tasker_config_to_yaml(&c);
+		assert_non_null(dump);
+		tasker_config_init(&back);
+		if (tasker_config_load_string(&back, dump, "dump") != TASKER_OK)
+			fail_msg("multiplier %g: %s", multipliers[i], tasker_error_last()->message);
+		assert_true(back.backoff.backoff_multiplier == multipliers[i]);
+		free(dump);
+		tasker_config_clear(&back);
+	}
 	tasker_config_clear(&c);
 }
 
