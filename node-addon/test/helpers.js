@@ -33,9 +33,29 @@ function createDatabase(prefix) {
   return urlFor(name);
 }
 
+/**
+ * A migrated database with `template` registered, every handler class of it run by `Handler`, and
+ * create(n), which adds n tasks ({i} as context) and returns their ids.
+ */
+async function setupWorkload(prefix, template, Handler) {
+  const { Client } = require('tasker-core');
+  const client = new Client({ databaseUrl: createDatabase(prefix), config: path.join(CONFORMANCE, 'config.yml') });
+  await client.migrate();
+  const info = await client.registerTemplate(template);
+  const handlers = Object.fromEntries(info.handlerClasses.map((c) => [c, Handler]));
+  const create = async (n) => {
+    const ids = [];
+    for (let i = 0; i < n; i++) {
+      ids.push(await client.createTask({ name: info.name, namespace: info.namespace, version: info.version, context: { i } }));
+    }
+    return ids;
+  };
+  return { client, info, handlers, create };
+}
+
 function readJson(file) {
   const { parseJson } = require('tasker-core');
   return parseJson(fs.readFileSync(file, 'utf8'));
 }
 
-module.exports = { BASE_URL, REPO, CONFORMANCE, urlFor, psql, createDatabase, readJson };
+module.exports = { BASE_URL, REPO, CONFORMANCE, urlFor, psql, createDatabase, setupWorkload, readJson };

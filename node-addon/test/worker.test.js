@@ -8,7 +8,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
 const tasker = require('tasker-core');
-const { CONFORMANCE, REPO, createDatabase } = require('./helpers');
+const { CONFORMANCE, REPO, setupWorkload } = require('./helpers');
 
 const { Client, Worker, StepHandler } = tasker;
 const FAN = path.join(CONFORMANCE, 'templates', 'fan_100.yaml');
@@ -19,19 +19,8 @@ class Noop extends StepHandler {
   async process() { return { ok: true }; }
 }
 
-async function setup(prefix, template = FAN) {
-  const client = new Client({ databaseUrl: createDatabase(prefix), config: path.join(CONFORMANCE, 'config.yml') });
-  await client.migrate();
-  const info = await client.registerTemplate(template);
-  const handlers = Object.fromEntries(info.handlerClasses.map((c) => [c, Noop]));
-  const create = async (n) => {
-    const ids = [];
-    for (let i = 0; i < n; i++) {
-      ids.push(await client.createTask({ name: info.name, namespace: info.namespace, version: info.version, context: { i } }));
-    }
-    return ids;
-  };
-  return { client, info, handlers, create };
+function setup(prefix, template = FAN) {
+  return setupWorkload(prefix, template, Noop);
 }
 
 test('the event loop stays responsive while 10,000 steps run (1 ms interval, worst lag < 20 ms)', async (t) => {
@@ -64,30 +53,6 @@ test('the event loop stays responsive while 10,000 steps run (1 ms interval, wor
       return;
     }
     assert.ok(worst < 20, `worst event-loop lag ${worst.toFixed(2)} ms (load average ${load.toFixed(1)} on ${cores} cores)`);
-  } finally {
-    await client.close();
-  }
-});
-
-test('memory stays flat over 100,000 no-op steps', { timeout: 300000 }, async () => {
-  const { client, handlers, create } = await setup('memory', NOOP);
-  try {
-    const rounds = 10;
-    const samples = [];
-    for (let r = 0; r < rounds; r++) {
-      await create(100);
-      await new Worker({ client, handlers, concurrency: 10, handleSignals: false }).runUntilIdle();
-      if (global.gc) global.gc();
-      samples.push(process.memoryUsage());
-    }
-    const mb = (b) => (b / 1048576).toFixed(1);
-    // Round 1 warms up (code, pools, V8's heap sizing); from round 2 to the last nothing may grow.
-    const rssGrowth = samples[rounds - 1].rss - samples[1].rss;
-    const heapGrowth = samples[rounds - 1].heapUsed - samples[1].heapUsed;
-    console.log(`memory: rss ${mb(samples[1].rss)} → ${mb(samples[rounds - 1].rss)} MB, heap used ` +
-                `${mb(samples[1].heapUsed)} → ${mb(samples[rounds - 1].heapUsed)} MB over ${rounds * 10000} steps`);
-    assert.ok(rssGrowth < 16 * 1048576, `rss grew ${mb(rssGrowth)} MB`);
-    assert.ok(heapGrowth < 8 * 1048576, `heap grew ${mb(heapGrowth)} MB`);
   } finally {
     await client.close();
   }
