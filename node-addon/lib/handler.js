@@ -89,16 +89,18 @@ function failure(err) {
 /**
  * Runs one step with `handler` (a StepHandler instance) and returns the outcome native.finish takes.
  * @param {object} handler
- * @param {{task: object, step: object}} data  converted by the addon
+ * @param {{task: object, step: Step}} data  converted by the addon
  * @param {() => object[]} loadSequence  converts the task's steps
  */
 async function execute(handler, data, loadSequence) {
-  const step = new Step(data.step);
+  const { step } = data;
   const sequence = new Sequence(loadSequence);
   const initial = step.results;
   try {
     const output = await handler.process(data.task, sequence, step);
-    await handler.processResults(step, output, initial);
+    // The native processResults returns nothing; one defined in JavaScript may be async.
+    const after = handler.processResults(step, output, initial);
+    if (after !== undefined) await after;
     return { outcome: 0, results: step.results };
   } catch (err) {
     return failure(err);

@@ -5,7 +5,7 @@
 // here, on the JavaScript thread, as Promises; `concurrency` bounds how many are in flight.
 const { EventEmitter } = require('node:events');
 const native = require('./native');
-const { execute } = require('./handler');
+const { Step, execute } = require('./handler');
 const tracing = require('./tracing');
 const { HandlerNotFoundError } = require('./errors');
 
@@ -20,6 +20,18 @@ const { HandlerNotFoundError } = require('./errors');
  * @property {number} [leaseSeconds] @property {number} [pollIntervalMs] @property {string} [workerId]
  * @property {boolean} [handleSignals]  run() stops gracefully on SIGTERM (default true)
  */
+
+// A step as the addon hands it out (src/worker.cc, ClaimedToArgs): the task as a plain object and the
+// step as a Step, made here as literals of one shape each.
+function claimed(token, traceparent, taskId, taskName, namespaceName, version, context, tags, initiator,
+                 sourceSystem, reason, workflowStepId, name, handlerClass, attempts, retryLimit, retryable,
+                 handlerConfig, inputs, results) {
+  return {
+    traceparent,
+    task: { taskId, name: taskName, namespaceName, version, context, tags, initiator, sourceSystem, reason },
+    step: new Step({ workflowStepId, name, handlerClass, attempts, retryLimit, retryable, handlerConfig, inputs, results }),
+  };
+}
 
 class Worker extends EventEmitter {
   /** @param {WorkerOptions} options */
@@ -46,6 +58,7 @@ class Worker extends EventEmitter {
     this._stopping = null;    // the Promise stop() returns
     this._untilIdle = false;
     this._idleCheck = null;
+    this._drained = null;   // resolves _finishStop once no handler runs
     this._onSignal = () => { this.stop(); };
   }
 
@@ -59,7 +72,7 @@ class Worker extends EventEmitter {
     if (!this._native) {
       await this.client.connect();
       this._native = new native.NativeWorker(this.client._native, this._options, Object.keys(this._handlers),
-                                             (batch) => this._onSteps(batch));
+                                             this._onStep.bind(this));
       this.client._workers.add(this);
     }
     return this._native;
@@ -106,8 +119,10 @@ class Worker extends EventEmitter {
 
   async _finishStop() {
     if (this._handleSignals) process.removeListener('SIGTERM', this._onSignal);
-    if (this._idleCheck) clearTimeout(this._idleCheck);
-    while (this._inflight > 0) await new Promise((resolve) => this.once('_settled', resolve));
+    clearTimeout(this._idleCheck);
+    this._idleCheck = null;
+    if (this._inflight > 0) await new Promise((resolve) => { this._drained = resolve; });
+    this._drained = null;
     await this._native.wait();
     this._close();
     this.emit('stopped');
@@ -127,8 +142,9 @@ class Worker extends EventEmitter {
    */
   async executeStep(workflowStepId) {
     const w = await this._create();
-    const [token, data] = await w.claimStep(workflowStepId);
-    const outcome = await this._execute(token, data);
+    const args = await w.claimStep(workflowStepId);
+    const token = args[0];
+    const outcome = await this._execute(token, claimed(...args));
     await w.finishStep(token, outcome);
     return outcome;
   }
@@ -139,23 +155,25 @@ class Worker extends EventEmitter {
     return typeof h === 'function' ? new h() : h;
   }
 
-  async _execute(token, data) {
+  // → a Promise of the outcome finish() takes.
+  _execute(token, data) {
     const handler = this._handler(data.step.handlerClass);
     if (!handler) {
       const err = new HandlerNotFoundError(`no handler for ${data.step.handlerClass} on this worker`);
-      return { outcome: 1, message: err.message, errorClass: err.name };
+      return Promise.resolve({ outcome: 1, message: err.message, errorClass: err.name });
     }
     const w = this._native;
     return tracing.run(data, () => execute(handler, data, () => w.sequence(token)));
   }
 
-  // Called by the addon with every step waiting ([token, data] pairs), or null once no more will come.
-  _onSteps(batch) {
-    if (batch === null) {
+  // Called by the addon for every step handed out (the arguments of claimed()), and with no arguments
+  // once no more will come.
+  _onStep(token, ...fields) {
+    if (token === undefined) {
       if (this._resolveDone) this._resolveDone();
       return;
     }
-    for (const [token, data] of batch) this._runStep(token, data);
+    this._runStep(token, claimed(token, ...fields));
   }
 
   async _runStep(token, data) {
@@ -170,8 +188,10 @@ class Worker extends EventEmitter {
     }
     this._inflight--;
     this.emit(outcome && outcome.outcome === 0 ? 'completed' : 'failed', data.step, outcome);
-    this.emit('_settled');
-    if (this._untilIdle && this._inflight === 0) this._checkIdle();
+    if (this._inflight === 0) {
+      if (this._drained) this._drained();
+      if (this._untilIdle) this._checkIdle();
+    }
   }
 
   _fault(err) {
@@ -181,12 +201,11 @@ class Worker extends EventEmitter {
 
   // runUntilIdle: asks the core whether anything is left whenever no handler is running. The core knows
   // from its own state (no database round trip); while a step waits for its backoff, or a claim or a
-  // result is on its way, it asks again shortly after.
+  // result is on its way, it asks again shortly after — one timer at a time, not one per step settled.
   _checkIdle() {
-    if (this._stopping || !this._native || this._inflight > 0) return;
-    clearTimeout(this._idleCheck);
+    if (this._stopping || !this._native || this._inflight > 0 || this._idleCheck) return;
     if (this._native.idle()) this.stop();
-    else this._idleCheck = setTimeout(() => this._checkIdle(), 5);
+    else this._idleCheck = setTimeout(() => { this._idleCheck = null; this._checkIdle(); }, 5);
   }
 }
 

@@ -5,6 +5,7 @@
 // through finish() — never blocking: the core queues it for the next completion batch.
 #include <uv.h>
 
+#include <array>
 #include <memory>
 #include <unordered_set>
 
@@ -33,37 +34,39 @@ Napi::Array SequenceToJs(Napi::Env env, const tasker_claimed_step *s)
 	return seq;
 }
 
-// The step as lib/worker.js receives it: {traceparent, task, step}, values converted from JSON here;
-// the sequence comes from sequence(token).
-Napi::Object ClaimedToJs(Napi::Env env, const tasker_claimed_step *s)
+// A claimed step as the arguments of lib/worker.js's _onStep, in this order:
+//   token, traceparent,
+//   taskId, taskName, namespaceName, version, context, tags, initiator, sourceSystem, reason,
+//   workflowStepId, name, handlerClass, attempts, retryLimit, retryable, handlerConfig, inputs, results
+// Positional values rather than objects built here: JavaScript makes the task and the step as literals
+// of one shape each, where every property set from C++ would look its name up in V8's string table.
+constexpr size_t kStepArgs = 20;
+using StepArgs = std::array<napi_value, kStepArgs>;
+
+StepArgs ClaimedToArgs(Napi::Env env, tasker_claimed_step *s)
 {
-	Napi::Object task = Napi::Object::New(env);
-	task.Set("taskId", Int64ToJs(env, s->task_id));
-	task.Set("name", Str(env, s->task_name));
-	task.Set("namespaceName", Str(env, s->namespace_name));
-	task.Set("version", Str(env, s->task_version));
-	task.Set("context", JsonToJs(env, s->context_json));
-	task.Set("tags", JsonToJs(env, s->tags_json));
-	task.Set("initiator", Str(env, s->initiator));
-	task.Set("sourceSystem", Str(env, s->source_system));
-	task.Set("reason", Str(env, s->reason));
-
-	Napi::Object step = Napi::Object::New(env);
-	step.Set("workflowStepId", Int64ToJs(env, s->workflow_step_id));
-	step.Set("name", Str(env, s->name));
-	step.Set("handlerClass", Str(env, s->handler_class));
-	step.Set("attempts", s->attempts);
-	step.Set("retryLimit", s->retry_limit);
-	step.Set("retryable", Napi::Boolean::New(env, s->retryable));
-	step.Set("handlerConfig", JsonToJs(env, s->handler_config_json));
-	step.Set("inputs", JsonToJs(env, s->inputs_json));
-	step.Set("results", JsonToJs(env, s->results_json));
-
-	Napi::Object out = Napi::Object::New(env);
-	out.Set("traceparent", Str(env, s->traceparent));
-	out.Set("task", task);
-	out.Set("step", step);
-	return out;
+	return {
+		Napi::External<tasker_claimed_step>::New(env, s),
+		Str(env, s->traceparent),
+		Int64ToJs(env, s->task_id),
+		Str(env, s->task_name),
+		Str(env, s->namespace_name),
+		Str(env, s->task_version),
+		JsonToJs(env, s->context_json),
+		JsonToJs(env, s->tags_json),
+		Str(env, s->initiator),
+		Str(env, s->source_system),
+		Str(env, s->reason),
+		Int64ToJs(env, s->workflow_step_id),
+		Str(env, s->name),
+		Str(env, s->handler_class),
+		Napi::Number::New(env, s->attempts),
+		Napi::Number::New(env, s->retry_limit),
+		Napi::Boolean::New(env, s->retryable),
+		JsonToJs(env, s->handler_config_json),
+		JsonToJs(env, s->inputs_json),
+		JsonToJs(env, s->results_json),
+	};
 }
 
 unsigned OptUnsigned(Napi::Object o, const char *key)
@@ -95,8 +98,8 @@ public:
 				   });
 	}
 
-	// new NativeWorker(nativeClient, options, handlerClasses, onSteps)
-	//   onSteps(batch): batch is an array of [token, {traceparent, task, step}], or null once the worker has
+	// new NativeWorker(nativeClient, options, handlerClasses, onStep)
+	//   onStep(...ClaimedToArgs) for each step handed out; onStep() with no arguments once the worker has
 	//   stopped handing steps out.
 	explicit NativeWorker(const Napi::CallbackInfo &info) : Napi::ObjectWrap<NativeWorker>(info)
 	{
@@ -107,7 +110,7 @@ public:
 		tasker_client *c = client_->Handle(env);
 		Napi::Object o = info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
 		if (!info[2].IsArray() || !info[3].IsFunction())
-			throw Napi::TypeError::New(env, "NativeWorker(client, options, handlerClasses, onSteps)");
+			throw Napi::TypeError::New(env, "NativeWorker(client, options, handlerClasses, onStep)");
 
 		tasker_worker_options opts = TASKER_WORKER_OPTIONS_INIT;
 		opts.concurrency = OptUnsigned(o, "concurrency");
@@ -132,7 +135,7 @@ public:
 		}
 		client_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
 		client_->Retain();
-		on_steps_ = Napi::Persistent(info[3].As<Napi::Function>());
+		on_step_ = Napi::Persistent(info[3].As<Napi::Function>());
 		context_ = std::make_unique<Napi::AsyncContext>(env, "tasker-core:worker");
 	}
 
@@ -146,7 +149,7 @@ private:
 	tasker_worker *worker_ = nullptr;
 	NativeClient *client_ = nullptr;
 	Napi::ObjectReference client_ref_;
-	Napi::FunctionReference on_steps_;
+	Napi::FunctionReference on_step_;
 	std::unique_ptr<Napi::AsyncContext> context_;
 	uv_poll_t *poll_ = nullptr;
 	std::unordered_set<tasker_claimed_step *> out_;  // handed to JavaScript, not finished yet
@@ -189,34 +192,28 @@ private:
 		self->Drain(env);
 	}
 
-	// Takes every step waiting (up to the worker's concurrency, which the core enforces) and hands them
-	// to JavaScript in one call, so one wake-up runs many handlers.
+	// Takes every step waiting (up to the worker's concurrency, which the core enforces) and hands each to
+	// JavaScript, all in one callback scope: one wake-up starts many handlers, and the Promise reactions
+	// they queue run once, when the scope closes.
 	void Drain(Napi::Env env)
 	{
-		Napi::Array batch = Napi::Array::New(env);
-		uint32_t n = 0;
-		bool stopped = false;
-		for (;;) {
-			tasker_claimed_step *s = nullptr;
-			int rc = tasker_worker_next(&s, worker_, 0);
-			if (rc == TASKER_OK) {
-				out_.insert(s);
-				Napi::Array pair = Napi::Array::New(env, 2);
-				pair.Set(0u, Napi::External<tasker_claimed_step>::New(env, s));
-				pair.Set(1u, ClaimedToJs(env, s));
-				batch.Set(n++, pair);
-				continue;
-			}
-			stopped = rc == TASKER_ESTOPPED;
-			break;
-		}
-		if (stopped)
-			StopPolling();
+		Napi::CallbackScope callback(env, *context_);
 		try {
-			if (n)
-				on_steps_.MakeCallback(Value(), {batch}, *context_);
-			if (stopped)
-				on_steps_.MakeCallback(Value(), {env.Null()}, *context_);
+			for (;;) {
+				Napi::HandleScope scope(env);
+				tasker_claimed_step *s = nullptr;
+				int rc = tasker_worker_next(&s, worker_, 0);
+				if (rc != TASKER_OK) {
+					if (rc == TASKER_ESTOPPED) {
+						StopPolling();
+						on_step_.Call(Value(), {});
+					}
+					break;
+				}
+				out_.insert(s);
+				StepArgs args = ClaimedToArgs(env, s);
+				on_step_.Call(Value(), args.size(), args.data());
+			}
 		} catch (const Napi::Error &e) {
 			napi_fatal_exception(env, e.Value());
 		}
@@ -359,8 +356,8 @@ private:
 		return SequenceToJs(env, s);
 	}
 
-	// claimStep(id) → Promise<[token, {traceparent, task, step}]>: delegation (a job system's job runs exactly
-	// this step); finished like any other step.
+	// claimStep(id) → Promise of the array of _onStep's arguments (ClaimedToArgs): delegation (a job
+	// system's job runs exactly this step); finished like any other step.
 	Napi::Value ClaimStep(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();
@@ -372,10 +369,11 @@ private:
 			[this, slot](Napi::Env e) {
 				tasker_claimed_step *s = *slot;
 				out_.insert(s);
-				Napi::Array pair = Napi::Array::New(e, 2);
-				pair.Set(0u, Napi::External<tasker_claimed_step>::New(e, s));
-				pair.Set(1u, ClaimedToJs(e, s));
-				return pair;
+				StepArgs args = ClaimedToArgs(e, s);
+				Napi::Array a = Napi::Array::New(e, args.size());
+				for (uint32_t i = 0; i < args.size(); i++)
+					a.Set(i, args[i]);
+				return a;
 			});
 	}
 
