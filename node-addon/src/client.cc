@@ -116,6 +116,12 @@ Opt OptJson(Napi::Env env, Napi::Object o, const char *key)
 	return r;
 }
 
+// Text the core allocates on the thread pool, read when the Promise settles, freed with the call.
+struct CoreText {
+	char *text = nullptr;
+	~CoreText() { tasker_free(text); }
+};
+
 }  // namespace
 
 Napi::Function NativeClient::Define(Napi::Env env)
@@ -435,34 +441,28 @@ Napi::Value NativeClient::ResolveStep(const Napi::CallbackInfo &info)
 
 Napi::Value NativeClient::Health(const Napi::CallbackInfo &info)
 {
-	auto text = std::shared_ptr<char *>(new char *(nullptr), [](char **p) {
-		tasker_free(*p);
-		delete p;
-	});
+	auto out = std::make_shared<CoreText>();
 	return Run(
-		info, [text](tasker_client *c) { return tasker_health_counts(text.get(), c); },
-		[text](Napi::Env e) { return JsonToJs(e, *text); });
+		info, [out](tasker_client *c) { return tasker_health_counts(&out->text, c); },
+		[out](Napi::Env e) { return JsonToJs(e, out->text); });
 }
 
 Napi::Value NativeClient::Mermaid(const Napi::CallbackInfo &info)
 {
 	int64_t id = JsToInt64(info.Env(), info[0], "taskId");
-	auto text = std::shared_ptr<char *>(new char *(nullptr), [](char **p) {
-		tasker_free(*p);
-		delete p;
-	});
+	auto out = std::make_shared<CoreText>();
 	return Run(
 		info,
-		[id, text](tasker_client *c) -> int {
+		[id, out](tasker_client *c) -> int {
 			tasker_task_view *v = nullptr;
 			int rc = tasker_task_get(&v, c, id);
 			if (rc != TASKER_OK)
 				return rc;
-			*text = tasker_task_view_mermaid(v);
+			out->text = tasker_task_view_mermaid(v);
 			tasker_task_view_free(v);
-			return *text ? TASKER_OK : TASKER_ENOMEM;
+			return out->text ? TASKER_OK : TASKER_ENOMEM;
 		},
-		[text](Napi::Env e) { return Napi::String::New(e, *text); });
+		[out](Napi::Env e) { return Napi::String::New(e, out->text); });
 }
 
 // close() — refuses new calls at once; resolves when the calls in flight, the workers and the event
