@@ -29,6 +29,15 @@ static const char *TEMPLATES[] = {
 	"step_templates:\n"
 	"  - {name: first, handler_class: 'Reader::First'}\n"
 	"  - {name: second, handler_class: 'Reader::Second', depends_on_step: first}\n",
+	"name: fork\n"
+	"namespace_name: reader\n"
+	"version: 1.0.0\n"
+	"step_templates:\n"
+	"  - {name: root, handler_class: 'Reader::Root'}\n"
+	"  - {name: left, handler_class: 'Reader::Left', depends_on_step: root}\n"
+	"  - {name: right, handler_class: 'Reader::Right', depends_on_step: root}\n"
+	"  - {name: left_next, handler_class: 'Reader::LeftNext', depends_on_step: left}\n"
+	"  - {name: right_next, handler_class: 'Reader::RightNext', depends_on_step: right}\n",
 };
 
 static long long step_of(testdb *t, int64_t task, const char *name)
@@ -75,6 +84,53 @@ static void test_claim_never_waits_on_locked_rows(void **state)
 	cancel(t, a);
 	cancel(t, b);
 	cancel(t, c);
+}
+
+static void complete_ok(tasker_client *client, tasker_claimed_step *step)
+{
+	tasker_step_result r = testdb_result_for(step, TASKER_OUTCOME_SUCCESS, "{}");
+	int rc = tasker_steps_complete(client, &r, 1);
+	if (rc)
+		print_error("completing step %lld: %s\n", (long long)r.workflow_step_id, tasker_error_last()->message);
+	assert_int_equal(rc, TASKER_OK);
+	assert_int_equal(r.status, TASKER_OK);
+	tasker_claimed_step_free(step);
+}
+
+/* Two workers finish siblings of one task at the same time: neither waits for the other (no task row
+ * is held for the length of a completion), and a claim made meanwhile takes the task's newly ready
+ * step instead of passing over it because the task row is locked. The first completion is held open
+ * on the fixture connection; the client's connections run with the lock_timeout, so a completion or a
+ * claim that waited would fail. Then the task finishes normally. */
+static void test_sibling_completions_do_not_wait(void **state)
+{
+	testdb *t = *state;
+	int64_t task = testdb_new_task(t->client, "reader", "fork", NULL);
+	complete_ok(t->client, testdb_claim_one(t->client, "Reader::Root"));
+	tasker_claimed_step *left = testdb_claim_one(t->client, "Reader::Left");
+	tasker_claimed_step *right = testdb_claim_one(t->client, "Reader::Right");
+	PQclear(testdb_sql(t->pg, "BEGIN"));
+	assert_int_equal(testdb_count(t->pg,
+	                              "SELECT count(*) FROM tasker_core_complete_successes(ARRAY[%lld]::bigint[], "
+	                              "ARRAY[%lld]::bigint[], ARRAY['{}']::jsonb[]) WHERE ev_kind = 'enqueue'",
+	                              (long long)left->workflow_step_id, (long long)left->claim_id),
+	                 1);
+	complete_ok(t->client, right); /* would time out waiting for the task row */
+	tasker_claimed_step *right_next = testdb_claim_one(t->client, NULL); /* the only one visible yet */
+	assert_int_equal(right_next->workflow_step_id, step_of(t, task, "right_next"));
+	PQclear(testdb_sql(t->pg, "COMMIT"));
+	tasker_claimed_step_free(left); /* completed on the fixture connection */
+	complete_ok(t->client, testdb_claim_one(t->client, "Reader::LeftNext"));
+	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM tasker_tasks WHERE task_id = %lld AND complete",
+	                              (long long)task),
+	                 0);
+	complete_ok(t->client, right_next);
+	tasker_state st;
+	assert_int_equal(tasker_task_state(&st, t->client, task), TASKER_OK);
+	assert_int_equal(st, TASKER_STATE_COMPLETE);
+	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM tasker_tasks WHERE task_id = %lld AND complete",
+	                              (long long)task),
+	                 1);
 }
 
 /* One step as the Rails engine reads it: current state (the most_recent transition; exactly one row
@@ -217,6 +273,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_claim_never_waits_on_locked_rows),
 		cmocka_unit_test(test_rails_reader_sees_running_finished_and_dead),
+		cmocka_unit_test(test_sibling_completions_do_not_wait),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
