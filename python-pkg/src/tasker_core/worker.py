@@ -203,9 +203,10 @@ class Worker:
                 loop.call_exception_handler({"message": "step handler runner failed", "exception": fut.exception()})
 
         def on_readable() -> None:
-            # Up to `concurrency` steps per wake-up (no more can be out at once), each started at once;
-            # the descriptor is level-triggered, so the loop calls again while more are waiting.
-            for _ in range(concurrency):
+            # Up to 8 steps per wake-up, each started at once (a handler that never waits runs to its end
+            # here): bounded, so one callback stays short whatever the concurrency; the descriptor is
+            # level-triggered, so the loop calls again while more are waiting.
+            for _ in range(8):
                 try:
                     job = self._w.next(0)
                 except StoppedError:
