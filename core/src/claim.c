@@ -62,8 +62,10 @@ static const tdb_stmt Q_PICK_ONE = {
 	"JOIN tasker_tasks t ON t.task_id = r.task_id "
 	"WHERE r.workflow_step_id = $1::bigint AND r.ready_at <= " NOW_UTC
 	" FOR UPDATE OF r SKIP LOCKED FOR NO KEY UPDATE OF t SKIP LOCKED"};
+/* The columns of PICK_SQL_FMT and Q_PICK_ONE. */
+enum { PICK_STEP_ID, PICK_TASK_ID };
 /* The claimed tasks and all their steps, one row per step in (task, step) order, then the task's
- * columns (12–20); context and tags only on a task's first row, so a large context is sent once per
+ * columns (READ_NAMED_TASK_ID on); context and tags only on a task's first row, so a large context is sent once per
  * task, not once per step. Driven from the task ids, a primary-key probe each, and the steps per task
  * through a fenced (OFFSET 0) LATERAL: an index probe per task even when the plan is made on a new
  * database's statistics (as a plain join over `= ANY` it was a scan of every step, kept by the plan). */
@@ -84,6 +86,14 @@ static const tdb_stmt Q_READ = {
 	"FROM t CROSS JOIN LATERAL (SELECT x.* FROM tasker_workflow_steps x WHERE x.task_id = t.task_id OFFSET 0) s "
 	"JOIN tasker_named_steps ns ON ns.named_step_id = s.named_step_id " STEP_STATE_JOIN("tr", "s.workflow_step_id")
 	"WINDOW w AS (PARTITION BY s.task_id) ORDER BY s.task_id, s.workflow_step_id"};
+/* The columns of Q_READ: the step's (inputs only for the steps picked), then its task's (context and tags
+ * only on the task's first row). */
+enum {
+	READ_TASK_ID, READ_STEP_ID, READ_NAMED_STEP_ID, READ_NAME, READ_STATE, READ_SORT_KEY, READ_ATTEMPTS,
+	READ_RETRY_LIMIT, READ_RETRYABLE, READ_PROCESSED, READ_RESULTS, READ_INPUTS, READ_NAMED_TASK_ID, READ_CONTEXT,
+	READ_TAGS, READ_INITIATOR, READ_SOURCE_SYSTEM, READ_REASON, READ_TASK_STATE, READ_TASK_SORT_KEY,
+	READ_TRACEPARENT
+};
 static const tdb_stmt Q_DEQUEUE = {
 	"claim_dequeue", "DELETE FROM tasker_ready_steps WHERE workflow_step_id = ANY($1::bigint[])"};
 /* Takes the picked steps off the queue ($6: claimed or stale) and records the claims, in one statement. */
@@ -94,6 +104,7 @@ static const tdb_stmt Q_CLAIM_INSERT = {
 	"lease_expires_at) SELECT s, t, c, $4, " NOW_UTC ", " NOW_UTC " + $5::int * interval '1 second' "
 	"FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u(s, t, c) "
 	"RETURNING workflow_step_id, lease_expires_at"};
+enum { CLAIM_INSERT_STEP_ID, CLAIM_INSERT_LEASE_EXPIRES_AT };
 static const tdb_stmt Q_EXTEND = {
 	"claim_extend",
 	"UPDATE tasker_step_claims SET lease_expires_at = " NOW_UTC " + $3::int * interval '1 second' "
@@ -150,20 +161,20 @@ static int read_batch(batch *b, tdb *db, treg *reg, const int64_t *task_ids, siz
 		return tasker_set_oom();
 	for (int srow = 0; srow < nsrows && b->ntasks < ntask_ids;) {
 		task_row *tr = &b->tasks[b->ntasks++];
-		tr->task_id = tdb_get_i64(s, srow, 0, 0);
-		tr->named_task_id = (int32_t)tdb_get_i64(s, srow, 12, 0);
-		tr->context = tdb_get(s, srow, 13);
-		tr->tags = tdb_get(s, srow, 14);
-		tr->initiator = tdb_get(s, srow, 15);
-		tr->source_system = tdb_get(s, srow, 16);
-		tr->reason = tdb_get(s, srow, 17);
+		tr->task_id = tdb_get_i64(s, srow, READ_TASK_ID, 0);
+		tr->named_task_id = (int32_t)tdb_get_i64(s, srow, READ_NAMED_TASK_ID, 0);
+		tr->context = tdb_get(s, srow, READ_CONTEXT);
+		tr->tags = tdb_get(s, srow, READ_TAGS);
+		tr->initiator = tdb_get(s, srow, READ_INITIATOR);
+		tr->source_system = tdb_get(s, srow, READ_SOURCE_SYSTEM);
+		tr->reason = tdb_get(s, srow, READ_REASON);
 		tr->state = TASKER_STATE_PENDING;
-		if (tdb_get(s, srow, 18))
-			tasker_state_parse(&tr->state, tdb_get(s, srow, 18));
-		tr->sort_key = tdb_get_i64(s, srow, 19, 0);
-		tr->traceparent = tdb_get(s, srow, 20);
+		if (tdb_get(s, srow, READ_TASK_STATE))
+			tasker_state_parse(&tr->state, tdb_get(s, srow, READ_TASK_STATE));
+		tr->sort_key = tdb_get_i64(s, srow, READ_TASK_SORT_KEY, 0);
+		tr->traceparent = tdb_get(s, srow, READ_TRACEPARENT);
 		tr->first_step = (size_t)srow;
-		while (srow < nsrows && tdb_get_i64(s, srow, 0, 0) == tr->task_id)
+		while (srow < nsrows && tdb_get_i64(s, srow, READ_TASK_ID, 0) == tr->task_id)
 			srow++;
 		tr->nsteps = (size_t)srow - tr->first_step;
 		if ((rc = treg_lookup_id(&tr->tpl, reg, db, tr->named_task_id)))
@@ -184,7 +195,7 @@ static int find_step_row(const batch *b, const task_row *t, int64_t step_id)
 {
 	for (size_t k = 0; k < t->nsteps; k++) {
 		int r = (int)(t->first_step + k);
-		if (tdb_get_i64(b->steps_res, r, 1, 0) == step_id)
+		if (tdb_get_i64(b->steps_res, r, READ_STEP_ID, 0) == step_id)
 			return r;
 	}
 	return -1;
@@ -193,8 +204,8 @@ static int find_step_row(const batch *b, const task_row *t, int64_t step_id)
 static tasker_state row_state(PGresult *s, int r)
 {
 	tasker_state st = TASKER_STATE_PENDING;
-	if (tdb_get(s, r, 4))
-		tasker_state_parse(&st, tdb_get(s, r, 4));
+	if (tdb_get(s, r, READ_STATE))
+		tasker_state_parse(&st, tdb_get(s, r, READ_STATE));
 	return st;
 }
 
@@ -226,20 +237,20 @@ static tasker_claimed_step *build_claimed(const batch *b, const task_row *t, int
 	if (!c)
 		return NULL;
 	const ttpl_template *tpl = t->tpl->tpl;
-	int idx = treg_step_index(t->tpl, (int32_t)tdb_get_i64(s, r, 2, 0));
+	int idx = treg_step_index(t->tpl, (int32_t)tdb_get_i64(s, r, READ_NAMED_STEP_ID, 0));
 	const ttpl_step *st = idx >= 0 ? &tpl->steps[idx] : NULL;
-	c->workflow_step_id = tdb_get_i64(s, r, 1, 0);
+	c->workflow_step_id = tdb_get_i64(s, r, READ_STEP_ID, 0);
 	c->claim_id = claim_id;
 	c->task_id = t->task_id;
-	c->attempts = (int)tdb_get_i64(s, r, 6, 0);
-	c->retry_limit = (int)tdb_get_i64(s, r, 7, 3);
-	c->retryable = tdb_get_bool(s, r, 8, 1);
+	c->attempts = (int)tdb_get_i64(s, r, READ_ATTEMPTS, 0);
+	c->retry_limit = (int)tdb_get_i64(s, r, READ_RETRY_LIMIT, 3);
+	c->retryable = tdb_get_bool(s, r, READ_RETRYABLE, 1);
 	c->lease_expires_at = lease_expires;
-	c->name = dup_or(tdb_get(s, r, 3), "");
+	c->name = dup_or(tdb_get(s, r, READ_NAME), "");
 	c->handler_class = dup_or(st ? st->handler_class : NULL, "");
 	c->handler_config_json = st && st->handler_config ? tjson_print(st->handler_config) : tstrdup("null");
-	c->inputs_json = dup_or(tdb_get(s, r, 11), "null");
-	c->results_json = dup_or(tdb_get(s, r, 10), "null");
+	c->inputs_json = dup_or(tdb_get(s, r, READ_INPUTS), "null");
+	c->results_json = dup_or(tdb_get(s, r, READ_RESULTS), "null");
 	c->namespace_name = tstrdup(tpl->namespace_name);
 	c->task_name = tstrdup(tpl->name);
 	c->task_version = tstrdup(tpl->version);
@@ -257,11 +268,11 @@ static tasker_claimed_step *build_claimed(const batch *b, const task_row *t, int
 	         c->tags_json && c->initiator && c->source_system && c->reason && (c->traceparent || !t->traceparent);
 	for (size_t k = 0; ok && k < t->nsteps; k++) {
 		int sr = (int)(t->first_step + k);
-		seq[k].workflow_step_id = tdb_get_i64(s, sr, 1, 0);
+		seq[k].workflow_step_id = tdb_get_i64(s, sr, READ_STEP_ID, 0);
 		seq[k].state = row_state(s, sr);
-		seq[k].attempts = (int)tdb_get_i64(s, sr, 6, 0);
-		seq[k].name = tstrdup(tdb_get(s, sr, 3));
-		seq[k].results_json = dup_or(tdb_get(s, sr, 10), "null");
+		seq[k].attempts = (int)tdb_get_i64(s, sr, READ_ATTEMPTS, 0);
+		seq[k].name = tstrdup(tdb_get(s, sr, READ_NAME));
+		seq[k].results_json = dup_or(tdb_get(s, sr, READ_RESULTS), "null");
 		ok = seq[k].name && seq[k].results_json;
 	}
 	if (!ok) {
@@ -318,11 +329,11 @@ static int plan_claims(plan *p, batch *b)
 		tasker_state st = row_state(s, r);
 		int task_open = t->state == TASKER_STATE_PENDING || t->state == TASKER_STATE_IN_PROGRESS;
 		/* A stale queue row (state moved on, or the task is finished/cancelled/failed): drop it. */
-		if (!task_open || tdb_get_bool(s, r, 9, 0) ||
+		if (!task_open || tdb_get_bool(s, r, READ_PROCESSED, 0) ||
 		    (st != TASKER_STATE_PENDING && st != TASKER_STATE_ERROR))
 			continue;
-		int64_t sort_key = tdb_get_i64(s, r, 5, 0);
-		if (!tdb_is_null(s, r, 5))
+		int64_t sort_key = tdb_get_i64(s, r, READ_SORT_KEY, 0);
+		if (!tdb_is_null(s, r, READ_SORT_KEY))
 			p->cleared[p->ncleared++] = sid;
 		if (st == TASKER_STATE_ERROR) {
 			sort_key += 10;
@@ -431,8 +442,8 @@ static int claim_picked(tasker_claimed_step ***out, size_t *out_count, tdb *db, 
 		task_row *t = find_task(b, p.task_ids[i]);
 		int64_t lease_at = TASKER_NULL_TIME;
 		for (int r = 0; claims && r < PQntuples(claims); r++)
-			if (tdb_get_i64(claims, r, 0, 0) == p.step_ids[i])
-				lease_at = ttime_parse(tdb_get(claims, r, 1));
+			if (tdb_get_i64(claims, r, CLAIM_INSERT_STEP_ID, 0) == p.step_ids[i])
+				lease_at = ttime_parse(tdb_get(claims, r, CLAIM_INSERT_LEASE_EXPIRES_AT));
 		if (!(arr[i] = build_claimed(b, t, p.rows[i], p.claim_ids[i], lease_at)))
 			rc = tasker_error_last()->code ? tasker_error_last()->code : TASKER_ENOMEM;
 		else /* the payload shows the state this claim wrote */
@@ -481,8 +492,8 @@ static int claim_in_txn(tasker_claimed_step ***out, size_t *out_count, tdb *db, 
 		if (!b.picked || !task_ids)
 			rc = tasker_set_oom();
 		for (size_t i = 0; !rc && i < n; i++) {
-			b.picked[b.npicked++] = tdb_get_i64(res, (int)i, 0, 0);
-			task_ids[i] = tdb_get_i64(res, (int)i, 1, 0);
+			b.picked[b.npicked++] = tdb_get_i64(res, (int)i, PICK_STEP_ID, 0);
+			task_ids[i] = tdb_get_i64(res, (int)i, PICK_TASK_ID, 0);
 		}
 		if (!rc) {
 			qsort(task_ids, n, sizeof *task_ids, cmp_i64);

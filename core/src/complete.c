@@ -40,6 +40,12 @@ static const tdb_stmt Q_RELEASE_READ = {
 	STEP_STATE_JOIN("tr", "s.workflow_step_id")
 	TASK_STATE_JOIN("tt", "s.task_id")
 	"WHERE s.workflow_step_id = ANY($1::bigint[])"};
+/* The columns of Q_RELEASE_READ: the step's, its task's state, its ids, and whether its claim was released. */
+enum {
+	RELEASE_STEP_ID, RELEASE_TASK_ID, RELEASE_NAME, RELEASE_STATE, RELEASE_SORT_KEY, RELEASE_ATTEMPTS,
+	RELEASE_RETRY_LIMIT, RELEASE_RETRYABLE, RELEASE_TASK_STATE, RELEASE_NAMED_STEP_ID, RELEASE_NAMED_TASK_ID,
+	RELEASE_RELEASED
+};
 static const tdb_stmt Q_SUCCEED = {
 	"complete_succeed",
 	"UPDATE tasker_workflow_steps s SET processed = true, processed_at = " NOW_UTC ", in_process = false, "
@@ -164,26 +170,26 @@ static int release_and_read(tdb *db, item *items, size_t n)
 	if (rc)
 		return rc;
 	for (int r = 0; r < PQntuples(res); r++) {
-		int64_t sid = tdb_get_i64(res, r, 0, 0);
+		int64_t sid = tdb_get_i64(res, r, RELEASE_STEP_ID, 0);
 		for (size_t i = 0; i < n; i++) {
 			item *it = &items[i];
 			if (it->res->workflow_step_id != sid || it->res->status != TASKER_OK)
 				continue;
-			it->task_id = tdb_get_i64(res, r, 1, 0);
-			it->name = tdb_get(res, r, 2);
+			it->task_id = tdb_get_i64(res, r, RELEASE_TASK_ID, 0);
+			it->name = tdb_get(res, r, RELEASE_NAME);
 			it->state = TASKER_STATE_PENDING;
-			if (tdb_get(res, r, 3))
-				tasker_state_parse(&it->state, tdb_get(res, r, 3));
-			it->had_row = !tdb_is_null(res, r, 4);
-			it->sort_key = tdb_get_i64(res, r, 4, 0);
-			it->attempts = (int)tdb_get_i64(res, r, 5, 0);
-			it->retry_limit = (int)tdb_get_i64(res, r, 6, 3);
-			it->retryable = tdb_get_bool(res, r, 7, 1);
-			const char *ts = tdb_get(res, r, 8);
+			if (tdb_get(res, r, RELEASE_STATE))
+				tasker_state_parse(&it->state, tdb_get(res, r, RELEASE_STATE));
+			it->had_row = !tdb_is_null(res, r, RELEASE_SORT_KEY);
+			it->sort_key = tdb_get_i64(res, r, RELEASE_SORT_KEY, 0);
+			it->attempts = (int)tdb_get_i64(res, r, RELEASE_ATTEMPTS, 0);
+			it->retry_limit = (int)tdb_get_i64(res, r, RELEASE_RETRY_LIMIT, 3);
+			it->retryable = tdb_get_bool(res, r, RELEASE_RETRYABLE, 1);
+			const char *ts = tdb_get(res, r, RELEASE_TASK_STATE);
 			it->task_open = !ts || !strcmp(ts, "pending") || !strcmp(ts, "in_progress");
-			it->named_step_id = (int32_t)tdb_get_i64(res, r, 9, 0);
-			it->named_task_id = (int32_t)tdb_get_i64(res, r, 10, 0);
-			it->valid = tdb_get_bool(res, r, 11, 0);
+			it->named_step_id = (int32_t)tdb_get_i64(res, r, RELEASE_NAMED_STEP_ID, 0);
+			it->named_task_id = (int32_t)tdb_get_i64(res, r, RELEASE_NAMED_TASK_ID, 0);
+			it->valid = tdb_get_bool(res, r, RELEASE_RELEASED, 0);
 			it->name = tstrdup(it->name);
 		}
 	}

@@ -19,14 +19,17 @@ static const tdb_stmt Q_TASK_STATE = {
 	"ops_task_state",
 	"SELECT tt.to_state, tt.sort_key FROM tasker_task_transitions tt WHERE tt.task_id = $1::bigint "
 	"AND tt.most_recent"};
+enum { TASK_STATE_STATE, TASK_STATE_SORT_KEY };
 static const tdb_stmt Q_STEPS = {
 	"ops_steps",
 	"SELECT s.workflow_step_id, tr.to_state, tr.sort_key, s.attempts, s.retry_limit, s.retryable "
 	"FROM tasker_workflow_steps s " STEP_STATE_JOIN("tr", "s.workflow_step_id")
 	"WHERE s.task_id = $1::bigint "
 	"ORDER BY s.workflow_step_id"};
+enum { STEPS_ID, STEPS_STATE, STEPS_SORT_KEY, STEPS_ATTEMPTS, STEPS_RETRY_LIMIT, STEPS_RETRYABLE };
 static const tdb_stmt Q_STEP_TASK = {
 	"ops_step_task", "SELECT task_id FROM tasker_workflow_steps WHERE workflow_step_id = $1::bigint"};
+enum { STEP_TASK_TASK_ID };
 static const tdb_stmt Q_DROP_QUEUE = {
 	"ops_drop_queue", "DELETE FROM tasker_ready_steps WHERE task_id = $1::bigint"};
 static const tdb_stmt Q_DROP_CLAIMS = {
@@ -80,8 +83,8 @@ static int lock_and_read(task_snapshot *s, tdb *db, int64_t task_id)
 	s->state = TASKER_STATE_PENDING;
 	s->had_row = PQntuples(res) > 0;
 	if (s->had_row) {
-		tasker_state_parse(&s->state, tdb_get(res, 0, 0));
-		s->sort_key = tdb_get_i64(res, 0, 1, 0);
+		tasker_state_parse(&s->state, tdb_get(res, 0, TASK_STATE_STATE));
+		s->sort_key = tdb_get_i64(res, 0, TASK_STATE_SORT_KEY, 0);
 	}
 	PQclear(res);
 	if ((rc = tdb_exec(&res, db, &Q_STEPS, 1, p, "reading the task's steps")))
@@ -95,15 +98,15 @@ static int lock_and_read(task_snapshot *s, tdb *db, int64_t task_id)
 	for (size_t i = 0; i < s->nsteps; i++) {
 		step_row *r = &s->steps[i];
 		int k = (int)i;
-		r->id = tdb_get_i64(res, k, 0, 0);
+		r->id = tdb_get_i64(res, k, STEPS_ID, 0);
 		r->state = TASKER_STATE_PENDING;
-		if (tdb_get(res, k, 1))
-			tasker_state_parse(&r->state, tdb_get(res, k, 1));
-		r->had_row = !tdb_is_null(res, k, 2);
-		r->sort_key = tdb_get_i64(res, k, 2, 0);
-		r->attempts = (int)tdb_get_i64(res, k, 3, 0);
-		r->retry_limit = (int)tdb_get_i64(res, k, 4, 3);
-		r->retryable = tdb_get_bool(res, k, 5, 1);
+		if (tdb_get(res, k, STEPS_STATE))
+			tasker_state_parse(&r->state, tdb_get(res, k, STEPS_STATE));
+		r->had_row = !tdb_is_null(res, k, STEPS_SORT_KEY);
+		r->sort_key = tdb_get_i64(res, k, STEPS_SORT_KEY, 0);
+		r->attempts = (int)tdb_get_i64(res, k, STEPS_ATTEMPTS, 0);
+		r->retry_limit = (int)tdb_get_i64(res, k, STEPS_RETRY_LIMIT, 3);
+		r->retryable = tdb_get_bool(res, k, STEPS_RETRYABLE, 1);
 	}
 	PQclear(res);
 	return TASKER_OK;
@@ -258,7 +261,7 @@ static int resolve_txn(tdb *db, tasker_client *client, void *arg)
 	if (rc)
 		return rc;
 	int found = PQntuples(res) > 0;
-	int64_t task_id = found ? tdb_get_i64(res, 0, 0, 0) : 0;
+	int64_t task_id = found ? tdb_get_i64(res, 0, STEP_TASK_TASK_ID, 0) : 0;
 	PQclear(res);
 	if (!found)
 		return tasker_set_error(TASKER_ENOTFOUND, "workflow step %lld does not exist", (long long)a->step_id);

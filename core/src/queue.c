@@ -155,6 +155,7 @@ static const tdb_stmt Q_NEXT_READY = {
 	/* No GREATEST here: it ignores NULL, and NULL (an empty queue) must stay NULL. */
 	"SELECT CEIL(EXTRACT(EPOCH FROM (min(ready_at) - timezone('UTC', now()))) * 1000)::bigint "
 	"FROM tasker_ready_steps WHERE $1::text[] IS NULL OR handler_class = ANY($1::text[])"};
+enum { NEXT_READY_MS };
 /* The template (the named task's configuration) is the one place a step's handler_class is kept. */
 static const tdb_stmt Q_STEP_HANDLER = {
 	"queue_step_handler",
@@ -165,8 +166,10 @@ static const tdb_stmt Q_STEP_HANDLER = {
 	"LEFT JOIN LATERAL (SELECT x FROM jsonb_array_elements(CASE WHEN jsonb_typeof(nt.configuration->'step_templates') "
 	"= 'array' THEN nt.configuration->'step_templates' ELSE '[]'::jsonb END) x WHERE x->>'name' = ns.name LIMIT 1) "
 	"AS l(st) ON true WHERE s.workflow_step_id = $1::bigint"};
+enum { STEP_HANDLER_CLASS };
 static const tdb_stmt Q_HANDLER_OF = {
 	"queue_handler_of", "SELECT handler_class FROM tasker_ready_steps WHERE workflow_step_id = $1::bigint"};
+enum { HANDLER_OF_CLASS };
 
 int tqueue_next_ready_ms(int64_t *out, tasker_client *client, const char *const *handlers, size_t n)
 {
@@ -178,8 +181,8 @@ int tqueue_next_ready_ms(int64_t *out, tasker_client *client, const char *const 
 	const char *p[] = {arr};
 	int rc = tclient_exec(&res, client, &Q_NEXT_READY, 1, p, "looking for the next ready step");
 	if (!rc)
-		*out = tdb_get_i64(res, 0, 0, -1);
-	if (!rc && *out < 0 && !PQgetisnull(res, 0, 0))
+		*out = tdb_get_i64(res, 0, NEXT_READY_MS, -1);
+	if (!rc && *out < 0 && !PQgetisnull(res, 0, NEXT_READY_MS))
 		*out = 0; /* already due */
 	PQclear(res);
 	free(arr);
@@ -198,7 +201,7 @@ int tqueue_handler_of(char **out, tasker_client *client, int64_t step_id)
 	if (PQntuples(res) == 0)
 		rc = tasker_set_error(TASKER_ENOTFOUND, "step %lld is not claimable now (not ready yet, already claimed, "
 		                                        "or finished)", (long long)step_id);
-	else if (!(*out = tstrdup(tdb_get(res, 0, 0))))
+	else if (!(*out = tstrdup(tdb_get(res, 0, HANDLER_OF_CLASS))))
 		rc = TASKER_ENOMEM;
 	PQclear(res);
 	return rc;
@@ -213,10 +216,10 @@ int tasker_step_handler_class(char **out, tasker_client *client, int64_t step_id
 	int rc = tclient_exec(&res, client, &Q_STEP_HANDLER, 1, p, "finding the step's handler");
 	if (!rc && PQntuples(res) == 0)
 		rc = tasker_set_error(TASKER_ENOTFOUND, "step %lld does not exist", (long long)step_id);
-	if (!rc && !tdb_get(res, 0, 0))
+	if (!rc && !tdb_get(res, 0, STEP_HANDLER_CLASS))
 		rc = tasker_set_error(TASKER_ENOTFOUND, "step %lld: its task's template names no handler_class for it "
 		                      "(the task was not created from a template registered here)", (long long)step_id);
-	if (!rc && !(*out = tstrdup(tdb_get(res, 0, 0))))
+	if (!rc && !(*out = tstrdup(tdb_get(res, 0, STEP_HANDLER_CLASS))))
 		rc = TASKER_ENOMEM;
 	PQclear(res);
 	return rc;

@@ -22,8 +22,10 @@ static const tdb_stmt Q_TASK_INSERT = {
 	"bypass_steps, tags, context, identity_hash, created_at, updated_at) VALUES ($1::int, false, "
 	"$2::timestamp, $3, $4, $5, $6::json, $7::jsonb, $8::jsonb, $9, " NOW_UTC ", " NOW_UTC ") "
 	"ON CONFLICT (identity_hash) DO NOTHING RETURNING task_id"};
+enum { TASK_INSERT_TASK_ID };
 static const tdb_stmt Q_TASK_BY_HASH = {"create_task_by_hash",
                                         "SELECT task_id FROM tasker_tasks WHERE identity_hash = $1"};
+enum { TASK_BY_HASH_TASK_ID };
 /* $1 task, $2 inputs, $3 named_step_ids, $4 retryable, $5 limits, $6 processed (bypassed), $7 skippable */
 static const tdb_stmt Q_STEPS_INSERT = {
 	"create_steps_insert",
@@ -33,6 +35,7 @@ static const tdb_stmt Q_STEPS_INSERT = {
 	"'{}'::jsonb, u.k, " NOW_UTC ", " NOW_UTC " FROM unnest($3::int[], $4::bool[], $5::int[], $6::bool[], "
 	"$7::bool[]) WITH ORDINALITY AS u(n, r, l, p, k, i) ORDER BY u.i "
 	"RETURNING workflow_step_id, named_step_id"};
+enum { STEPS_INSERT_STEP_ID, STEPS_INSERT_NAMED_STEP_ID };
 static const tdb_stmt Q_EDGES_INSERT = {
 	"create_edges_insert",
 	"INSERT INTO tasker_workflow_step_edges (from_step_id, to_step_id, name, created_at, updated_at) "
@@ -248,9 +251,9 @@ static int insert_steps(tdb *db, const treg_entry *e, const char *task_id, const
 	if (rc)
 		return rc;
 	for (int r = 0; r < PQntuples(res); r++) {
-		int i = treg_step_index(e, (int32_t)tdb_get_i64(res, r, 1, -1));
+		int i = treg_step_index(e, (int32_t)tdb_get_i64(res, r, STEPS_INSERT_NAMED_STEP_ID, -1));
 		if (i >= 0)
-			step_ids[i] = tdb_get_i64(res, r, 0, 0);
+			step_ids[i] = tdb_get_i64(res, r, STEPS_INSERT_STEP_ID, 0);
 	}
 	PQclear(res);
 	return TASKER_OK;
@@ -317,13 +320,13 @@ static int create_in_txn(int64_t *out, tdb *db, const treg_entry *e, request *r)
 		const char *hp[] = {r->identity};
 		rc = tdb_exec(&res, db, &Q_TASK_BY_HASH, 1, hp, "finding the existing task");
 		if (!rc && PQntuples(res) == 1) {
-			*out = tdb_get_i64(res, 0, 0, 0);
+			*out = tdb_get_i64(res, 0, TASK_BY_HASH_TASK_ID, 0);
 			rc = TASKER_EXISTS;
 		} else if (!rc) {
 			rc = tasker_set_error(TASKER_ECONFLICT, "task identity %s collided but no task holds it", r->identity);
 		}
 	} else if (!rc) {
-		*out = tdb_get_i64(res, 0, 0, 0);
+		*out = tdb_get_i64(res, 0, TASK_INSERT_TASK_ID, 0);
 	}
 	PQclear(res);
 	initial_plan plan = {calloc(t->nsteps + 1, sizeof(int)), calloc(t->nsteps + 1, sizeof(int))};
