@@ -281,3 +281,60 @@ def test_returning_none_takes_its_reference_on_every_python(client: tc.Client) -
         assert abs(sys.getrefcount(None) - before) < 10
     finally:
         w.stop()
+
+
+# How serve() starts an async handler (worker._eager_task), on every Python: at once, in the caller,
+# up to its first real wait — where asyncio has no eager tasks (< 3.12) the package does it itself.
+def test_a_handler_that_never_waits_is_finished_when_started() -> None:
+    from tasker_core.worker import _eager_task
+
+    async def quick() -> int:
+        return 7
+
+    async def main() -> None:
+        fut = _eager_task(quick(), asyncio.get_running_loop())
+        assert fut.done() and fut.result() == 7
+
+    asyncio.run(main())
+
+
+def test_a_started_handler_goes_on_in_its_task_with_its_own_context() -> None:
+    import contextvars
+
+    from tasker_core.worker import _eager_task
+
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="outside")
+    seen: List[Any] = []
+
+    async def waits() -> str:
+        var.set("inside")
+        seen.append(asyncio.current_task())
+        await asyncio.sleep(0)
+        seen.append(asyncio.current_task())
+        return var.get()
+
+    async def fails_at_once() -> None:
+        raise ValueError("bad input")
+
+    async def cancelled() -> str:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            return "saw the cancellation"
+        return "not cancelled"
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        fut = _eager_task(waits(), loop)
+        assert not fut.done()
+        assert var.get() == "outside"  # the handler's context is its own, from its first line
+        assert await fut == "inside"
+        assert seen[1] is fut  # after its first wait it runs as the task it was given
+        failed = _eager_task(fails_at_once(), loop)
+        assert failed.done() and isinstance(failed.exception(), ValueError)
+        waiting = _eager_task(cancelled(), loop)
+        await asyncio.sleep(0)
+        waiting.cancel()
+        assert await waiting == "saw the cancellation"
+
+    asyncio.run(main())

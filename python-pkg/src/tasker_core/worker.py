@@ -6,11 +6,12 @@ pool (``serve``), ``async def`` handlers on the event loop (``serve``)."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import signal
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Dict, Iterable, Mapping, Optional, Set, Tuple, Union
+from typing import Any, Callable, Dict, Generator, Iterable, Mapping, Optional, Set, Tuple, Union
 
 from . import _native
 from ._errors import HandlerNotFoundError, StoppedError
@@ -42,11 +43,56 @@ def _instance(h: Any) -> Any:
 
 
 def _eager_task(coro: Any, loop: asyncio.AbstractEventLoop) -> "asyncio.Future[Any]":
-    """A task of ``coro`` started at once (asyncio >= 3.12: eager_start; the handler sees its task as
-    the current one), else an ordinary task started by the loop."""
+    """``coro`` started at once, in a context of its own, up to its first real wait: a handler that
+    never waits is finished when this returns and costs no trip through the loop. asyncio >= 3.12 has
+    this (eager_start; the handler sees its task as the current one from its first line); before, the
+    first step runs here and a coroutine that waits goes on in an ordinary task that resumes it."""
     if _EAGER:
         return asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
-    return loop.create_task(coro)
+    ctx = contextvars.copy_context()
+    fut: asyncio.Future[Any] = loop.create_future()
+    try:
+        pending = ctx.run(coro.send, None)
+    except StopIteration as stop:
+        fut.set_result(stop.value)
+        return fut
+    except asyncio.CancelledError:
+        fut.cancel()
+        return fut
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:
+        fut.set_exception(exc)
+        return fut
+    return loop.create_task(_resume(coro, pending, ctx))
+
+
+async def _resume(coro: Any, pending: Any, ctx: contextvars.Context) -> Any:
+    return await _Resumed(coro, pending, ctx)
+
+
+class _Resumed:
+    """The rest of a coroutine whose first step already ran: hands the task what it waits on, and sends
+    or throws into it what the task gets back — each step in the coroutine's own context."""
+
+    __slots__ = ("coro", "pending", "ctx")
+
+    def __init__(self, coro: Any, pending: Any, ctx: contextvars.Context) -> None:
+        self.coro, self.pending, self.ctx = coro, pending, ctx
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        waiting_on = self.pending
+        while True:
+            try:
+                value = yield waiting_on
+            except BaseException as exc:  # the task's cancellation and the awaited future's errors
+                step: Callable[[], Any] = lambda exc=exc: self.coro.throw(exc)  # noqa: E731
+            else:
+                step = lambda value=value: self.coro.send(value)  # noqa: E731
+            try:
+                waiting_on = self.ctx.run(step)
+            except StopIteration as stop:
+                return stop.value
 
 
 _EAGER = sys.version_info >= (3, 12)
@@ -186,8 +232,8 @@ class Worker:
                 return
             fut: asyncio.Future[Any]
             if asynchronous:
-                # Where asyncio has eager tasks (3.12+) the handler runs at once, inside its task, up to
-                # its first real wait: a handler that never waits costs no trip through the loop.
+                # The handler runs at once, up to its first real wait: a handler that never waits costs
+                # no trip through the loop.
                 fut = _eager_task(run_async(_instance(h), job), loop)
             else:
                 fut = loop.run_in_executor(pool, run_sync, _instance(h), job)
