@@ -83,14 +83,14 @@ class _Resumed:
     def __await__(self) -> Generator[Any, Any, Any]:
         waiting_on = self.pending
         while True:
+            resume: Callable[[Any], Any]
             try:
                 value = yield waiting_on
+                resume = self.coro.send
             except BaseException as exc:  # the task's cancellation and the awaited future's errors
-                step: Callable[[], Any] = lambda exc=exc: self.coro.throw(exc)  # noqa: E731
-            else:
-                step = lambda value=value: self.coro.send(value)  # noqa: E731
+                value, resume = exc, self.coro.throw
             try:
-                waiting_on = self.ctx.run(step)
+                waiting_on = self.ctx.run(resume, value)
             except StopIteration as stop:
                 return stop.value
 
