@@ -12,7 +12,7 @@ import sys
 import textwrap
 import threading
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import pytest
 
@@ -143,39 +143,57 @@ def test_events_reach_sync_and_async_subscribers(client: tc.Client) -> None:
     assert asyncio.run(main())
 
 
+def _cpu_wait() -> Optional[float]:
+    """Seconds this thread has waited for a CPU (Linux schedstat), or None where /proc does not tell."""
+    try:
+        with open("/proc/thread-self/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def test_the_event_loop_never_lags_while_5000_steps_run(client: tc.Client) -> None:
-    """A 1 ms timer on the loop never lags more than 20 ms while 5,000 async steps run: the raw worst
-    lag is judged (the same timer on the idle loop, measured first, is printed for the record only)."""
+    """A 1 ms timer on the loop never lags more than 20 ms while 5,000 async steps run. What is judged is
+    the lag this package can cause: each interval's lag less the time the loop's thread waited for a CPU
+    (Linux schedstat) — time the operating system gave to other processes, which on a loaded machine
+    reaches tens of milliseconds whatever runs on the loop. Time the thread spent running (handlers,
+    conversions, the core's calls) or blocked (a lock, a blocking call) counts in full. Where /proc does
+    not tell, the raw lag is judged unless the machine runs more than twice as many processes as cores."""
     create(client, "fanout", {}, 1000)  # 5,000 steps
 
-    async def timer(loop: asyncio.AbstractEventLoop, running: List[bool]) -> "tuple[float, int]":
-        worst, ticks = 0.0, 0
+    async def timer(loop: asyncio.AbstractEventLoop, running: List[bool]) -> "tuple[float, float, float, int]":
+        worst = worst_raw = waited_in_worst_raw = 0.0
+        ticks = 0
         while running[0]:
-            t0 = loop.time()
+            t0, w0 = loop.time(), _cpu_wait()
             await asyncio.sleep(0.001)
-            worst = max(worst, loop.time() - t0 - 0.001)
+            lag, w1 = loop.time() - t0 - 0.001, _cpu_wait()
+            waited = (w1 - w0) if w0 is not None and w1 is not None else 0.0
+            worst = max(worst, lag - waited)
+            if lag > worst_raw:
+                worst_raw, waited_in_worst_raw = lag, waited
             ticks += 1
-        return worst, ticks
+        return worst, worst_raw, waited_in_worst_raw, ticks
 
-    async def main() -> "tuple[float, float, int]":
-        loop = asyncio.get_running_loop()
-        idle = [True]
-        loop.call_later(1.0, idle.__setitem__, 0, False)
-        idle_worst, _ = await timer(loop, idle)
+    async def main() -> "tuple[float, float, float, int]":
         running = [True]
-        tick = asyncio.create_task(timer(loop, running))
+        tick = asyncio.create_task(timer(asyncio.get_running_loop(), running))
         worker = tc.Worker(client, [AsyncNoop], concurrency=32)
         await worker.serve(until_idle=True)
         running[0] = False
         assert worker.processed == 5000
-        worst, ticks = await tick
-        return idle_worst, worst, ticks
+        return await tick
 
-    idle_worst, worst, ticks = asyncio.run(main())
-    print(f"worst timer lag: {worst * 1000:.2f} ms over {ticks} ticks while 5,000 async steps ran "
-          f"(idle loop before: {idle_worst * 1000:.2f} ms)")
+    worst, worst_raw, waited, ticks = asyncio.run(main())
+    load, cores = os.getloadavg()[0], os.cpu_count() or 1
+    print(f"worst timer lag: {worst_raw * 1000:.2f} ms over {ticks} ticks while 5,000 async steps ran, of which "
+          f"{waited * 1000:.2f} ms waiting for a CPU; worst lag less CPU waits: {worst * 1000:.2f} ms "
+          f"(load average {load:.1f} on {cores} cores)")
     assert ticks > 100
-    assert worst < 0.020, f"the 1 ms timer lagged {worst * 1000:.1f} ms (idle loop: {idle_worst * 1000:.1f} ms)"
+    if _cpu_wait() is None and load > 2 * cores:
+        pytest.skip(f"raw lag {worst_raw * 1000:.1f} ms not judged: no schedstat, load {load:.1f} on {cores} cores")
+    assert worst < 0.020, (f"the 1 ms timer lagged {worst * 1000:.1f} ms beyond the time its thread waited for "
+                           f"a CPU (raw worst {worst_raw * 1000:.1f} ms)")
 
 
 def test_sigterm_lets_running_steps_finish_and_exits_0(db_url: str, tmp_path: Any) -> None:
