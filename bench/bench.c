@@ -6,6 +6,8 @@
  *   bench latency      stage latency in a 20-step chain (handler return → next handler start)
  *   bench throughput   20,000 single-step tasks and 2,000 ten-step DAGs, 2 worker processes,
  *                      batched and unbatched: steps/s, transactions/step, CPU µs/step
+ *                      (throughput-batched, throughput-unbatched: half of them; throughput-dag-unbatched,
+ *                      throughput-single-unbatched: one row, for back-to-back pairs)
  *   bench create       10-step task creation p50/p99
  *   bench transition   one state transition p50/p99
  *   bench memory       worker peak RSS after 10,000 and 100,000 steps
@@ -870,6 +872,10 @@ int main(int argc, char **argv)
 		bench_throughput(3);
 	else if (strcmp(what, "throughput-batched") == 0 || strcmp(what, "throughput-unbatched") == 0)
 		bench_throughput(strcmp(what, "throughput-batched") == 0 ? 1 : 2);
+	else if (strcmp(what, "throughput-dag-unbatched") == 0) /* one row, for back-to-back pairs */
+		bench_throughput_one("2,000 ten-step DAGs, 2 workers", "dag10", 10, 2000, 0);
+	else if (strcmp(what, "throughput-single-unbatched") == 0)
+		bench_throughput_one("20,000 single-step tasks, 2 workers", "single", 1, 20000, 0);
 	if (all || strcmp(what, "memory") == 0)
 		bench_memory();
 	if (strcmp(what, "soak") == 0) /* long: only on request */
