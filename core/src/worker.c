@@ -823,9 +823,12 @@ int tasker_worker_idle(tasker_worker *w)
 
 /* ---- the dispatcher */
 
-/* The dispatcher's own connection (not from the pool) that LISTENs for wake-ups. */
+/* The dispatcher's own connection (not from the pool) that LISTENs for wake-ups, while the worker may
+ * claim: a notification costs the server a transaction in each listening backend, so a worker whose
+ * slots are all taken, and that was woken for nothing, stops listening until it claims again. */
 typedef struct {
 	tdb *db;
+	int listening;     /* LISTEN in effect on db */
 	int64_t retry_at;  /* µs: when to try reconnecting after a failure */
 } listener;
 
@@ -833,16 +836,20 @@ static void listener_close(listener *l)
 {
 	tdb_close(l->db);
 	l->db = NULL;
+	l->listening = 0;
 }
 
-static void listener_ensure(tasker_worker *w, listener *l)
+/* Listens (connecting first if need be). Before a claim: a step made ready after the claim looked is
+ * then announced to this worker. */
+static void listener_listen(tasker_worker *w, listener *l)
 {
-	if (l->db && !tdb_is_broken(l->db))
+	if (l->db && tdb_is_broken(l->db))
+		listener_close(l);
+	if (l->listening)
 		return;
-	listener_close(l);
-	if (ttime_now() < l->retry_at)
+	if (!l->db && ttime_now() < l->retry_at)
 		return;
-	int rc = tdb_connect(&l->db, tclient_conninfo(w->client), "tasker-worker-listen");
+	int rc = l->db ? TASKER_OK : tdb_connect(&l->db, tclient_conninfo(w->client), "tasker-worker-listen");
 	if (!rc)
 		rc = tdb_exec_simple(l->db, "LISTEN " TQUEUE_CHANNEL, "listening for wake-ups");
 	if (rc) {
@@ -850,17 +857,31 @@ static void listener_ensure(tasker_worker *w, listener *l)
 		     tasker_error_last()->message, w->poll_ms);
 		listener_close(l);
 		l->retry_at = ttime_now() + 1000000;
+		return;
 	}
+	l->listening = 1;
 }
 
-/* Sleeps until a NOTIFY, a poke, or timeout_ms. */
-static void wait_for_work(tasker_worker *w, listener *l, int timeout_ms)
+/* Stops listening (the connection stays open for the next LISTEN). */
+static void listener_quiet(listener *l)
 {
-	if (tdb_wait_notify(l->db, w->wake[0], timeout_ms) < 0)
+	if (!l->listening)
+		return;
+	if (tdb_exec_simple(l->db, "UNLISTEN *", "no longer listening for wake-ups"))
+		listener_close(l);
+	l->listening = 0;
+}
+
+/* Sleeps until a NOTIFY, a poke, or timeout_ms; returns whether a notification came. */
+static int wait_for_work(tasker_worker *w, listener *l, int timeout_ms)
+{
+	int got = tdb_wait_notify(l->db, w->wake[0], timeout_ms);
+	if (got < 0)
 		listener_close(l);
 	char buf[64];
 	while (read(w->wake[0], buf, sizeof buf) > 0)
 		;
+	return got > 0;
 }
 
 static size_t inflight(tasker_worker *w)
@@ -871,12 +892,14 @@ static size_t inflight(tasker_worker *w)
 	return n;
 }
 
-/* Claims up to the free capacity; returns how many were claimed (or a negative error). */
-static int claim_more(tasker_worker *w)
+/* Claims up to the free capacity; returns how many were claimed (or a negative error), and in *wanted
+ * how many slots were free (0: every slot is held, or being refilled by a completion in flight). */
+static int claim_more(tasker_worker *w, listener *l, size_t *wanted)
 {
-	size_t want = reserve_slots(w, 0, w->claim_batch);
+	size_t want = *wanted = reserve_slots(w, 0, w->claim_batch);
 	if (want == 0)
 		return 0;
+	listener_listen(w, l);
 	tasker_claim_options o = TASKER_CLAIM_OPTIONS_INIT;
 	claim_options(&o, w, want);
 	tasker_claimed_step **steps = NULL;
@@ -974,7 +997,7 @@ static void dispatch(tasker_worker *w)
 	listener l = {0};
 	int64_t next_extend = ttime_now() + (int64_t)w->lease_seconds * 1000000 / 3;
 	int64_t next_recover = 0;
-	int backoff_ms = 50;
+	int backoff_ms = 50, notified = 0;
 	present(w, 1);
 	while (!atomic_load(&w->stop_requested)) {
 		int64_t now = ttime_now();
@@ -993,28 +1016,35 @@ static void dispatch(tasker_worker *w)
 		pthread_mutex_lock(&w->mu);
 		uint64_t generation = w->generation;
 		pthread_mutex_unlock(&w->mu);
-		int got = claim_more(w);
+		size_t wanted = 0;
+		int got = claim_more(w, &l, &wanted);
 		if (got < 0) {
 			wlog(w, "claiming failed: %s; retrying in %d ms", tasker_error_last()->message, backoff_ms);
-			wait_for_work(w, &l, backoff_ms);
+			notified = wait_for_work(w, &l, backoff_ms);
 			backoff_ms = backoff_ms < 5000 ? backoff_ms * 2 : 5000;
 			continue;
 		}
 		backoff_ms = 50;
 		if (got > 0)
 			continue;
-		size_t busy = inflight(w);
-		int64_t next_ms = look_ahead(w, busy, generation);
-		if (w->until_idle && busy == 0 && next_ms < 0)
-			break;
-		listener_ensure(w, &l);
+		int64_t next_ms = -1;
+		if (wanted) { /* a claim found nothing: what is in a backoff, and whether anything is left */
+			size_t busy = inflight(w);
+			next_ms = look_ahead(w, busy, generation);
+			if (w->until_idle && busy == 0 && next_ms < 0)
+				break;
+		} else if (notified) {
+			/* No slot free, and woken for nothing: the steps held are finished by writers of results
+			 * that claim the next ones themselves, and poke when they claim fewer. */
+			listener_quiet(&l);
+		}
 		int timeout = w->poll_ms;
 		if (next_ms >= 0 && next_ms < timeout)
 			timeout = (int)next_ms + 1;
 		int64_t to_extend = (next_extend - ttime_now()) / 1000;
 		if (to_extend < timeout)
 			timeout = to_extend > 0 ? (int)to_extend : 0;
-		wait_for_work(w, &l, timeout);
+		notified = wait_for_work(w, &l, timeout);
 	}
 	listener_close(&l);
 }

@@ -290,6 +290,62 @@ static void test_stop_while_writer_claims(void **state)
 	assert_int_equal(tasker_task_cancel(db.client, task), TASKER_OK); /* the next tests' workers take none */
 }
 
+/* What the worker's wake-up connection last ran (LISTEN or UNLISTEN), waiting up to 10 s for `want`. */
+static int listener_reaches(const char *want)
+{
+	for (int waited = 0; waited < 10000; waited += 20) {
+		char *q = testdb_value(db.pg, "SELECT COALESCE(max(query), '') FROM pg_stat_activity WHERE datname = "
+		                              "current_database() AND application_name = 'tasker-worker-listen'");
+		int hit = strncmp(q, want, strlen(want)) == 0;
+		free(q);
+		if (hit)
+			return 1;
+		testdb_sleep_ms(20);
+	}
+	return 0;
+}
+
+/* A worker that holds all the steps it may hold, woken for nothing, stops listening (each notification
+ * a listening backend receives costs the server a transaction, and the worker could claim nothing
+ * anyway); its own completions claim its next steps. It listens again when a claim
+ * finds nothing, and a step made ready while it sleeps then reaches it through the wake-up alone (the
+ * poll interval here is a minute). */
+static void test_full_worker_stops_listening(void **state)
+{
+	(void)state;
+	int64_t task = new_task();
+	tasker_worker_options o = TASKER_WORKER_OPTIONS_INIT;
+	o.concurrency = 1;
+	o.claim_batch = 1;
+	o.lease_seconds = 30;
+	o.poll_interval_ms = 60000;
+	tasker_worker *w = NULL;
+	assert_int_equal(tasker_worker_new(&w, db.client, &o), TASKER_OK);
+	assert_int_equal(tasker_worker_declare(w, "HostHandler"), TASKER_OK);
+	assert_int_equal(tasker_worker_start(w), TASKER_OK);
+	tasker_claimed_step *s = NULL;
+	assert_int_equal(tasker_worker_next(&s, w, 10000), TASKER_OK); /* capacity 1: full */
+	int64_t other = new_task(); /* its NOTIFY wakes the worker for nothing */
+	assert_true(listener_reaches("UNLISTEN"));
+	assert_int_equal(tasker_task_cancel(db.client, other), TASKER_OK);
+	for (int i = 0; i < 4; i++) {
+		tasker_step_result r = success("{}");
+		assert_int_equal(tasker_worker_finish(w, s, &r), TASKER_OK);
+		if (i < 3)
+			assert_int_equal(tasker_worker_next(&s, w, 10000), TASKER_OK);
+	}
+	wait_task_state(task, "complete");
+	assert_true(listener_reaches("LISTEN")); /* the queue is empty: asleep, listening */
+	int64_t next = new_task();
+	assert_int_equal(tasker_worker_next(&s, w, 10000), TASKER_OK); /* woken by the NOTIFY */
+	tasker_worker_stop(w);
+	tasker_step_result r = success("{}");
+	assert_int_equal(tasker_worker_finish(w, s, &r), TASKER_OK);
+	assert_int_equal(tasker_worker_wait(w, 10000), TASKER_OK);
+	tasker_worker_free(w);
+	assert_int_equal(tasker_task_cancel(db.client, next), TASKER_OK); /* the next tests' workers take none */
+}
+
 /* The descriptor is readable exactly while next(…, 0) has an answer: a step (within the concurrency),
  * or TASKER_ESTOPPED. */
 static void test_fd_readable_exactly_when_next_answers(void **state)
@@ -488,6 +544,7 @@ int main(void)
 		cmocka_unit_test(test_never_finished_is_recovered),
 		cmocka_unit_test(test_stop_while_out),
 		cmocka_unit_test(test_stop_while_writer_claims),
+		cmocka_unit_test(test_full_worker_stops_listening),
 		cmocka_unit_test(test_fd_readable_exactly_when_next_answers),
 		cmocka_unit_test(test_claim_step_without_start),
 		cmocka_unit_test(test_host_errors),
