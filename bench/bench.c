@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -188,6 +189,8 @@ static void analyze(void)
  * and writes them, per unit of work, to <dir>/<label>.md when it ends. Without it, nothing happens. */
 static const char *profile_dir(void) { return getenv("TASKER_BENCH_PROFILE"); }
 
+static char wal_start[32]; /* the measured run's first WAL position (pg_walinspect) */
+
 static void profile_begin(void)
 {
 	if (!profile_dir())
@@ -195,7 +198,39 @@ static void profile_begin(void)
 	PGconn *c = pg_open();
 	pg_exec(c, "SELECT pg_stat_statements_reset()");
 	pg_exec(c, "SELECT pg_stat_reset_shared('wal')");
+	PGresult *r = PQexec(c, "SELECT pg_current_wal_insert_lsn()::text");
+	snprintf(wal_start, sizeof wal_start, "%s", PQresultStatus(r) == PGRES_TUPLES_OK ? PQgetvalue(r, 0, 0) : "");
+	PQclear(r);
 	PQfinish(c);
+}
+
+/* The WAL records written since profile_begin, per unit of work, by kind (resource manager and
+ * record type: a heap insert, a non-HOT or HOT update, a row lock, a b-tree leaf insert...), when
+ * the server has pg_walinspect. The whole server's WAL: other databases' and autovacuum's too. */
+static void profile_wal_kinds(FILE *f, PGconn *c, long long units, const char *unit)
+{
+	PGresult *r = PQexec(c, "SELECT 1 FROM pg_extension WHERE extname = 'pg_walinspect'");
+	int have = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && wal_start[0];
+	PQclear(r);
+	if (!have)
+		return;
+	char sql[1024];
+	snprintf(sql, sizeof sql,
+	         "SELECT \"resource_manager/record_type\", round(count::numeric / %lld, 2), "
+	         "round((record_size + fpi_size)::numeric / %lld) FROM pg_get_wal_stats('%s', pg_current_wal_insert_lsn(), "
+	         "true) WHERE count > 0 ORDER BY count DESC LIMIT 20",
+	         units, units, wal_start);
+	r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		fprintf(f, "(pg_walinspect: %s)\n\n", PQerrorMessage(c));
+		PQclear(r);
+		return;
+	}
+	fprintf(f, "| WAL record kind (pg_walinspect) | records/%s | bytes/%s |\n|---|---|---|\n", unit, unit);
+	for (int i = 0; i < PQntuples(r); i++)
+		fprintf(f, "| %s | %s | %s |\n", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2));
+	fprintf(f, "\n");
+	PQclear(r);
 }
 
 static void profile_end(const char *label, long long units, const char *unit)
@@ -230,6 +265,7 @@ static void profile_end(const char *label, long long units, const char *unit)
 		        "(%s ms in sync; 0 unless track_wal_io_timing).\n\n", PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1),
 		        PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 3), PQgetvalue(r, 0, 4), PQgetvalue(r, 0, 5));
 	PQclear(r);
+	profile_wal_kinds(f, c, units, unit);
 	fprintf(f, "| statement | calls/%s | exec µs/call | max exec ms | plan µs/call | rows/call | WAL bytes/call "
 	        "| exec+plan µs/%s |\n|---|---|---|---|---|---|---|---|\n", unit, unit);
 	snprintf(sql, sizeof sql,
@@ -529,13 +565,41 @@ static long long commits(PGconn *pg)
 	return pg_count(pg, "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()");
 }
 
-/* A worker process: runs until no work is left, reports nothing (the parent measures). */
-static void worker_process(unsigned claim_batch, unsigned completion_batch)
+/* Copies a worker's count of recorded steps into *slot every 100 ms (a page shared with the parent),
+ * until *stop. */
+typedef struct {
+	tasker_worker *w;
+	_Atomic long long *slot;
+	atomic_int stop;
+} counter_copy;
+
+static void *copy_count(void *arg)
+{
+	counter_copy *cc = arg;
+	while (!atomic_load(&cc->stop)) {
+		atomic_store(cc->slot, (long long)tasker_worker_processed(cc->w));
+		usleep(100000);
+	}
+	atomic_store(cc->slot, (long long)tasker_worker_processed(cc->w));
+	return NULL;
+}
+
+/* A worker process: runs until no work is left, reports nothing (the parent measures) except, with
+ * `slot`, how many steps it has recorded so far. */
+static void worker_process(unsigned claim_batch, unsigned completion_batch, _Atomic long long *slot)
 {
 	tasker_client *c = open_client(4);
 	tasker_worker *w = new_worker(c, claim_batch, completion_batch, noop);
+	counter_copy cc = {w, slot, 0};
+	pthread_t th;
+	if (slot && pthread_create(&th, NULL, copy_count, &cc))
+		die("starting the step counter");
 	if (tasker_worker_run_until_idle(w))
 		die("worker");
+	if (slot) {
+		atomic_store(&cc.stop, 1);
+		pthread_join(th, NULL);
+	}
 	tasker_worker_free(w);
 	tasker_client_free(c);
 	_exit(0);
@@ -570,7 +634,7 @@ static void bench_throughput_one(const char *label, const char *tpl, int steps_p
 	for (int k = 0; k < 2; k++) {
 		kids[k] = fork();
 		if (kids[k] == 0)
-			worker_process(batched ? 0 : 1, batched ? 0 : 1);
+			worker_process(batched ? 0 : 1, batched ? 0 : 1, NULL);
 	}
 	double worker_cpu = 0;
 	for (int k = 0; k < 2; k++) {
@@ -755,14 +819,6 @@ static long env_long(const char *name, long dflt)
 	return v && *v ? strtol(v, NULL, 10) : dflt;
 }
 
-/* Steps completed so far: every completed step deletes its claim row once (the server's counters,
- * flushed by each backend about once a second). */
-static long long claims_deleted(PGconn *pg)
-{
-	pg_exec(pg, "SELECT pg_stat_clear_snapshot()");
-	return pg_count(pg, "SELECT n_tup_del FROM pg_stat_user_tables WHERE relname = 'tasker_step_claims'");
-}
-
 /* A backlog of ten-step DAGs ($TASKER_BENCH_SOAK_TASKS, default 20,000 = 200,000 steps) created by two
  * processes, then two batched workers run it to the end while the completion rate is sampled every
  * 10 s. With $TASKER_BENCH_SOAK_HOLD (default 1) another connection holds a snapshot open for the
@@ -774,6 +830,16 @@ static void bench_soak(void)
 	reset_data();
 	tasker_client *c = open_client(2);
 	register_template(c, "soak10", "tree", 10);
+	/* History first, as in the throughput rows: with the transition tables empty when the statistics
+	 * are taken, the current-state joins plan as scans of the whole table until autovacuum analyzes
+	 * them again (the first minute of an earlier soak ran at a tenth of the rate of the second). */
+	long history = tasks / 10 < 2000 ? tasks / 10 : 2000;
+	for (long i = 0; i < history; i++)
+		create_task(c, "soak10");
+	tasker_worker *hw = new_worker(c, 0, 0, noop);
+	if (tasker_worker_run_until_idle(hw))
+		die("running the history");
+	tasker_worker_free(hw);
 	tasker_client_free(c);
 	pid_t makers[2];
 	for (int k = 0; k < 2; k++)
@@ -796,12 +862,18 @@ static void bench_soak(void)
 		pg_exec(holder, "BEGIN ISOLATION LEVEL REPEATABLE READ");
 		pg_exec(holder, "SELECT count(*) FROM tasker_tasks");
 	}
-	long long base = claims_deleted(pg), total = tasks * 10LL;
+	/* Steps completed so far, as each worker counts the results it wrote (a page shared with them).
+	 * Not the server's statistics counters: a busy backend that cannot take the lock of a table's
+	 * shared counters at once keeps its counts for up to a minute, so they arrive late, in bursts. */
+	_Atomic long long *counts = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (counts == MAP_FAILED)
+		die("mapping the step counters");
+	long long total = tasks * 10LL;
 	int64_t t0 = now_us();
 	pid_t kids[2];
 	for (int k = 0; k < 2; k++)
 		if ((kids[k] = fork()) == 0)
-			worker_process(0, 0);
+			worker_process(0, 0, &counts[k]);
 	enum { MAX_SAMPLES = 4096 };
 	static double rate[MAX_SAMPLES];
 	int n = 0, running = 2;
@@ -815,8 +887,8 @@ static void bench_soak(void)
 					running--;
 				}
 		}
-		long long done = claims_deleted(pg) - base;
-		if (running > 0 && n < MAX_SAMPLES)
+		long long done = atomic_load(&counts[0]) + atomic_load(&counts[1]);
+		if (running == 2 && n < MAX_SAMPLES) /* not the drain at the end, when one worker has left */
 			rate[n++] = (double)(done - prev) / 10.0;
 		prev = done;
 	}
@@ -829,6 +901,8 @@ static void bench_soak(void)
 	}
 	long long dead = pg_count(pg, "SELECT sum(n_dead_tup) FROM pg_stat_user_tables WHERE relname IN "
 	                              "('tasker_ready_steps', 'tasker_step_claims')");
+	long long kb = pg_count(pg, "SELECT (pg_total_relation_size('tasker_ready_steps') + "
+	                            "pg_total_relation_size('tasker_step_claims')) / 1024");
 	PQfinish(pg);
 	int w = n >= 12 ? 6 : n / 3; /* a minute of samples at each end, or a third of a shorter run */
 	double first = 0, last = 0;
@@ -836,16 +910,16 @@ static void bench_soak(void)
 		first += rate[i] / w;
 		last += rate[n - 1 - i] / w;
 	}
-	char samples[1024] = "";
+	static char samples[8192];
 	size_t len = 0;
 	for (int i = 0; i < n && len < sizeof samples - 16; i++)
 		len += (size_t)snprintf(samples + len, sizeof samples - len, "%s%.0f", i ? " " : "", rate[i]);
-	char m[1400];
+	static char m[8704];
 	snprintf(m, sizeof m,
 	         "%lld steps in %.0f s (%.0f steps/s)%s: first %s **%.0f** steps/s, last **%.0f** (%+.1f %%); queue "
-	         "tables' dead rows at the end %lld; every 10 s: %s",
+	         "tables at the end: %lld dead rows, %lld kB with their indexes; every 10 s: %s",
 	         total, secs, (double)total / secs, hold ? ", a snapshot held open throughout" : "",
-	         n >= 12 ? "minute" : "third", first, last, first > 0 ? (last - first) * 100.0 / first : 0.0, dead,
+	         n >= 12 ? "minute" : "third", first, last, first > 0 ? (last - first) * 100.0 / first : 0.0, dead, kb,
 	         samples);
 	row("soak: ten-step DAGs, 2 workers, batched", m, "last minute ≥ 90 % of the first", w > 0 && last >= 0.9 * first);
 }

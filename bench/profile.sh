@@ -2,7 +2,8 @@
 # Where the server's time goes: runs benchmark workloads on a private, durable PostgreSQL that loads
 # pg_stat_statements (track_planning on) and logs lock waits longer than 10 ms, then prints, per unit of
 # work (a step, or a stage of the latency chain), every statement's calls, execution and planning time,
-# rows and WAL bytes, the server's WAL totals and the lock waits seen.
+# rows and WAL bytes, the server's WAL totals, its WAL records by kind (pg_walinspect, PostgreSQL 15+)
+# and the lock waits seen.
 # Usage: bash bench/profile.sh [latency|throughput|throughput-unbatched|throughput-batched] ...
 #        (default: latency throughput-unbatched). Output: markdown on stdout, also kept in
 #        build-bench/profile/<workload>.md.
@@ -25,6 +26,8 @@ tasker_pg_restart
 psql -q "$TASKER_DATABASE_URL" -c 'ALTER SYSTEM SET pg_stat_statements.track_planning = on' >/dev/null
 psql -q "$TASKER_DATABASE_URL" -c 'SELECT pg_reload_conf()' >/dev/null
 psql -q "$TASKER_DATABASE_URL" -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements'
+# WAL records by kind (heap insert, update, HOT update, lock, b-tree insert...) where the server has it
+psql -q "$TASKER_DATABASE_URL" -c 'CREATE EXTENSION IF NOT EXISTS pg_walinspect' 2>/dev/null || true
 out=build-bench/profile
 rm -rf "$out"
 mkdir -p "$out"
