@@ -42,15 +42,22 @@ static int64_t new_task(testdb *t)
 	return id;
 }
 
+/* Options claiming up to 10 steps of one handler class. */
+static tasker_claim_options only(const char *const *handler_class)
+{
+	tasker_claim_options o = TASKER_CLAIM_OPTIONS_INIT;
+	o.handler_classes = handler_class;
+	o.handler_class_count = 1;
+	o.max_steps = 10;
+	return o;
+}
+
 static void test_claim_payload_and_filter(void **state)
 {
 	testdb *t = *state;
 	int64_t task = new_task(t);
 	const char *only_second[] = {"Claims::Second"};
-	tasker_claim_options o = TASKER_CLAIM_OPTIONS_INIT;
-	o.handler_classes = only_second;
-	o.handler_class_count = 1;
-	o.max_steps = 10;
+	tasker_claim_options o = only(only_second);
 	tasker_claimed_step **steps = NULL;
 	size_t n = 0;
 	/* nothing of Claims::Second is ready yet: the root is Claims::First */
@@ -341,6 +348,77 @@ static void test_claim_carries_traceparent(void **state)
 	testdb_free_claims(steps, n);
 }
 
+/* The claim function (one statement: the pick hands the locked queue rows to tasker_core_claim_steps)
+ * refuses bad input with an error that names it, before writing anything. */
+static void test_claim_function_refuses_bad_input(void **state)
+{
+	testdb *t = *state;
+	int64_t task = new_task(t);
+	long long step = testdb_count(t->pg, "SELECT workflow_step_id FROM tasker_ready_steps WHERE task_id = %lld",
+	                              (long long)task);
+	static const struct {
+		const char *args, *message;
+	} bad[] = {
+		{"ARRAY[%lld]::bigint[], '{}'::bigint[], 'w', 30", "1 step ids but 0 task ids"},
+		{"ARRAY[%lld]::bigint[], ARRAY[0]::bigint[], NULL, 30", "worker id NULL must be 1 to 255 characters"},
+		{"ARRAY[%lld]::bigint[], ARRAY[0]::bigint[], 'w', 0", "lease of 0 seconds must be at least 1"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		char args[256], sql[512];
+		snprintf(args, sizeof args, bad[i].args, step);
+		snprintf(sql, sizeof sql, "SELECT * FROM tasker_core_claim_steps(%s)", args);
+		PGresult *r = PQexec(t->pg, sql);
+		assert_int_equal(PQresultStatus(r), PGRES_FATAL_ERROR);
+		assert_non_null(strstr(PQresultErrorMessage(r), bad[i].message));
+		assert_string_equal(PQresultErrorField(r, PG_DIAG_SQLSTATE), "22023");
+		PQclear(r);
+	}
+	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM tasker_ready_steps WHERE workflow_step_id = %lld", step),
+	                 1);
+	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM tasker_step_claims WHERE task_id = %lld",
+	                              (long long)task),
+	                 0);
+	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM tasker_workflow_step_transitions WHERE "
+	                                     "workflow_step_id = %lld", step),
+	                 0);
+	assert_int_equal(tasker_task_cancel(t->client, task), TASKER_OK);
+}
+
+/* A queue row gone stale (its step was processed meanwhile) is picked, dropped from the queue and not
+ * claimed, while the fresh row picked with it is: its task starts, the stale step's task does not. */
+static void test_claim_drops_stale_rows(void **state)
+{
+	testdb *t = *state;
+	int64_t stale = new_task(t), fresh = new_task(t);
+	PQclear(testdb_sqlf(t->pg, "UPDATE tasker_workflow_steps SET processed = true WHERE workflow_step_id = "
+	                           "(SELECT workflow_step_id FROM tasker_ready_steps WHERE task_id = %lld)",
+	                    (long long)stale));
+	const char *first[] = {"Claims::First"};
+	tasker_claim_options o = only(first);
+	tasker_claimed_step **steps = NULL;
+	size_t n = 0;
+	assert_int_equal(tasker_steps_claim(&steps, &n, t->client, &o), TASKER_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(steps[0]->task_id, fresh);
+	assert_int_equal(steps[0]->sequence_count, 3);
+	assert_int_equal(steps[0]->sequence[0].state, TASKER_STATE_IN_PROGRESS);
+	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM tasker_ready_steps WHERE task_id IN (%lld, %lld)",
+	                              (long long)stale, (long long)fresh),
+	                 0);
+	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM tasker_workflow_step_transitions x JOIN "
+	                                     "tasker_workflow_steps s USING (workflow_step_id) WHERE s.task_id = %lld",
+	                              (long long)stale),
+	                 0);
+	tasker_state st;
+	assert_int_equal(tasker_task_state(&st, t->client, stale), TASKER_OK);
+	assert_int_equal(st, TASKER_STATE_PENDING);
+	assert_int_equal(tasker_task_state(&st, t->client, fresh), TASKER_OK);
+	assert_int_equal(st, TASKER_STATE_IN_PROGRESS);
+	testdb_free_claims(steps, n);
+	assert_int_equal(tasker_task_cancel(t->client, stale), TASKER_OK);
+	assert_int_equal(tasker_task_cancel(t->client, fresh), TASKER_OK);
+}
+
 static int teardown(void **state)
 {
 	testdb_close(*state);
@@ -357,6 +435,8 @@ int main(void)
 		cmocka_unit_test(test_identity_numbers_exact),
 		cmocka_unit_test(test_claim_limit_exact_fifo),
 		cmocka_unit_test(test_claim_carries_traceparent),
+		cmocka_unit_test(test_claim_function_refuses_bad_input),
+		cmocka_unit_test(test_claim_drops_stale_rows),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
