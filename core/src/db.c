@@ -17,6 +17,7 @@
 struct tdb {
 	PGconn *conn;
 	int broken;
+	int begin_pending;  /* tdb_begin was called; the BEGIN goes with the next statement */
 	/* Statements prepared on this connection, keyed by the address of their static tdb_stmt. */
 	const tdb_stmt **prepared;
 	size_t nprepared, cap;
@@ -160,18 +161,123 @@ static PGresult *run_prepared(tdb *db, const tdb_stmt *stmt, int n, const char *
 	return *rc ? NULL : res;
 }
 
+/* TASKER_OK unless the connection is known dead or the calling thread's cancel token fired. */
+static int can_send(tdb *db, const char *what)
+{
+	if (db->broken) {
+		set_conn_error(db, what);
+		return TASKER_ECONN;
+	}
+	return tcancel_fired() ? tcancel_error(what) : TASKER_OK;
+}
+
+/* A result of a pipeline: the one result of the query just sent, then the NULL that ends it. */
+static PGresult *next_result(PGconn *conn)
+{
+	PGresult *res = PQgetResult(conn), *extra;
+	while (res && (extra = PQgetResult(conn))) /* a query of a pipeline ends with NULL */
+		PQclear(extra);
+	return res;
+}
+
+/* Sends the calls (after the pending BEGIN, if any, and the preparations they need) with one sync,
+ * then reads every result. */
+static int run_pipeline(PGresult **out, tdb *db, const tdb_call *calls, size_t n, const char *what)
+{
+	PGconn *conn = db->conn;
+	int begin = db->begin_pending, sent = PQenterPipelineMode(conn);
+	unsigned char *prep = calloc(n + 1, 1); /* calls whose statement is prepared in this pipeline */
+	if (!prep) {
+		PQexitPipelineMode(conn);
+		return tasker_set_oom();
+	}
+	db->begin_pending = 0;
+	if (sent && begin)
+		sent = PQsendQueryParams(conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
+	for (size_t i = 0; sent && i < n; i++) {
+		const tdb_stmt *st = calls[i].stmt;
+		int again = 0; /* a statement twice in one pipeline is prepared once */
+		for (size_t k = 0; k < i && !again; k++)
+			again = prep[k] && calls[k].stmt == st;
+		if (!again && !is_prepared(db, st)) {
+			prep[i] = 1;
+			sent = PQsendPrepare(conn, st->name, st->sql, 0, NULL);
+		}
+		sent = sent && PQsendQueryPrepared(conn, st->name, calls[i].n, calls[i].params, NULL, NULL, 0);
+	}
+	if (!sent || !PQpipelineSync(conn)) {
+		free(prep);
+		set_conn_error(db, what);
+		return TASKER_ECONN;
+	}
+	/* After a failure the server skips the rest (PGRES_PIPELINE_ABORTED): read and drop them. */
+	int rc = TASKER_OK;
+	PGresult *res;
+	if (begin && !(rc = check_result(db, res = next_result(conn), what)))
+		PQclear(res);
+	for (size_t i = 0; i < n; i++) {
+		if (prep[i]) {
+			res = next_result(conn);
+			if (rc)
+				PQclear(res);
+			else if (!(rc = check_result(db, res, what))) {
+				PQclear(res);
+				rc = remember_prepared(db, calls[i].stmt);
+			}
+		}
+		res = next_result(conn);
+		if (rc)
+			PQclear(res);
+		else if (!(rc = check_result(db, res, what)))
+			out[i] = res;
+	}
+	while ((res = PQgetResult(conn)) && PQresultStatus(res) != PGRES_PIPELINE_SYNC)
+		PQclear(res);
+	PQclear(res);
+	if (!PQexitPipelineMode(conn) && !rc) {
+		set_conn_error(db, what);
+		rc = TASKER_ECONN;
+	}
+	free(prep);
+	return rc;
+}
+
+int tdb_exec_pipeline(PGresult **out, tdb *db, const tdb_call *calls, size_t n, const char *what)
+{
+	for (size_t i = 0; i < n; i++)
+		out[i] = NULL;
+	int rc = can_send(db, what);
+	if (rc)
+		return rc;
+	tcancel_attach(db->conn);
+	rc = run_pipeline(out, db, calls, n, what);
+	tcancel_detach();
+	if (rc)
+		for (size_t i = 0; i < n; i++) {
+			PQclear(out[i]);
+			out[i] = NULL;
+		}
+	return rc;
+}
+
 int tdb_exec(PGresult **out, tdb *db, const tdb_stmt *stmt, int n, const char *const *params,
              const char *what)
 {
 	if (out)
 		*out = NULL;
-	if (db->broken) {
-		set_conn_error(db, what);
-		return TASKER_ECONN;
+	if (db->begin_pending) { /* the BEGIN and this statement in one round trip */
+		PGresult *res = NULL;
+		tdb_call call = {stmt, n, params};
+		int rc = tdb_exec_pipeline(&res, db, &call, 1, what);
+		if (out)
+			*out = res;
+		else
+			PQclear(res);
+		return rc;
 	}
-	if (tcancel_fired())
-		return tcancel_error(what);
-	int rc;
+	int rc = can_send(db, what);
+	if (rc)
+		return rc;
 	tcancel_attach(db->conn); /* preparing waits for locks too */
 	PGresult *res = run_prepared(db, stmt, n, params, what, &rc);
 	tcancel_detach();
@@ -182,18 +288,32 @@ int tdb_exec(PGresult **out, tdb *db, const tdb_stmt *stmt, int n, const char *c
 	return rc;
 }
 
+/* Sends `sql` by the simple protocol, after the pending BEGIN if any. */
+static PGresult *exec_simple(tdb *db, const char *sql)
+{
+	if (!db->begin_pending)
+		return PQexec(db->conn, sql);
+	db->begin_pending = 0;
+	size_t len = strlen(sql);
+	char *both = malloc(len + 8);
+	if (!both)
+		return NULL;
+	memcpy(both, "BEGIN; ", 7);
+	memcpy(both + 7, sql, len + 1);
+	PGresult *res = PQexec(db->conn, both);
+	free(both);
+	return res;
+}
+
 int tdb_exec_simple(tdb *db, const char *sql, const char *what)
 {
-	if (db->broken) {
-		set_conn_error(db, what);
-		return TASKER_ECONN;
-	}
-	if (tcancel_fired())
-		return tcancel_error(what);
+	int rc = can_send(db, what);
+	if (rc)
+		return rc;
 	tcancel_attach(db->conn);
-	PGresult *res = PQexec(db->conn, sql);
+	PGresult *res = exec_simple(db, sql);
 	tcancel_detach();
-	int rc = check_result(db, res, what);
+	rc = check_result(db, res, what);
 	if (rc == TASKER_OK)
 		PQclear(res);
 	return rc;
@@ -221,7 +341,16 @@ int tdb_wait_notify(tdb *db, int wake_fd, int timeout_ms)
 	return got;
 }
 
-int tdb_begin(tdb *db) { return tdb_exec_simple(db, "BEGIN", "beginning a transaction"); }
+int tdb_begin(tdb *db)
+{
+	if (db->broken) {
+		set_conn_error(db, "beginning a transaction");
+		return TASKER_ECONN;
+	}
+	if (!tdb_in_transaction(db)) /* as PostgreSQL: BEGIN inside a transaction changes nothing */
+		db->begin_pending = 1;
+	return TASKER_OK;
+}
 /* COMMIT, preceded in the same round trip by what the hooks ask for ("NOTIFY x; COMMIT"). */
 static int commit(tdb *db)
 {
@@ -235,6 +364,11 @@ static int commit(tdb *db)
 			tbuf_puts(&sql, text);
 			tbuf_puts(&sql, "; ");
 		}
+	}
+	if (db->begin_pending && !sql.len) { /* nothing was sent: nothing to commit */
+		db->begin_pending = 0;
+		tbuf_free(&sql);
+		return TASKER_OK;
 	}
 	if (!sql.len) {
 		tbuf_free(&sql);
@@ -284,6 +418,8 @@ void *tdb_hook_data(const tdb *db, const tdb_hooks *hooks)
 
 int tdb_in_transaction(tdb *db)
 {
+	if (db->begin_pending)
+		return 1;
 	PGTransactionStatusType st = PQtransactionStatus(db->conn);
 	return st == PQTRANS_INTRANS || st == PQTRANS_INERROR || st == PQTRANS_ACTIVE;
 }
@@ -293,6 +429,7 @@ void tdb_rollback(tdb *db)
 	for (size_t i = 0; i < db->nhooks; i++)
 		if (db->hook[i].hooks->on_rollback)
 			db->hook[i].hooks->on_rollback(db, db->hook[i].data);
+	db->begin_pending = 0;
 	if (db->broken || !tdb_in_transaction(db))
 		return;
 	PGresult *res = PQexec(db->conn, "ROLLBACK");

@@ -10,6 +10,7 @@
 #define TASKER_CORE_DB_H
 
 #include <libpq-fe.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "tasker.h"
@@ -39,6 +40,19 @@ int tdb_alive(tdb *db);
  * for the error message ("finding namespace"). */
 int tdb_exec(PGresult **out, tdb *db, const tdb_stmt *stmt, int n, const char *const *params,
              const char *what);
+/* One statement of a pipeline: what tdb_exec takes. */
+typedef struct tdb_call {
+	const tdb_stmt *stmt;
+	int n;
+	const char *const *params;
+} tdb_call;
+/* Runs `n` statements in one round trip (libpq pipeline mode), in order, each in its own snapshot as
+ * if run one after the other: for statements that do not need each other's results. out[i] receives
+ * the result of calls[i] (free each with PQclear). The first failure sets the error (`what` names the
+ * action) and is returned; the statements after it are not run, and every out[i] is NULL. Inside a
+ * transaction a failure leaves it aborted (roll it back); outside one, the statements form one implicit
+ * transaction. */
+int tdb_exec_pipeline(PGresult **out, tdb *db, const tdb_call *calls, size_t n, const char *what);
 /* Runs parameterless SQL through the simple protocol (may hold several statements). */
 int tdb_exec_simple(tdb *db, const char *sql, const char *what);
 
@@ -49,11 +63,13 @@ int tdb_exec_simple(tdb *db, const char *sql, const char *what);
  * marked broken). The connection must have run LISTEN (tdb_exec_simple). */
 int tdb_wait_notify(tdb *db, int wake_fd, int timeout_ms);
 
+/* Opens a transaction block. The BEGIN is not sent on its own: it goes with the transaction's first
+ * statement, in the same round trip. */
 int tdb_begin(tdb *db);
 int tdb_commit(tdb *db);
 /* Rolls back if a transaction is open; keeps the current error message. Safe on a dead connection. */
 void tdb_rollback(tdb *db);
-/* 1 while a transaction block is open on this connection. */
+/* 1 while a transaction block is open on this connection (or begun, its BEGIN not yet sent). */
 int tdb_in_transaction(tdb *db);
 /* Commit and rollback hooks (SQLite's sqlite3_commit_hook is the model): the layers above register
  * them on a connection (the event bus, the metrics, the ready queue), each with its own per-connection
