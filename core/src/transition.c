@@ -13,39 +13,13 @@
 #include "events.h"
 #include "util.h"
 
-typedef struct {
-	const char *noun;
-	tdb_stmt lock;     /* $1 id → one row if the owner exists, locked */
-	tdb_stmt apply;    /* $1 id, $2 expected, $3 to, $4 metadata → the current state found, rows written */
-} trans_sql;
-
-/* The compare-and-swap and the write in one statement, run after the owner's lock is held: when the
- * current state (pending when there is no row) is $2, the current row loses most_recent and the new
- * row goes in with the next sort_key; otherwise nothing is written. */
-#define APPLY_SQL(table, owner)                                                                           \
-	"WITH cur AS (SELECT COALESCE(max(to_state), 'pending')::text AS st, COALESCE(max(sort_key), 0) AS k " \
-	"FROM " table " WHERE " owner " = $1::bigint AND most_recent), "                                       \
-	"cleared AS (UPDATE " table " SET most_recent = false, updated_at = " NOW_UTC " "          \
-	"WHERE " owner " = $1::bigint AND most_recent AND (SELECT st FROM cur) = $2::text RETURNING 1), "     \
-	"ins AS (INSERT INTO " table " (" owner ", from_state, to_state, metadata, sort_key, most_recent, "     \
-	"created_at, updated_at) SELECT $1::bigint, $2::text, $3::text, $4::jsonb, k + 10, true, "            \
-	NOW_UTC ", " NOW_UTC " FROM cur "                                                               \
-	"WHERE st = $2::text AND (SELECT count(*) FROM cleared) >= 0 RETURNING 1) "                           \
-	"SELECT st, (SELECT count(*) FROM ins) FROM cur"
-enum { APPLY_FOUND_STATE, APPLY_WRITTEN }; /* the columns of APPLY_SQL */
-
-static const trans_sql TASK_SQL = {
-	"task",
-	{"trans_task_lock", "SELECT 1 FROM tasker_tasks WHERE task_id = $1::bigint FOR NO KEY UPDATE"},
-	{"trans_task_apply", APPLY_SQL("tasker_task_transitions", "task_id")},
-};
-
-static const trans_sql STEP_SQL = {
-	"workflow step",
-	{"trans_step_lock",
-	 "SELECT 1 FROM tasker_workflow_steps WHERE workflow_step_id = $1::bigint FOR NO KEY UPDATE"},
-	{"trans_step_apply", APPLY_SQL("tasker_workflow_step_transitions", "workflow_step_id")},
-};
+/* The lock, the compare-and-swap and the write, in one statement (migration 0010): $1 kind ("task" or
+ * "step"), $2 id, $3 expected state, $4 new state, $5 metadata. */
+static const tdb_stmt Q_TRANSITION = {
+	"trans_apply",
+	"SELECT t_exists, t_found, t_written FROM tasker_core_transition($1::text, $2::bigint, $3::text, $4::text, "
+	"$5::jsonb)"};
+enum { TRANSITION_EXISTS, TRANSITION_FOUND, TRANSITION_WRITTEN }; /* the columns of Q_TRANSITION */
 
 static const tdb_stmt Q_TASK_STATE = {
 	"trans_task_state",
@@ -95,45 +69,38 @@ static void emit(tdb *db, ttrans_kind kind, int64_t id, tasker_state from, taske
 int ttrans_apply(tdb *db, ttrans_kind kind, int64_t id, tasker_state expected, tasker_state to,
                  const char *metadata_json, const char **out_event)
 {
-	const trans_sql *q = kind == TTRANS_TASK ? &TASK_SQL : &STEP_SQL;
+	const char *noun = kind == TTRANS_TASK ? "task" : "workflow step";
 	const char *event = kind == TTRANS_TASK ? tasker_task_transition_event(expected, to)
 	                                        : tasker_step_transition_event(expected, to);
 	if (!event)
 		return tasker_set_error(TASKER_ETRANSITION, "%s %lld: transition %s → %s is not allowed",
-		                        q->noun, (long long)id, tasker_state_name(expected) ? tasker_state_name(expected) : "?",
+		                        noun, (long long)id, tasker_state_name(expected) ? tasker_state_name(expected) : "?",
 		                        tasker_state_name(to) ? tasker_state_name(to) : "?");
 	int rc = check_metadata(metadata_json);
 	if (rc)
 		return rc;
 
 	char idbuf[24];
-	const char *idp[] = {tdb_fmt_i64(idbuf, id)};
+	const char *p[] = {kind == TTRANS_TASK ? "task" : "step", tdb_fmt_i64(idbuf, id), tasker_state_name(expected),
+	                   tasker_state_name(to), metadata_json ? metadata_json : "{}"};
 	PGresult *res;
-	/* Lock the owner first, then read its state in a new statement: in READ COMMITTED a statement
-	 * that waited for the lock would otherwise still see the state from before the winner's commit. */
-	if ((rc = tdb_exec(&res, db, &q->lock, 1, idp, "locking for a state transition")))
+	if ((rc = tdb_exec(&res, db, &Q_TRANSITION, 5, p, "recording a state transition")))
 		return rc;
-	int exists = PQntuples(res) > 0;
+	int exists = tdb_get_bool(res, 0, TRANSITION_EXISTS, 0), written = tdb_get_bool(res, 0, TRANSITION_WRITTEN, 0);
+	tasker_state current = TASKER_STATE_PENDING;
+	if (exists)
+		rc = tasker_state_parse(&current, tdb_get(res, 0, TRANSITION_FOUND));
 	PQclear(res);
 	if (!exists)
-		return tasker_set_error(TASKER_ENOTFOUND, "%s %lld does not exist", q->noun, (long long)id);
-	/* ...and in that new statement compare and write */
-	const char *ap[] = {idp[0], tasker_state_name(expected), tasker_state_name(to),
-	                    metadata_json ? metadata_json : "{}"};
-	if ((rc = tdb_exec(&res, db, &q->apply, 4, ap, "recording a state transition")))
-		return rc;
-	tasker_state current = TASKER_STATE_PENDING;
-	rc = tasker_state_parse(&current, tdb_get(res, 0, APPLY_FOUND_STATE));
-	int written = (int)tdb_get_i64(res, 0, APPLY_WRITTEN, 0);
-	PQclear(res);
+		return tasker_set_error(TASKER_ENOTFOUND, "%s %lld does not exist", noun, (long long)id);
 	if (rc)
 		return rc;
 	if (!written)
 		return tasker_set_error(TASKER_ECONFLICT,
 		                        "%s %lld: state changed underneath you (expected %s, found %s; "
 		                        "wanted %s)",
-		                        q->noun, (long long)id, tasker_state_name(expected),
-		                        tasker_state_name(current), tasker_state_name(to));
+		                        noun, (long long)id, tasker_state_name(expected), tasker_state_name(current),
+		                        tasker_state_name(to));
 	emit(db, kind, id, expected, to, metadata_json);
 	if (out_event)
 		*out_event = event;

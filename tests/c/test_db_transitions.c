@@ -162,6 +162,42 @@ static void test_bad_input(void **state)
 	assert_int_equal(tasker_task_state(&s, db.client, 987654321), TASKER_ENOTFOUND);
 	assert_int_equal(testdb_count(db.pg, "SELECT count(*) FROM tasker_workflow_step_transitions "
 	                                     "WHERE workflow_step_id = %lld", (long long)id), 0);
+	/* no row for an owner that does not exist, though "pending" (no row) matched the expected state */
+	assert_int_equal(tasker_task_transition(db.client, 987654321, TASKER_STATE_PENDING, TASKER_STATE_IN_PROGRESS,
+	                                        NULL), TASKER_ENOTFOUND);
+	assert_int_equal(testdb_count(db.pg, "SELECT (SELECT count(*) FROM tasker_workflow_step_transitions WHERE "
+	                                     "workflow_step_id = 987654321) + (SELECT count(*) FROM "
+	                                     "tasker_task_transitions WHERE task_id = 987654321)"), 0);
+}
+
+/* The transition function (one statement: lock, compare-and-swap, write) refuses input it cannot act on
+ * with an error that names it, and writes nothing. */
+static void test_transition_function_refuses_bad_input(void **state)
+{
+	(void)state;
+	int64_t id = new_step();
+	static const struct {
+		const char *args, *message;
+	} bad[] = {
+		{"'job', %lld, 'pending', 'in_progress', '{}'", "kind 'job' is neither task nor step"},
+		{"NULL, %lld, 'pending', 'in_progress', '{}'", "kind NULL is neither task nor step"},
+		{"'step', %lld, NULL, 'in_progress', '{}'", "from NULL to 'in_progress': the id and both states"},
+		{"'step', %lld, 'pending', NULL, '{}'", "from 'pending' to NULL: the id and both states"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		char args[128], sql[256];
+		snprintf(args, sizeof args, bad[i].args, (long long)id);
+		snprintf(sql, sizeof sql, "SELECT * FROM tasker_core_transition(%s)", args);
+		PGresult *r = PQexec(db.pg, sql);
+		assert_int_equal(PQresultStatus(r), PGRES_FATAL_ERROR);
+		if (!strstr(PQresultErrorMessage(r), bad[i].message))
+			print_error("got: %s\n", PQresultErrorMessage(r));
+		assert_non_null(strstr(PQresultErrorMessage(r), bad[i].message));
+		assert_string_equal(PQresultErrorField(r, PG_DIAG_SQLSTATE), "22023");
+		PQclear(r);
+	}
+	assert_int_equal(testdb_count(db.pg, "SELECT count(*) FROM tasker_workflow_step_transitions "
+	                                     "WHERE workflow_step_id = %lld", (long long)id), 0);
 }
 
 /* ---- race: two threads, two clients, the same transition, many rounds */
@@ -244,6 +280,7 @@ int main(void)
 		cmocka_unit_test(test_step_pairs),
 		cmocka_unit_test(test_compare_and_swap),
 		cmocka_unit_test(test_bad_input),
+		cmocka_unit_test(test_transition_function_refuses_bad_input),
 		cmocka_unit_test(test_race),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
