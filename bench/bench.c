@@ -190,6 +190,60 @@ static void analyze(void)
 static const char *profile_dir(void) { return getenv("TASKER_BENCH_PROFILE"); }
 
 static char wal_start[32]; /* the measured run's first WAL position (pg_walinspect) */
+/* With $TASKER_BENCH_PERF=1 as well, `perf record` samples every process's call graphs (DWARF) for the
+ * length of each measured run, into <dir>/<label>.perf.data; <dir>/<label>.units says what one unit of
+ * work is, for bench/perf_breakdown.py. */
+static pid_t perf_pid;
+static int postmaster_pid; /* the server's, when known (find_postmaster) */
+static void find_postmaster(PGconn *pg);
+
+static void perf_begin(void)
+{
+	const char *want = getenv("TASKER_BENCH_PERF");
+	if (!want || strcmp(want, "1") != 0)
+		return;
+	char out[1024];
+	snprintf(out, sizeof out, "%s/running.perf.data", profile_dir());
+	perf_pid = fork();
+	if (perf_pid == 0) {
+		execlp("perf", "perf", "record", "-q", "-a", "--call-graph", "dwarf,16384", "-F", "199", "-o", out,
+		       (char *)NULL);
+		fprintf(stderr, "bench: cannot run perf: %s\n", strerror(errno));
+		_exit(127);
+	}
+	usleep(500000); /* perf has opened its counters */
+}
+
+static void perf_end(const char *label, long long units, const char *unit)
+{
+	if (perf_pid <= 0)
+		return;
+	int status;
+	kill(perf_pid, SIGINT);
+	waitpid(perf_pid, &status, 0);
+	perf_pid = 0;
+	/* perf finishes its file on SIGINT, then ends by that signal */
+	int ok = WIFEXITED(status) ? WEXITSTATUS(status) == 0 : WIFSIGNALED(status) && WTERMSIG(status) == SIGINT;
+	if (!ok) {
+		fprintf(stderr, "bench: perf record failed (status %d)\n", status);
+		exit(1);
+	}
+	char from[1024], to[1024];
+	snprintf(from, sizeof from, "%s/running.perf.data", profile_dir());
+	snprintf(to, sizeof to, "%s/%s.perf.data", profile_dir(), label);
+	if (rename(from, to) != 0) {
+		fprintf(stderr, "bench: cannot rename %s: %s\n", from, strerror(errno));
+		exit(1);
+	}
+	snprintf(to, sizeof to, "%s/%s.units", profile_dir(), label);
+	FILE *f = fopen(to, "w");
+	if (!f) {
+		fprintf(stderr, "bench: cannot write %s\n", to);
+		exit(1);
+	}
+	fprintf(f, "%lld %s %d\n", units, unit, postmaster_pid);
+	fclose(f);
+}
 
 static void profile_begin(void)
 {
@@ -201,7 +255,10 @@ static void profile_begin(void)
 	PGresult *r = PQexec(c, "SELECT pg_current_wal_insert_lsn()::text");
 	snprintf(wal_start, sizeof wal_start, "%s", PQresultStatus(r) == PGRES_TUPLES_OK ? PQgetvalue(r, 0, 0) : "");
 	PQclear(r);
+	if (getenv("TASKER_BENCH_PERF"))
+		find_postmaster(c); /* perf_breakdown.py counts this server's processes only */
 	PQfinish(c);
+	perf_begin();
 }
 
 /* The WAL records written since profile_begin, per unit of work, by kind (resource manager and
@@ -237,6 +294,7 @@ static void profile_end(const char *label, long long units, const char *unit)
 {
 	if (!profile_dir())
 		return;
+	perf_end(label, units, unit);
 	char path[1024], sql[2048];
 	snprintf(path, sizeof path, "%s/%s.md", profile_dir(), label);
 	FILE *f = fopen(path, "w");
@@ -501,7 +559,6 @@ static void bench_latency(void)
 
 /* ------------------------------------------------------------------ throughput */
 
-static int postmaster_pid;
 
 /* The server's postmaster, from postmaster.pid in its data directory: only its processes count
  * (other PostgreSQL servers on the machine must not). */

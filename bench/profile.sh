@@ -4,6 +4,8 @@
 # work (a step, or a stage of the latency chain), every statement's calls, execution and planning time,
 # rows and WAL bytes, the server's WAL totals, its WAL records by kind (pg_walinspect, PostgreSQL 15+)
 # and the lock waits seen.
+# With TASKER_PROFILE_PERF=1 it also samples the server's call graphs with `perf record` during each
+# measured run and prints PostgreSQL's CPU per unit of work by cause (bench/perf_breakdown.py).
 # Usage: bash bench/profile.sh [latency|throughput|throughput-unbatched|throughput-batched] ...
 #        (default: latency throughput-unbatched). Output: markdown on stdout, also kept in
 #        build-bench/profile/<workload>.md.
@@ -11,7 +13,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 modes=("$@")
 [ ${#modes[@]} -gt 0 ] || modes=(latency throughput-unbatched)
-bash ci/install-deps.sh >/dev/null
+if [ "${TASKER_PROFILE_PERF:-}" = 1 ]; then
+  bash ci/install-deps.sh linux-perf >/dev/null # system-wide sampling needs root or kernel.perf_event_paranoid <= 0
+else
+  bash ci/install-deps.sh >/dev/null
+fi
 bash ci/build.sh build-bench -DCMAKE_BUILD_TYPE=Release -DTASKER_BUILD_TESTS=OFF
 # shellcheck source=ci/postgres.sh
 source ci/postgres.sh
@@ -34,7 +40,8 @@ mkdir -p "$out"
 for mode in "${modes[@]}"; do
   log_lines=$(wc -l <"$TASKER_PG_BASE/server.log")
   echo "bench/profile: $mode" >&2
-  TASKER_BENCH_PROFILE=$PWD/$out build-bench/bench/tasker_bench "$mode" >"$out/$mode.rows"
+  TASKER_BENCH_PROFILE=$PWD/$out TASKER_BENCH_PERF=${TASKER_PROFILE_PERF:-} \
+    build-bench/bench/tasker_bench "$mode" >"$out/$mode.rows"
   waits=$(tail -n +"$((log_lines + 1))" "$TASKER_PG_BASE/server.log" | grep -c 'still waiting for' || true)
   echo "$mode: $waits lock waits longer than 10 ms (log_lock_waits)" >"$out/$mode.locks"
 done
@@ -43,3 +50,11 @@ echo
 for f in "$out"/*.locks; do cat "$f"; done
 echo
 for f in "$out"/*.md; do cat "$f"; done
+if [ "${TASKER_PROFILE_PERF:-}" = 1 ]; then
+  for data in "$out"/*.perf.data; do
+    label=$(basename "$data" .perf.data)
+    read -r units unit postmaster <"$out/$label.units"
+    perf script -i "$data" -F comm,pid,period,ip,sym,dso --show-task-events 2>/dev/null |
+      python3 bench/perf_breakdown.py "$units" "$unit" "$postmaster" "PostgreSQL CPU by cause, $label (perf)"
+  done
+fi
