@@ -14,6 +14,7 @@
 #include "error.h"
 #include "events.h"
 #include "progress.h"
+#include "queue.h"
 #include "transition.h"
 #include "util.h"
 
@@ -416,7 +417,7 @@ static int replay_completion(tdb *db, item *items, size_t n, PGresult *res)
 {
 	tqueue_batch ready;
 	tqueue_batch_init(&ready);
-	int rows = PQntuples(res);
+	int rows = PQntuples(res), any = 0; /* any: steps made claimable, idle workers to wake after the commit */
 	for (int r = 0; r < rows; r++) {
 		const char *kind = tdb_get(res, r, EV_KIND);
 		int64_t id = tdb_get_i64(res, r, EV_ID, 0), task = tdb_get_i64(res, r, EV_TASK, 0);
@@ -441,6 +442,7 @@ static int replay_completion(tdb *db, item *items, size_t n, PGresult *res)
 			                   tdb_get(res, r, EV_INFO));
 		} else if (!strcmp(kind, "enqueue")) {
 			tqueue_batch_add(&ready, id, task, tdb_get(res, r, EV_INFO), 0);
+			any = 1;
 		} else if (!strcmp(kind, "finalizing")) {
 			tevents_task_finalizing(db, task);
 		} else if (!strcmp(kind, "task")) {
@@ -451,7 +453,7 @@ static int replay_completion(tdb *db, item *items, size_t n, PGresult *res)
 	}
 	if (ready.count) /* workflow.viable_steps_discovered */
 		tevents_steps_enqueued(db, ready.step_ids, ready.task_ids, ready.delay_ms, ready.count);
-	int rc = ready.oom ? tasker_set_oom() : TASKER_OK;
+	int rc = ready.oom ? tasker_set_oom() : any ? tqueue_wake(db) : TASKER_OK;
 	tqueue_batch_free(&ready);
 	return rc;
 }

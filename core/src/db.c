@@ -351,32 +351,56 @@ int tdb_begin(tdb *db)
 		db->begin_pending = 1;
 	return TASKER_OK;
 }
-/* COMMIT, preceded in the same round trip by what the hooks ask for ("NOTIFY x; COMMIT"). */
+/* COMMIT, followed in the same round trip by what the hooks ask for ("COMMIT; NOTIFY x"): that SQL runs
+ * in a transaction of its own once the COMMIT has succeeded (a failed COMMIT stops the string there).
+ * The COMMIT's own result decides; what follows it is best effort (a wake-up is a hint). */
 static int commit(tdb *db)
 {
+	const char *what = "committing a transaction";
 	char stack[256];
-	tbuf sql;
-	tbuf_init_stack(&sql, stack, sizeof stack);
+	tbuf extra;
+	tbuf_init_stack(&extra, stack, sizeof stack);
 	for (size_t i = 0; i < db->nhooks; i++) {
-		const char *(*extra)(tdb *, void *) = db->hook[i].hooks->commit_sql;
-		const char *text = extra ? extra(db, db->hook[i].data) : NULL;
+		const char *(*sql)(tdb *, void *) = db->hook[i].hooks->commit_sql;
+		const char *text = sql ? sql(db, db->hook[i].data) : NULL;
 		if (text) {
-			tbuf_puts(&sql, text);
-			tbuf_puts(&sql, "; ");
+			tbuf_puts(&extra, "; ");
+			tbuf_puts(&extra, text);
 		}
 	}
-	if (db->begin_pending && !sql.len) { /* nothing was sent: nothing to commit */
+	int rc = extra.oom ? tasker_set_oom() : TASKER_OK;
+	if (!rc && db->begin_pending) { /* nothing was sent: nothing to commit, only what follows */
 		db->begin_pending = 0;
+		if (extra.len)
+			(void)tdb_exec_simple(db, extra.data + 2, what); /* best effort, as below */
+	} else if (!rc && !extra.len) {
+		rc = tdb_exec_simple(db, "COMMIT", what);
+	} else if (!rc && !(rc = can_send(db, what))) {
+		tbuf sql;
+		tbuf_init(&sql);
+		tbuf_puts(&sql, "COMMIT");
+		tbuf_puts(&sql, extra.data);
+		tcancel_attach(db->conn);
+		PGresult *res, *first = NULL;
+		if (!sql.oom && PQsendQuery(db->conn, sql.data))
+			for (int n = 0; (res = PQgetResult(db->conn)); n++) {
+				if (n == 0)
+					first = res;
+				else
+					PQclear(res);
+			}
+		tcancel_detach();
+		if (sql.oom) {
+			rc = tasker_set_oom();
+		} else if (first && PQresultStatus(first) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(first), "COMMIT") != 0) {
+			rc = tasker_set_error(TASKER_ERROR, "%s: the transaction was rolled back (%s)", what, PQcmdStatus(first));
+			PQclear(first);
+		} else if ((rc = check_result(db, first, what)) == TASKER_OK) { /* check_result clears a failure */
+			PQclear(first);
+		}
 		tbuf_free(&sql);
-		return TASKER_OK;
 	}
-	if (!sql.len) {
-		tbuf_free(&sql);
-		return tdb_exec_simple(db, "COMMIT", "committing a transaction");
-	}
-	tbuf_puts(&sql, "COMMIT");
-	int rc = sql.oom ? tasker_set_oom() : tdb_exec_simple(db, sql.data, "committing a transaction");
-	tbuf_free(&sql);
+	tbuf_free(&extra);
 	return rc;
 }
 

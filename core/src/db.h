@@ -80,8 +80,10 @@ typedef struct tdb_hooks {
 	void (*after_commit)(tdb *db, int rc, void *data);  /* rc: how the COMMIT went */
 	void (*on_rollback)(tdb *db, void *data);           /* also on a release with no transaction open */
 	void (*on_close)(void *data);                       /* the connection closes: free `data` */
-	/* Parameterless SQL (static text) to run in the COMMIT's own round trip, just before it, or NULL:
-	 * what must happen inside the transaction but only once it is known to commit (one NOTIFY). */
+	/* Parameterless SQL (static text) to run in the COMMIT's own round trip, just after it and only if
+	 * it succeeded, in a transaction of its own, or NULL: what must follow a commit without being part
+	 * of it (one NOTIFY: inside the transaction it would take a database-wide lock through the commit's
+	 * WAL flush). Best effort: its failure does not fail the commit. */
 	const char *(*commit_sql)(tdb *db, void *data);
 } tdb_hooks;
 /* At most this many registrants per connection. */

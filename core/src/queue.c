@@ -10,7 +10,8 @@
 #include "events.h"
 #include "util.h"
 
-/* The rows. The wake-up hint is not sent here but with the transaction's COMMIT (the hooks below). */
+/* The rows. The wake-up hint is not sent here but just after the transaction's COMMIT (the hooks
+ * below). */
 static const tdb_stmt Q_ENQUEUE = {
 	"queue_enqueue",
 	"INSERT INTO tasker_ready_steps (workflow_step_id, task_id, handler_class, ready_at, enqueued_at) "
@@ -21,7 +22,7 @@ static const tdb_stmt Q_ENQUEUE = {
 
 /* What the open transaction of one connection owes idle workers. */
 typedef struct {
-	int wake; /* a step became claimable now: the COMMIT carries one NOTIFY */
+	int wake; /* a step became claimable now: one NOTIFY follows the COMMIT */
 } queue_conn;
 
 static void forget(tdb *db, void *data)
@@ -46,7 +47,7 @@ static const char *wake_sql(tdb *db, void *data)
  * a transaction that queues many batches sends one NOTIFY. */
 static const tdb_hooks HOOKS = {NULL, committed, forget, free, wake_sql};
 
-static int want_wake(tdb *db)
+int tqueue_wake(tdb *db)
 {
 	if (!tdb_in_transaction(db)) /* nothing will commit: wake them now */
 		return tdb_exec_simple(db, "NOTIFY " TQUEUE_CHANNEL, "waking idle workers");
@@ -141,7 +142,7 @@ int tqueue_batch_write(tdb *db, tqueue_batch *b)
 	if (!rc)
 		rc = tdb_exec(NULL, db, &Q_ENQUEUE, 4, p, "making steps claimable");
 	if (!rc && b->any_now)
-		rc = want_wake(db);
+		rc = tqueue_wake(db);
 	if (!rc)
 		tevents_steps_enqueued(db, b->step_ids, b->task_ids, b->delay_ms, b->count); /* viable_steps_discovered */
 	for (int i = 0; i < 4; i++)

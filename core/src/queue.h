@@ -27,10 +27,12 @@ void tqueue_batch_free(tqueue_batch *b);
 /* Delays are relative to the database's clock, so hosts with skewed clocks agree on ready_at. */
 void tqueue_batch_add(tqueue_batch *b, int64_t step_id, int64_t task_id, const char *handler_class,
                       int64_t delay_ms);
-/* Inserts the batch's rows (nothing when empty) and, when one is claimable now, has the transaction's
- * COMMIT carry one NOTIFY on TQUEUE_CHANNEL that wakes idle workers (a commit hook on the connection:
- * a rolled-back transaction wakes nobody). Outside a transaction the NOTIFY is sent at once. */
+/* Inserts the batch's rows (nothing when empty) and, when one is claimable now, calls tqueue_wake. */
 int tqueue_batch_write(tdb *db, tqueue_batch *b);
+/* A step became claimable now in the open transaction: one NOTIFY on TQUEUE_CHANNEL, which wakes idle
+ * workers, follows its COMMIT (a commit hook on the connection: a rolled-back transaction wakes nobody;
+ * a transaction that calls this many times sends one). Outside a transaction it is sent at once. */
+int tqueue_wake(tdb *db);
 
 /* Milliseconds until the earliest queued step for these handlers is claimable (0 if one is now),
  * or -1 in *out when none is queued. */
