@@ -271,10 +271,13 @@ static void profile_wal_kinds(FILE *f, PGconn *c, long long units, const char *u
 	PQclear(r);
 	if (!have)
 		return;
+	/* pg_walinspect reads only flushed WAL: a durable commit flushes every record before its own */
+	pg_exec(c, "SET synchronous_commit = on");
+	pg_exec(c, "SELECT txid_current()");
 	char sql[1024];
 	snprintf(sql, sizeof sql,
 	         "SELECT \"resource_manager/record_type\", round(count::numeric / %lld, 2), "
-	         "round((record_size + fpi_size)::numeric / %lld) FROM pg_get_wal_stats('%s', pg_current_wal_insert_lsn(), "
+	         "round((record_size + fpi_size)::numeric / %lld) FROM pg_get_wal_stats('%s', pg_current_wal_flush_lsn(), "
 	         "true) WHERE count > 0 ORDER BY count DESC LIMIT 20",
 	         units, units, wal_start);
 	r = PQexec(c, sql);
