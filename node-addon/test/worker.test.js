@@ -29,6 +29,37 @@ function schedstat() {
   }
 }
 
+// One bystander per CPU (tests/bystander.py): it reports the windows in which its CPU ran nothing at all
+// (the host of a virtual machine not running it). stop() resolves to the windows every CPU stalled in —
+// the whole machine's, which nothing in this process can cause — as [start, end] in monotonic seconds.
+function machineStalls() {
+  const procs = [];
+  if (schedstat()) {
+    for (let cpu = 0; cpu < os.cpus().length; cpu++) {
+      const p = spawn('python3', [path.join(REPO, 'tests', 'bystander.py'), String(cpu)], { stdio: ['ignore', 'pipe', 'ignore'] });
+      p.on('error', () => {}); // no python3: no bystander, so no interval is left out
+      let out = '';
+      p.stdout.on('data', (d) => { out += d; });
+      procs.push({ p, done: new Promise((resolve) => p.on('close', () => resolve(out))) });
+    }
+  }
+  return {
+    async stop() {
+      const perCpu = [];
+      for (const { p, done } of procs) {
+        p.kill();
+        perCpu.push((await done).split('\n').filter(Boolean).map((l) => l.split(' ').map(Number)));
+      }
+      if (!perCpu.length) return [];
+      return perCpu.slice(1).reduce((common, windows) => common.flatMap(([a0, a1]) =>
+        windows.filter(([b0, b1]) => Math.min(a1, b1) > Math.max(a0, b0))
+          .map(([b0, b1]) => [Math.max(a0, b0), Math.min(a1, b1)])), perCpu[0]);
+    },
+  };
+}
+
+const monotonic = () => Number(process.hrtime.bigint()) / 1e9; // CLOCK_MONOTONIC, as the bystanders'
+
 function setup(prefix, template = FAN) {
   return setupWorkload(prefix, template, Noop);
 }
@@ -38,38 +69,57 @@ test('the event loop stays responsive while 10,000 steps run (1 ms interval, wor
   try {
     await create(100);
     const worker = new Worker({ client, handlers, concurrency: 10, handleSignals: false });
-    let last = performance.now();
+    let last;
+    let lastMono;
     let worst = 0;
     // What is judged is the lag this package can cause: each interval's lag less the time the JS thread
     // waited for a CPU (Linux schedstat: ns on a CPU, ns waiting for one) — time the operating system gave
-    // to other processes, tens of milliseconds on a loaded machine whatever runs on the loop. Time the
-    // thread spent running (JavaScript, the addon) or blocked (a lock, a blocking call) counts in full.
-    let worstOwn = 0;
+    // to other processes — leaving out intervals during which the whole machine ran nothing (every CPU's
+    // bystander overslept: on this project's CI virtual machines such stalls of 20-30 ms come and go at
+    // load 1.5). Time the thread spent running (JavaScript, the addon) or blocked (a lock, a blocking
+    // call) counts in full.
+    const late = []; // [start, end, lag less CPU waits] of intervals over 10 ms
     let sched = schedstat();
     let during = '';
+    const bystanders = machineStalls();
+    await new Promise((resolve) => setTimeout(resolve, 200)); // the bystanders are sleeping
+    sched = schedstat();
+    last = performance.now();
+    lastMono = monotonic();
     const started = performance.now();
     const timer = setInterval(() => {
       const now = performance.now();
+      const mono = monotonic();
       const s = sched && schedstat();
       const lag = now - last - 1;
       const waited = s ? (s[1] - sched[1]) / 1e6 : 0;
       if (process.env.LAG_TRACE && lag > 5) console.log(`lag ${lag.toFixed(1)} at ${(now - started).toFixed(0)} ms, processed ${worker.processed}`);
-      worstOwn = Math.max(worstOwn, lag - waited);
+      if (lag - waited > 10) late.push([lastMono, mono, lag - waited]);
       if (lag > worst) {
         worst = lag;
         if (s) during = `; in that interval this thread ran ${((s[0] - sched[0]) / 1e6).toFixed(1)} ms and waited ${waited.toFixed(1)} ms for a CPU`;
       }
       last = now;
+      lastMono = mono;
       sched = s;
     }, 1);
-    await worker.runUntilIdle();
-    clearInterval(timer);
+    try {
+      await worker.runUntilIdle();
+    } finally {
+      clearInterval(timer);
+    }
+    const stalls = await bystanders.stop();
+    const judgedLags = late.filter(([t0, t1]) => !stalls.some(([s0, s1]) => Math.min(t1, s1) > Math.max(t0, s0)))
+      .map(([, , l]) => l);
+    const worstOwn = Math.max(0, ...judgedLags);
     const seconds = (performance.now() - started) / 1000;
     const load = os.loadavg()[0];
     const cores = os.cpus().length;
     console.log(`worst event-loop lag: ${worst.toFixed(2)} ms while ${worker.processed} steps ran ` +
                 `(${Math.round(worker.processed / seconds)} steps/s, load average ${load.toFixed(1)} on ${cores} cores)${during}; ` +
-                `worst lag less CPU waits: ${sched ? worstOwn.toFixed(2) + ' ms' : 'unknown (no schedstat)'}`);
+                `${late.length} intervals over 10 ms beyond CPU waits, ${late.length - judgedLags.length} of them during one of ` +
+                `the ${stalls.length} whole-machine stalls the bystanders saw; worst lag less CPU waits outside machine stalls: ` +
+                `${sched ? worstOwn.toFixed(2) + ' ms' : 'unknown (no schedstat)'}`);
     assert.ok(worker.processed >= 10000, `processed ${worker.processed}`);
     const judged = sched ? worstOwn : worst;
     // On a machine running more than twice as many runnable processes as it has cores, the loop also waits,
@@ -80,8 +130,8 @@ test('the event loop stays responsive while 10,000 steps run (1 ms interval, wor
       return;
     }
     assert.ok(judged < 20, `the 1 ms interval lagged ${judged.toFixed(2)} ms` +
-              `${sched ? ' beyond the time its thread waited for a CPU' : ''} (raw worst ${worst.toFixed(2)} ms, ` +
-              `load average ${load.toFixed(1)} on ${cores} cores)`);
+              `${sched ? ' beyond the time its thread waited for a CPU, outside machine stalls' : ''} (raw worst ` +
+              `${worst.toFixed(2)} ms, load average ${load.toFixed(1)} on ${cores} cores)`);
   } finally {
     await client.close();
   }
