@@ -16,6 +16,7 @@
 #include "error.h"
 #include "events.h"
 #include "metrics.h"
+#include "queue.h"
 #include "registry.h"
 #include "transition.h"
 #include "util.h"
@@ -308,6 +309,8 @@ static int claim_in_txn(tasker_claimed_step ***out, size_t *out_count, tdb *db, 
 			rc = build_all(out, out_count, res, tasks, ntasks);
 		if (!rc)
 			claim_events(db, res);
+		for (size_t i = 0; !rc && i < *out_count; i++) /* made claimable and taken in this transaction */
+			tqueue_claimed(db, &(*out)[i]->workflow_step_id, 1);
 	}
 	PQclear(res);
 	free(tasks);

@@ -415,9 +415,10 @@ static tasker_state state_of(const PGresult *res, int r, int col)
  * result's status and new state. */
 static int replay_completion(tdb *db, item *items, size_t n, PGresult *res)
 {
-	tqueue_batch ready;
+	tqueue_batch ready, woken; /* woken: the steps made claimable, idle workers to wake after the commit */
 	tqueue_batch_init(&ready);
-	int rows = PQntuples(res), any = 0; /* any: steps made claimable, idle workers to wake after the commit */
+	tqueue_batch_init(&woken);
+	int rows = PQntuples(res);
 	for (int r = 0; r < rows; r++) {
 		const char *kind = tdb_get(res, r, EV_KIND);
 		int64_t id = tdb_get_i64(res, r, EV_ID, 0), task = tdb_get_i64(res, r, EV_TASK, 0);
@@ -442,7 +443,7 @@ static int replay_completion(tdb *db, item *items, size_t n, PGresult *res)
 			                   tdb_get(res, r, EV_INFO));
 		} else if (!strcmp(kind, "enqueue")) {
 			tqueue_batch_add(&ready, id, task, tdb_get(res, r, EV_INFO), 0);
-			any = 1;
+			tqueue_batch_add(&woken, id, task, NULL, 0);
 		} else if (!strcmp(kind, "finalizing")) {
 			tevents_task_finalizing(db, task);
 		} else if (!strcmp(kind, "task")) {
@@ -453,8 +454,9 @@ static int replay_completion(tdb *db, item *items, size_t n, PGresult *res)
 	}
 	if (ready.count) /* workflow.viable_steps_discovered */
 		tevents_steps_enqueued(db, ready.step_ids, ready.task_ids, ready.delay_ms, ready.count);
-	int rc = ready.oom ? tasker_set_oom() : any ? tqueue_wake(db) : TASKER_OK;
+	int rc = ready.oom || woken.oom ? tasker_set_oom() : tqueue_wake_for(db, woken.step_ids, woken.count);
 	tqueue_batch_free(&ready);
+	tqueue_batch_free(&woken);
 	return rc;
 }
 

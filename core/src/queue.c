@@ -4,6 +4,7 @@
 #include "queue.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "client.h"
 #include "error.h"
@@ -20,15 +21,21 @@ static const tdb_stmt Q_ENQUEUE = {
 
 /* ------------------------------------------------------------------ the wake-up, on the connection's hooks */
 
-/* What the open transaction of one connection owes idle workers. */
+/* What the open transaction of one connection owes idle workers: a wake-up for every step it made
+ * claimable now, unless the transaction claimed that step itself (the next stage of a chain, claimed
+ * by the worker that finished the stage before it in the same transaction, concerns nobody else). */
 typedef struct {
-	int wake; /* a step became claimable now: one NOTIFY follows the COMMIT */
+	int wake;        /* a wake-up is owed whatever is claimed (tqueue_wake) */
+	int64_t *steps;  /* steps made claimable now and not claimed in this transaction */
+	size_t n, cap;
 } queue_conn;
 
 static void forget(tdb *db, void *data)
 {
 	(void)db;
-	((queue_conn *)data)->wake = 0;
+	queue_conn *q = data;
+	q->wake = 0;
+	q->n = 0;
 }
 
 static void committed(tdb *db, int rc, void *data)
@@ -40,29 +47,79 @@ static void committed(tdb *db, int rc, void *data)
 static const char *wake_sql(tdb *db, void *data)
 {
 	(void)db;
-	return ((queue_conn *)data)->wake ? "NOTIFY " TQUEUE_CHANNEL : NULL;
+	const queue_conn *q = data;
+	return q->wake || q->n ? "NOTIFY " TQUEUE_CHANNEL : NULL;
+}
+
+static void conn_free(void *data)
+{
+	queue_conn *q = data;
+	free(q->steps);
+	free(q);
 }
 
 /* Registered on a connection the first time it queues a step. A rolled-back transaction wakes nobody;
  * a transaction that queues many batches sends one NOTIFY. */
-static const tdb_hooks HOOKS = {NULL, committed, forget, free, wake_sql};
+static const tdb_hooks HOOKS = {NULL, committed, forget, conn_free, wake_sql};
+
+static queue_conn *conn_of(tdb *db)
+{
+	queue_conn *q = tdb_hook_data(db, &HOOKS);
+	if (q)
+		return q;
+	if (!(q = calloc(1, sizeof *q)))
+		return NULL;
+	if (tdb_add_hooks(db, &HOOKS, q)) {
+		free(q);
+		return NULL;
+	}
+	return q;
+}
 
 int tqueue_wake(tdb *db)
 {
 	if (!tdb_in_transaction(db)) /* nothing will commit: wake them now */
 		return tdb_exec_simple(db, "NOTIFY " TQUEUE_CHANNEL, "waking idle workers");
-	queue_conn *q = tdb_hook_data(db, &HOOKS);
-	if (!q) {
-		if (!(q = calloc(1, sizeof *q)))
-			return tasker_set_oom();
-		int rc = tdb_add_hooks(db, &HOOKS, q);
-		if (rc) {
-			free(q);
-			return rc;
-		}
-	}
+	queue_conn *q = conn_of(db);
+	if (!q)
+		return tasker_set_oom();
 	q->wake = 1;
 	return TASKER_OK;
+}
+
+int tqueue_wake_for(tdb *db, const int64_t *step_ids, size_t n)
+{
+	if (n == 0)
+		return TASKER_OK;
+	if (!tdb_in_transaction(db))
+		return tqueue_wake(db);
+	queue_conn *q = conn_of(db);
+	if (!q)
+		return tasker_set_oom();
+	if (q->n + n > q->cap) {
+		size_t cap = (q->n + n) * 2;
+		int64_t *s = realloc(q->steps, cap * sizeof *s);
+		if (!s) { /* cannot tell them apart: owe the wake-up whatever is claimed */
+			q->wake = 1;
+			return TASKER_OK;
+		}
+		q->steps = s;
+		q->cap = cap;
+	}
+	memcpy(q->steps + q->n, step_ids, n * sizeof *step_ids);
+	q->n += n;
+	return TASKER_OK;
+}
+
+void tqueue_claimed(tdb *db, const int64_t *step_ids, size_t n)
+{
+	queue_conn *q = tdb_hook_data(db, &HOOKS);
+	for (size_t i = 0; q && i < n; i++)
+		for (size_t k = 0; k < q->n; k++)
+			if (q->steps[k] == step_ids[i]) {
+				q->steps[k] = q->steps[--q->n];
+				break;
+			}
 }
 
 /* ------------------------------------------------------------------ batches */
@@ -141,8 +198,11 @@ int tqueue_batch_write(tdb *db, tqueue_batch *b)
 	const char *p[] = {s.data, t.data, h.data, r.data};
 	if (!rc)
 		rc = tdb_exec(NULL, db, &Q_ENQUEUE, 4, p, "making steps claimable");
-	if (!rc && b->any_now)
+	if (!rc && b->any_now && !tdb_in_transaction(db))
 		rc = tqueue_wake(db);
+	for (size_t i = 0; !rc && b->any_now && tdb_in_transaction(db) && i < b->count; i++)
+		if (b->delay_ms[i] <= 0)
+			rc = tqueue_wake_for(db, &b->step_ids[i], 1);
 	if (!rc)
 		tevents_steps_enqueued(db, b->step_ids, b->task_ids, b->delay_ms, b->count); /* viable_steps_discovered */
 	for (int i = 0; i < 4; i++)

@@ -27,12 +27,17 @@ void tqueue_batch_free(tqueue_batch *b);
 /* Delays are relative to the database's clock, so hosts with skewed clocks agree on ready_at. */
 void tqueue_batch_add(tqueue_batch *b, int64_t step_id, int64_t task_id, const char *handler_class,
                       int64_t delay_ms);
-/* Inserts the batch's rows (nothing when empty) and, when one is claimable now, calls tqueue_wake. */
+/* Inserts the batch's rows (nothing when empty) and calls tqueue_wake_for with those claimable now. */
 int tqueue_batch_write(tdb *db, tqueue_batch *b);
 /* A step became claimable now in the open transaction: one NOTIFY on TQUEUE_CHANNEL, which wakes idle
  * workers, follows its COMMIT (a commit hook on the connection: a rolled-back transaction wakes nobody;
  * a transaction that calls this many times sends one). Outside a transaction it is sent at once. */
 int tqueue_wake(tdb *db);
+/* The same for these steps, made claimable now in the open transaction: the wake-up is owed only for
+ * those that this transaction does not claim itself (tqueue_claimed). */
+int tqueue_wake_for(tdb *db, const int64_t *step_ids, size_t n);
+/* The open transaction claimed these steps: idle workers need no wake-up for them. */
+void tqueue_claimed(tdb *db, const int64_t *step_ids, size_t n);
 
 /* Milliseconds until the earliest queued step for these handlers is claimable (0 if one is now),
  * or -1 in *out when none is queued. */

@@ -151,11 +151,67 @@ static void test_claim_counters_settle_at_commit(void **state)
 	testdb_close(&t);
 }
 
+/* A completion that makes steps claimable owes idle workers a wake-up only for the steps its own
+ * transaction did not claim: a chain's next step, claimed by the worker that finished the one before
+ * it in the same transaction, wakes nobody; a sibling left in the queue does. */
+static void test_wakeup_only_for_steps_left_in_the_queue(void **state)
+{
+	(void)state;
+	testdb t;
+	testdb_open(&t, "hooks_wake_claimed", 1);
+	tasker_template_info tpl;
+	assert_int_equal(tasker_template_register_string(&tpl, t.client,
+	                                                 "name: fork\nnamespace_name: hooks\nversion: 1.0.0\n"
+	                                                 "step_templates:\n"
+	                                                 "  - {name: a, handler_class: 'Hooks::Wake'}\n"
+	                                                 "  - {name: b, handler_class: 'Hooks::Wake', depends_on_step: a}\n"
+	                                                 "  - {name: c, handler_class: 'Hooks::Wake', depends_on_step: b}\n"
+	                                                 "  - {name: d, handler_class: 'Hooks::Wake', depends_on_step: b}\n",
+	                                                 0, "fork.yaml", NULL),
+	                 TASKER_OK);
+	testdb_create_task(t.client, &tpl, NULL);
+	tasker_claimed_step *a = testdb_claim_one(t.client, "Hooks::Wake");
+	PQclear(testdb_sql(t.pg, "LISTEN " TQUEUE_CHANNEL));
+	const char *classes[] = {"Hooks::Wake"};
+	tasker_claim_options o = TASKER_CLAIM_OPTIONS_INIT;
+	o.handler_classes = classes;
+	o.handler_class_count = 1;
+	o.max_steps = 1;
+
+	/* a → b: b is made claimable and claimed in the same transaction */
+	tasker_step_result r = testdb_result_for(a, TASKER_OUTCOME_SUCCESS, "{\"n\": 1}");
+	tasker_claimed_step **got = NULL;
+	size_t n = 0;
+	assert_int_equal(tasker_steps_complete_and_claim(&got, &n, t.client, &r, 1, &o), TASKER_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(got[0]->name, "b");
+	assert_int_equal(wakeups(t.pg, 300), 0);
+
+	/* b → c and d: one of them is claimed, the other stays in the queue and is announced */
+	tasker_step_result rb = testdb_result_for(got[0], TASKER_OUTCOME_SUCCESS, "{\"n\": 2}");
+	tasker_claimed_step **next = NULL;
+	size_t nn = 0;
+	assert_int_equal(tasker_steps_complete_and_claim(&next, &nn, t.client, &rb, 1, &o), TASKER_OK);
+	assert_int_equal(nn, 1);
+	assert_int_equal(testdb_count(t.pg, "SELECT count(*) FROM tasker_ready_steps"), 1);
+	assert_int_equal(wakeups(t.pg, 500), 1);
+
+	/* a completion that claims nothing announces what it made claimable (here: nothing) */
+	tasker_step_result rc = testdb_result_for(next[0], TASKER_OUTCOME_SUCCESS, NULL);
+	assert_int_equal(tasker_steps_complete(t.client, &rc, 1), TASKER_OK);
+	assert_int_equal(wakeups(t.pg, 300), 0);
+	testdb_free_claims(next, nn);
+	testdb_free_claims(got, n);
+	tasker_claimed_step_free(a);
+	testdb_close(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_queue_wakes_workers_only_when_committed),
 		cmocka_unit_test(test_claim_counters_settle_at_commit),
+		cmocka_unit_test(test_wakeup_only_for_steps_left_in_the_queue),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
