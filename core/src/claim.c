@@ -284,25 +284,32 @@ static void default_worker_id(char *buf, size_t len)
 	snprintf(buf, len, "%s:%d", host, (int)getpid());
 }
 
-/* Runs the claim statement `pick` (its first parameter `param`) inside the caller's open transaction on
- * `db`, then builds the payloads. */
-static int claim_in_txn(tasker_claimed_step ***out, size_t *out_count, tdb *db, tasker_client *client,
-                        const tdb_stmt *pick, const char *param, const tasker_claim_options *o)
+/* The claim statement's parameters (its first one `param`), in `buf`. */
+typedef struct {
+	char wid[192], lease[24];
+	const char *p[3];
+} claim_params;
+
+static void claim_params_set(claim_params *cp, const char *param, const tasker_claim_options *o)
+{
+	const char *worker_id = o->worker_id;
+	if (!worker_id) {
+		default_worker_id(cp->wid, sizeof cp->wid);
+		worker_id = cp->wid;
+	}
+	cp->p[0] = param;
+	cp->p[1] = worker_id;
+	cp->p[2] = tdb_fmt_i64(cp->lease, o->lease_seconds > 0 ? o->lease_seconds : 30);
+}
+
+/* The payloads and events of what the claim statement returned (`rc`: how it went; `res` is freed). */
+static int claim_result(tasker_claimed_step ***out, size_t *out_count, tdb *db, tasker_client *client, int rc,
+                        PGresult *res, int64_t started)
 {
 	*out = NULL;
 	*out_count = 0;
-	char wid[192], lease[24];
-	const char *worker_id = o->worker_id;
-	if (!worker_id) {
-		default_worker_id(wid, sizeof wid);
-		worker_id = wid;
-	}
-	const char *p[] = {param, worker_id, tdb_fmt_i64(lease, o->lease_seconds > 0 ? o->lease_seconds : 30)};
-	PGresult *res = NULL;
 	task_rows *tasks = NULL;
 	int ntasks = 0;
-	int64_t started = tevents_clock(); /* claim latency metric */
-	int rc = tdb_exec(&res, db, pick, 3, p, "claiming ready steps");
 	if (!rc && PQntuples(res) > 0) {
 		rc = claim_tasks(&tasks, &ntasks, db, tclient_registry(client), res);
 		if (!rc)
@@ -316,6 +323,45 @@ static int claim_in_txn(tasker_claimed_step ***out, size_t *out_count, tdb *db, 
 	free(tasks);
 	tmetrics_claim_in_txn(db, tevents_clock() - started, rc ? 0 : *out_count); /* settled at commit or rollback */
 	return rc;
+}
+
+/* Runs the claim statement `pick` (its first parameter `param`) inside the caller's open transaction on
+ * `db`, then builds the payloads. */
+static int claim_in_txn(tasker_claimed_step ***out, size_t *out_count, tdb *db, tasker_client *client,
+                        const tdb_stmt *pick, const char *param, const tasker_claim_options *o)
+{
+	claim_params cp;
+	claim_params_set(&cp, param, o);
+	PGresult *res = NULL;
+	int64_t started = tevents_clock(); /* claim latency metric */
+	int rc = tdb_exec(&res, db, pick, 3, cp.p, "claiming ready steps");
+	return claim_result(out, out_count, db, client, rc, res, started);
+}
+
+/* Successes recorded and the next steps claimed in one round trip: the transaction's BEGIN, the
+ * completion statement, the claim statement and (when no commit hook has work before it: events are not
+ * persisted) the COMMIT go in one pipeline. The claim runs in a snapshot taken after the completion's
+ * writes, so it sees the steps the completion made claimable. A failed statement skips the rest and
+ * nothing is committed. After the COMMIT only reading is left: the events and the wake-up still wait
+ * for the caller's tdb_commit, as without it. (Should building the payloads fail after that COMMIT, the
+ * claims it recorded are recovered when their leases expire, as a worker's that died.) */
+static int complete_and_claim_pipelined(tasker_claimed_step ***out, size_t *out_count, tdb *db,
+                                        tasker_client *client, tcomplete_call *cc, const tdb_call *complete,
+                                        const tdb_stmt *pick, const char *param, const tasker_claim_options *o)
+{
+	claim_params cp;
+	claim_params_set(&cp, param, o);
+	tdb_call calls[2] = {*complete, {pick, 3, cp.p}};
+	PGresult *res[2] = {NULL, NULL};
+	int64_t started = tevents_clock();
+	int committed;
+	int rc = tdb_exec_pipeline_commit(&committed, res, db, calls, 2, "recording step results and claiming ready "
+	                                                                 "steps");
+	if (rc) /* nothing to report: the transaction is rolled back */
+		return rc;
+	rc = tcomplete_replay(db, cc, res[0]); /* its wake-ups first: the claim takes its own off */
+	PQclear(res[0]);
+	return claim_result(out, out_count, db, client, rc, res[1], started);
 }
 
 static void claimed_free_all(tasker_claimed_step ***out, size_t *out_count)
@@ -341,6 +387,17 @@ typedef struct {
 static int claim_txn(tdb *db, tasker_client *client, void *arg)
 {
 	claim_args *a = arg;
+	if (a->count && a->pick) {
+		tcomplete_call *cc = NULL;
+		tdb_call complete;
+		int rc = tcomplete_prepare(&cc, &complete, a->results, a->count);
+		if (!rc && cc)
+			rc = complete_and_claim_pipelined(a->out, a->out_count, db, client, cc, &complete, a->pick, a->param,
+			                                  a->o);
+		tcomplete_call_free(cc);
+		if (rc || cc)
+			return rc;
+	}
 	int rc = a->count ? tcomplete_locked(db, client, a->results, a->count) : TASKER_OK;
 	if (!rc && a->pick) {
 		rc = claim_in_txn(a->out, a->out_count, db, client, a->pick, a->param, a->o);

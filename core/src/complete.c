@@ -460,32 +460,71 @@ static int replay_completion(tdb *db, item *items, size_t n, PGresult *res)
 	return rc;
 }
 
-/* A batch of successes only: the whole completion in one statement. */
-static int complete_successes(tdb *db, item *items, size_t n)
-{
+/* The one-statement completion of a batch of successes, ready to be sent (alone or in a pipeline). */
+struct tcomplete_call {
+	item *items;
+	size_t count;
+	char *ids, *claims;
 	tbuf res;
-	tbuf_init(&res);
-	tbuf_puts(&res, "{");
+	const char *params[3];
+};
+
+static void call_free(tcomplete_call *c)
+{
+	if (!c)
+		return;
+	free(c->ids);
+	free(c->claims);
+	tbuf_free(&c->res);
+	free(c);
+}
+
+/* The statement and parameters for `items` (successes only). */
+static int call_build(tcomplete_call **out, tdb_call *call, item *items, size_t n)
+{
+	*out = NULL;
+	tcomplete_call *c = calloc(1, sizeof *c);
+	if (!c)
+		return tasker_set_oom();
+	tbuf_init(&c->res);
+	tbuf_puts(&c->res, "{");
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (items[i].res->status != TASKER_OK)
 			continue;
-		tbuf_puts(&res, k++ ? "," : "");
-		tbuf_array_elem(&res, items[i].res->results_json ? items[i].res->results_json : "null");
+		tbuf_puts(&c->res, k++ ? "," : "");
+		tbuf_array_elem(&c->res, items[i].res->results_json ? items[i].res->results_json : "null");
 	}
-	tbuf_puts(&res, "}");
-	char *ids = id_array_items(items, n, status_ok, 0), *claims = id_array_items(items, n, status_ok, 1);
-	int rc = (ids && claims && !res.oom) ? TASKER_OK : tasker_set_oom();
-	const char *p[] = {ids, claims, res.data};
+	tbuf_puts(&c->res, "}");
+	c->ids = id_array_items(items, n, status_ok, 0);
+	c->claims = id_array_items(items, n, status_ok, 1);
+	if (!c->ids || !c->claims || c->res.oom) {
+		call_free(c);
+		return tasker_set_oom();
+	}
+	c->items = items;
+	c->count = n;
+	c->params[0] = c->ids;
+	c->params[1] = c->claims;
+	c->params[2] = c->res.data;
+	*call = (tdb_call){&Q_COMPLETE_SUCCESSES, 3, c->params};
+	*out = c;
+	return TASKER_OK;
+}
+
+/* A batch of successes only: the whole completion in one statement. */
+static int complete_successes(tdb *db, item *items, size_t n)
+{
+	tcomplete_call *c;
+	tdb_call call;
+	int rc = call_build(&c, &call, items, n);
 	PGresult *out = NULL;
 	if (!rc)
-		rc = tdb_exec(&out, db, &Q_COMPLETE_SUCCESSES, 3, p, "recording step results");
+		rc = tdb_exec(&out, db, call.stmt, call.n, call.params, "recording step results");
 	if (!rc)
 		rc = replay_completion(db, items, n, out);
 	PQclear(out);
-	free(ids);
-	free(claims);
-	tbuf_free(&res);
+	call_free(c);
 	return rc;
 }
 
@@ -499,23 +538,62 @@ static void items_free(item *items, size_t count)
 	free(items);
 }
 
-int tcomplete_locked(tdb *db, tasker_client *client, tasker_step_result *results, size_t count)
+/* The results as items, each checked (its status set); *nvalid: how many may be recorded. */
+static item *items_for(tasker_step_result *results, size_t count, size_t *nvalid)
 {
 	item *items = calloc(count + 1, sizeof *items);
-	if (!items)
-		return tasker_set_oom();
-	size_t nvalid = 0;
+	if (!items) {
+		tasker_set_oom();
+		return NULL;
+	}
+	*nvalid = 0;
 	for (size_t i = 0; i < count; i++) {
 		items[i].res = &results[i];
 		results[i].status = validate(&items[i]);
 		results[i].new_state = TASKER_STATE_IN_PROGRESS;
-		nvalid += results[i].status == TASKER_OK;
+		*nvalid += results[i].status == TASKER_OK;
 	}
+	return items;
+}
+
+int tcomplete_locked(tdb *db, tasker_client *client, tasker_step_result *results, size_t count)
+{
+	size_t nvalid;
+	item *items = items_for(results, count, &nvalid);
+	if (!items)
+		return TASKER_ENOMEM;
 	int rc = !nvalid                      ? TASKER_OK
 	         : all_successes(items, count) ? complete_successes(db, items, count)
 	                                       : complete_in_txn(db, client, items, count);
 	items_free(items, count);
 	return rc;
+}
+
+int tcomplete_prepare(tcomplete_call **out, tdb_call *call, tasker_step_result *results, size_t count)
+{
+	*out = NULL;
+	size_t nvalid;
+	item *items = items_for(results, count, &nvalid);
+	if (!items)
+		return TASKER_ENOMEM;
+	int rc = TASKER_OK;
+	if (nvalid && all_successes(items, count))
+		rc = call_build(out, call, items, count);
+	if (!*out)
+		items_free(items, count);
+	return rc;
+}
+
+int tcomplete_replay(tdb *db, tcomplete_call *c, PGresult *res)
+{
+	return replay_completion(db, c->items, c->count, res);
+}
+
+void tcomplete_call_free(tcomplete_call *c)
+{
+	if (c)
+		items_free(c->items, c->count);
+	call_free(c);
 }
 
 void tcomplete_report_conflicts(const tasker_step_result *results, size_t count)

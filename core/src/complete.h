@@ -26,6 +26,17 @@ int tcomplete_check_public(const tasker_step_result *results, size_t count);
 /* tasker_steps_complete inside the caller's open transaction (the caller commits). */
 int tcomplete_locked(tdb *db, tasker_client *client, tasker_step_result *results, size_t count);
 
+/* The completion as one statement for a caller that sends it in a pipeline with others (the claim of
+ * the next steps): when every result to record is a success, *out receives the prepared completion and
+ * *call its statement and parameters; otherwise (failures, releases, nothing valid) *out is NULL and the
+ * caller uses tcomplete_locked. Each result's status is set as by tcomplete_locked (refused JSON). */
+typedef struct tcomplete_call tcomplete_call;
+int tcomplete_prepare(tcomplete_call **out, tdb_call *call, tasker_step_result *results, size_t count);
+/* After the statement ran in the caller's transaction: its events, each result's status and new state,
+ * the wake-up owed; as tcomplete_locked would. */
+int tcomplete_replay(tdb *db, tcomplete_call *c, PGresult *res);
+void tcomplete_call_free(tcomplete_call *c);
+
 /* After a committed completion: the calling thread's last error names a result whose claim was lost. */
 void tcomplete_report_conflicts(const tasker_step_result *results, size_t count);
 /* Extends the leases of claims still held (step id + claim id pairs). */

@@ -18,6 +18,8 @@ struct tdb {
 	PGconn *conn;
 	int broken;
 	int begin_pending;  /* tdb_begin was called; the BEGIN goes with the next statement */
+	int committed;      /* the open transaction's COMMIT went with its last statements (tdb_exec_pipeline_commit);
+	                     * what follows a commit (hooks) waits for tdb_commit */
 	/* Statements prepared on this connection, keyed by the address of their static tdb_stmt. */
 	const tdb_stmt **prepared;
 	size_t nprepared, cap;
@@ -182,7 +184,7 @@ static PGresult *next_result(PGconn *conn)
 
 /* Sends the calls (after the pending BEGIN, if any, and the preparations they need) with one sync,
  * then reads every result. */
-static int run_pipeline(PGresult **out, tdb *db, const tdb_call *calls, size_t n, const char *what)
+static int run_pipeline(PGresult **out, tdb *db, const tdb_call *calls, size_t n, int commit, const char *what)
 {
 	PGconn *conn = db->conn;
 	int begin = db->begin_pending, sent = PQenterPipelineMode(conn);
@@ -205,6 +207,8 @@ static int run_pipeline(PGresult **out, tdb *db, const tdb_call *calls, size_t n
 		}
 		sent = sent && PQsendQueryPrepared(conn, st->name, calls[i].n, calls[i].params, NULL, NULL, 0);
 	}
+	if (sent && commit)
+		sent = PQsendQueryParams(conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0);
 	if (!sent || !PQpipelineSync(conn)) {
 		free(prep);
 		set_conn_error(db, what);
@@ -231,6 +235,19 @@ static int run_pipeline(PGresult **out, tdb *db, const tdb_call *calls, size_t n
 		else if (!(rc = check_result(db, res, what)))
 			out[i] = res;
 	}
+	if (commit) {
+		res = next_result(conn);
+		if (rc) {
+			PQclear(res);
+		} else if (!(rc = check_result(db, res, what))) {
+			if (strcmp(PQcmdStatus(res), "COMMIT") == 0)
+				db->committed = 1;
+			else
+				rc = tasker_set_error(TASKER_ERROR, "%s: the transaction was rolled back (%s)", what,
+				                      PQcmdStatus(res));
+			PQclear(res);
+		}
+	}
 	while ((res = PQgetResult(conn)) && PQresultStatus(res) != PGRES_PIPELINE_SYNC)
 		PQclear(res);
 	PQclear(res);
@@ -242,7 +259,19 @@ static int run_pipeline(PGresult **out, tdb *db, const tdb_call *calls, size_t n
 	return rc;
 }
 
-int tdb_exec_pipeline(PGresult **out, tdb *db, const tdb_call *calls, size_t n, const char *what)
+/* Whether every hook's before_commit has nothing to do now, so the COMMIT may go before the caller has
+ * seen the transaction's last results. */
+static int before_commit_idle(tdb *db)
+{
+	for (size_t i = 0; i < db->nhooks; i++) {
+		const tdb_hooks *h = db->hook[i].hooks;
+		if (h->before_commit && !(h->before_commit_idle && h->before_commit_idle(db, db->hook[i].data)))
+			return 0;
+	}
+	return 1;
+}
+
+static int exec_pipeline(PGresult **out, tdb *db, const tdb_call *calls, size_t n, int commit, const char *what)
 {
 	for (size_t i = 0; i < n; i++)
 		out[i] = NULL;
@@ -250,13 +279,27 @@ int tdb_exec_pipeline(PGresult **out, tdb *db, const tdb_call *calls, size_t n, 
 	if (rc)
 		return rc;
 	tcancel_attach(db->conn);
-	rc = run_pipeline(out, db, calls, n, what);
+	rc = run_pipeline(out, db, calls, n, commit, what);
 	tcancel_detach();
 	if (rc)
 		for (size_t i = 0; i < n; i++) {
 			PQclear(out[i]);
 			out[i] = NULL;
 		}
+	return rc;
+}
+
+int tdb_exec_pipeline(PGresult **out, tdb *db, const tdb_call *calls, size_t n, const char *what)
+{
+	return exec_pipeline(out, db, calls, n, 0, what);
+}
+
+int tdb_exec_pipeline_commit(int *committed, PGresult **out, tdb *db, const tdb_call *calls, size_t n,
+                             const char *what)
+{
+	int commit = !db->committed && (db->begin_pending || tdb_in_transaction(db)) && before_commit_idle(db);
+	int rc = exec_pipeline(out, db, calls, n, commit, what);
+	*committed = db->committed;
 	return rc;
 }
 
@@ -368,10 +411,12 @@ static int commit(tdb *db)
 			tbuf_puts(&extra, text);
 		}
 	}
-	int rc = extra.oom ? tasker_set_oom() : TASKER_OK;
-	if (!rc && db->begin_pending) { /* nothing was sent: nothing to commit, only what follows */
+	int committed = db->committed; /* done already: only what follows it is left (a hint, best effort) */
+	int rc = extra.oom && !committed ? tasker_set_oom() : TASKER_OK;
+	db->committed = 0;
+	if (!rc && (db->begin_pending || committed)) { /* nothing to commit (now), only what follows */
 		db->begin_pending = 0;
-		if (extra.len)
+		if (extra.len && !extra.oom)
 			(void)tdb_exec_simple(db, extra.data + 2, what); /* best effort, as below */
 	} else if (!rc && !extra.len) {
 		rc = tdb_exec_simple(db, "COMMIT", what);
@@ -407,7 +452,7 @@ static int commit(tdb *db)
 int tdb_commit(tdb *db)
 {
 	int rc = TASKER_OK;
-	for (size_t i = 0; i < db->nhooks && !rc; i++)
+	for (size_t i = 0; i < db->nhooks && !rc && !db->committed; i++) /* committed: they had nothing to do */
 		if (db->hook[i].hooks->before_commit)
 			rc = db->hook[i].hooks->before_commit(db, db->hook[i].data);
 	if (!rc)
@@ -442,7 +487,7 @@ void *tdb_hook_data(const tdb *db, const tdb_hooks *hooks)
 
 int tdb_in_transaction(tdb *db)
 {
-	if (db->begin_pending)
+	if (db->begin_pending || db->committed)
 		return 1;
 	PGTransactionStatusType st = PQtransactionStatus(db->conn);
 	return st == PQTRANS_INTRANS || st == PQTRANS_INERROR || st == PQTRANS_ACTIVE;
@@ -450,6 +495,10 @@ int tdb_in_transaction(tdb *db)
 
 void tdb_rollback(tdb *db)
 {
+	if (db->committed) { /* too late to roll back: what it wrote stays, and what follows a commit happens */
+		(void)tdb_commit(db);
+		return;
+	}
 	for (size_t i = 0; i < db->nhooks; i++)
 		if (db->hook[i].hooks->on_rollback)
 			db->hook[i].hooks->on_rollback(db, db->hook[i].data);

@@ -53,6 +53,15 @@ typedef struct tdb_call {
  * transaction a failure leaves it aborted (roll it back); outside one, the statements form one implicit
  * transaction. */
 int tdb_exec_pipeline(PGresult **out, tdb *db, const tdb_call *calls, size_t n, const char *what);
+/* The same inside the open transaction, its COMMIT sent last in the same round trip when no commit hook
+ * has work to do before it (tdb_hooks.before_commit_idle); *committed says whether it was. After a
+ * COMMIT that succeeded, the caller's tdb_commit (or tdb_rollback: it is too late to roll back) runs
+ * only what follows a commit: the hooks' commit_sql and after_commit, so the layers above publish their
+ * events and send their wake-up after a real commit, as with tdb_commit alone. Until then the connection
+ * still counts as in its transaction (tdb_in_transaction); statements sent meanwhile run outside it.
+ * A failed statement or COMMIT returns its error with nothing committed. */
+int tdb_exec_pipeline_commit(int *committed, PGresult **out, tdb *db, const tdb_call *calls, size_t n,
+                             const char *what);
 /* Runs parameterless SQL through the simple protocol (may hold several statements). */
 int tdb_exec_simple(tdb *db, const char *sql, const char *what);
 
@@ -85,6 +94,9 @@ typedef struct tdb_hooks {
 	 * of it (one NOTIFY: inside the transaction it would take a database-wide lock through the commit's
 	 * WAL flush). Best effort: its failure does not fail the commit. */
 	const char *(*commit_sql)(tdb *db, void *data);
+	/* Non-zero when before_commit has nothing to do now (NULL: it may always have): the COMMIT may then
+	 * go in the same round trip as the transaction's last statements (tdb_exec_pipeline_commit). */
+	int (*before_commit_idle)(tdb *db, void *data);
 } tdb_hooks;
 /* At most this many registrants per connection. */
 #define TDB_MAX_HOOKS 4

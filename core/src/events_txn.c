@@ -135,7 +135,14 @@ static int before_commit(tdb *db, void *data);
 static void after_commit(tdb *db, int rc, void *data);
 static void discard(tdb *db, void *data);
 
-static const tdb_hooks HOOKS = {before_commit, after_commit, discard, conn_free, NULL};
+/* before_commit persists events, when enabled: only then does it have work before the COMMIT. */
+static int before_commit_idle(tdb *db, void *data)
+{
+	(void)db;
+	return !atomic_load_explicit(&((struct tevents_conn *)data)->bus->persist, memory_order_relaxed);
+}
+
+static const tdb_hooks HOOKS = {before_commit, after_commit, discard, conn_free, NULL, before_commit_idle};
 
 void tevents_attach(tdb *db, tevents_bus *bus)
 {

@@ -165,7 +165,7 @@ static void rolled_back(tdb *db, void *data)
 	settle(data, 0);
 }
 
-static const tdb_hooks HOOKS = {NULL, after_commit, rolled_back, free, NULL};
+static const tdb_hooks HOOKS = {NULL, after_commit, rolled_back, free, NULL, NULL};
 
 void tmetrics_attach(tdb *db, tmetrics *m)
 {

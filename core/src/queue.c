@@ -60,7 +60,7 @@ static void conn_free(void *data)
 
 /* Registered on a connection the first time it queues a step. A rolled-back transaction wakes nobody;
  * a transaction that queues many batches sends one NOTIFY. */
-static const tdb_hooks HOOKS = {NULL, committed, forget, conn_free, wake_sql};
+static const tdb_hooks HOOKS = {NULL, committed, forget, conn_free, wake_sql, NULL};
 
 static queue_conn *conn_of(tdb *db)
 {

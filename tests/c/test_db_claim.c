@@ -419,6 +419,58 @@ static void test_claim_drops_stale_rows(void **state)
 	assert_int_equal(tasker_task_cancel(t->client, fresh), TASKER_OK);
 }
 
+/* Complete-and-claim sends the completion and the claim together: a completion the database refuses
+ * (here a trigger of the test's own refuses the result) claims nothing and writes nothing; the step
+ * stays claimed by its worker and other ready steps stay in the queue. Accepted, the claim sees what
+ * the completion made claimable. */
+static void test_complete_and_claim_refused_writes_nothing(void **state)
+{
+	testdb *t = *state;
+	int64_t a = new_task(t), b = new_task(t);
+	const char *first[] = {"Claims::First"};
+	tasker_claim_options o = only(first);
+	o.max_steps = 1;
+	tasker_claimed_step **steps = NULL;
+	size_t n = 0;
+	assert_int_equal(tasker_steps_claim(&steps, &n, t->client, &o), TASKER_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(steps[0]->task_id, a);
+	PQclear(testdb_sql(t->pg, "CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+	                          "RAISE EXCEPTION 'refused by the test'; END $$; CREATE TRIGGER test_refuse BEFORE "
+	                          "UPDATE ON tasker_workflow_steps FOR EACH ROW WHEN (NEW.results ? 'refuse') "
+	                          "EXECUTE FUNCTION test_refuse()"));
+	tasker_step_result r = testdb_result_for(steps[0], TASKER_OUTCOME_SUCCESS, "{\"refuse\": 1}");
+	tasker_claim_options any = TASKER_CLAIM_OPTIONS_INIT;
+	any.max_steps = 5;
+	tasker_claimed_step **next = NULL;
+	size_t nn = 9;
+	assert_int_not_equal(tasker_steps_complete_and_claim(&next, &nn, t->client, &r, 1, &any), TASKER_OK);
+	assert_non_null(strstr(tasker_error_last()->message, "refused by the test"));
+	assert_null(next);
+	PQclear(testdb_sql(t->pg, "DROP TRIGGER test_refuse ON tasker_workflow_steps; DROP FUNCTION test_refuse()"));
+	assert_int_equal(nn, 0);
+	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM tasker_step_claims WHERE task_id = %lld", (long long)a), 1);
+	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM tasker_step_claims WHERE task_id = %lld", (long long)b), 0);
+	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM tasker_ready_steps WHERE task_id = %lld", (long long)a), 0);
+	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM tasker_ready_steps WHERE task_id = %lld", (long long)b), 1);
+	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM tasker_workflow_step_transitions WHERE "
+	                                     "workflow_step_id = %lld AND to_state = 'complete'",
+	                              (long long)steps[0]->workflow_step_id),
+	                 0);
+
+	r = testdb_result_for(steps[0], TASKER_OUTCOME_SUCCESS, "{\"n\": 1}");
+	assert_int_equal(tasker_steps_complete_and_claim(&next, &nn, t->client, &r, 1, &any), TASKER_OK);
+	assert_int_equal(r.status, TASKER_OK);
+	assert_int_equal(nn, 2); /* b's first step, queued before, and a's second, made claimable just now */
+	assert_int_equal(next[0]->task_id, b);
+	assert_string_equal(next[1]->name, "second");
+	assert_int_equal(next[1]->task_id, a);
+	testdb_free_claims(next, nn);
+	testdb_free_claims(steps, n);
+	assert_int_equal(tasker_task_cancel(t->client, a), TASKER_OK);
+	assert_int_equal(tasker_task_cancel(t->client, b), TASKER_OK);
+}
+
 static int teardown(void **state)
 {
 	testdb_close(*state);
@@ -437,6 +489,7 @@ int main(void)
 		cmocka_unit_test(test_claim_carries_traceparent),
 		cmocka_unit_test(test_claim_function_refuses_bad_input),
 		cmocka_unit_test(test_claim_drops_stale_rows),
+		cmocka_unit_test(test_complete_and_claim_refused_writes_nothing),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
