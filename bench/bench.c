@@ -903,6 +903,104 @@ static long env_long(const char *name, long dflt)
 	return v && *v ? strtol(v, NULL, 10) : dflt;
 }
 
+/* The index entries a statement reads in the queue tables' indexes (this transaction's own counts, so
+ * they do not depend on the machine's load) and the buffers its plan touched, from EXPLAIN (ANALYZE,
+ * BUFFERS), run in a transaction that is rolled back (the pick locks rows). Printed to stderr, the plan
+ * with it when $TASKER_BENCH_SOAK_PLANS is set. */
+#define QUEUE_INDEX_READS                                                                                       \
+	"SELECT sum(pg_stat_get_xact_tuples_returned(indexrelid)) FROM pg_index WHERE indrelid IN "           \
+	"('tasker_ready_steps'::regclass, 'tasker_step_claims'::regclass)"
+static void probe(PGconn *pg, const char *name, const char *setup, const char *sql)
+{
+	pg_exec(pg, "BEGIN");
+	if (setup)
+		pg_exec(pg, setup);
+	long long before = pg_count(pg, QUEUE_INDEX_READS);
+	char explain[4096];
+	snprintf(explain, sizeof explain, "EXPLAIN (ANALYZE, BUFFERS, TIMING OFF) %s", sql);
+	PGresult *r = PQexec(pg, explain);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "bench: %s: %s", explain, PQerrorMessage(pg));
+		exit(1);
+	}
+	long long after = pg_count(pg, QUEUE_INDEX_READS);
+	pg_exec(pg, "ROLLBACK");
+	const char *buffers = "?", *rows = "?";
+	for (int i = 0; i < PQntuples(r); i++) {
+		const char *l = PQgetvalue(r, i, 0);
+		if (i == 0 && strstr(l, "actual rows="))
+			rows = strstr(l, "actual rows=") + 7;
+		if (strstr(l, "Buffers:") && *buffers == '?')
+			buffers = strstr(l, "Buffers:") + 9;
+	}
+	fprintf(stderr, "soak probe, %s: %lld queue index entries read; buffers %s; actual %s\n", name, after - before,
+	        buffers, rows);
+	if (getenv("TASKER_BENCH_SOAK_PLANS"))
+		for (int i = 0; i < PQntuples(r); i++)
+			fprintf(stderr, "    %s\n", PQgetvalue(r, i, 0));
+	PQclear(r);
+}
+
+/* Scans of the queue's two ordered indexes (the pick's and the recovery's) and the index entries they
+ * read, and the queue tables' buffers hit or read, as the server counts them for every backend (the
+ * workers' backends have exited, and so flushed their counts, when the second sample is taken). */
+typedef struct {
+	long long pick_scans, pick_entries, lease_scans, lease_entries, blocks;
+} queue_reads;
+
+static queue_reads queue_reads_now(PGconn *pg)
+{
+	pg_exec(pg, "SELECT pg_stat_clear_snapshot()");
+	queue_reads q;
+	q.pick_scans = pg_count(pg, "SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = "
+	                            "'tasker_ready_steps_ready_at_index'");
+	q.pick_entries = pg_count(pg, "SELECT idx_tup_read FROM pg_stat_user_indexes WHERE indexrelname = "
+	                              "'tasker_ready_steps_ready_at_index'");
+	q.lease_scans = pg_count(pg, "SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = "
+	                             "'tasker_step_claims_lease_index'");
+	q.lease_entries = pg_count(pg, "SELECT idx_tup_read FROM pg_stat_user_indexes WHERE indexrelname = "
+	                               "'tasker_step_claims_lease_index'");
+	q.blocks = pg_count(pg, "SELECT sum(heap_blks_hit + heap_blks_read + COALESCE(idx_blks_hit, 0) + "
+	                        "COALESCE(idx_blks_read, 0)) FROM pg_statio_user_tables WHERE relname IN "
+	                        "('tasker_ready_steps', 'tasker_step_claims')");
+	return q;
+}
+
+/* What the queue's statements cost after the soak, behind the snapshot if one is held: the claim's
+ * pick (as core/src/claim.c sends it, batch of 64: from the front of the queue, as its periodic full
+ * pick does, and from a floor as the others do) with one fresh ready step at the end of the queue, the recovery's probe for expired leases (core/src/recover.c), the look-ahead for the
+ * next ready step (core/src/queue.c) and a claim's lookup by step id. */
+static void soak_probes(PGconn *pg)
+{
+	tasker_client *c = open_client(1);
+	create_task(c, "soak10");
+	tasker_client_free(c);
+#define SOAK_PICK(lo)                                                                                          \
+	"SELECT r.workflow_step_id, r.task_id FROM tasker_ready_steps r JOIN tasker_tasks t ON t.task_id = r.task_id " \
+	"WHERE r.ready_at >= " lo " AND r.ready_at <= timezone('UTC', now()) ORDER BY r.ready_at, r.workflow_step_id " \
+	"LIMIT 64 FOR UPDATE OF r SKIP LOCKED FOR NO KEY UPDATE OF t SKIP LOCKED"
+	probe(pg, "claim pick (64) from the front of the queue", NULL, SOAK_PICK("'-infinity'"));
+	/* The floor a connection carries: the oldest row its last pick took (here the fresh one) less 1 s. */
+	probe(pg, "claim pick (64) from its floor", NULL,
+	      SOAK_PICK("(SELECT max(ready_at) - interval '1 second' FROM tasker_ready_steps)"));
+#define SOAK_RECOVERY(lo)                                                                                      \
+	"SELECT c.workflow_step_id, c.claim_id, c.worker_id FROM tasker_step_claims c "                         \
+	"JOIN tasker_tasks t ON t.task_id = c.task_id WHERE c.lease_expires_at >= " lo " AND c.lease_expires_at < " \
+	"timezone('UTC', now()) ORDER BY c.lease_expires_at LIMIT 100 FOR UPDATE OF c SKIP LOCKED FOR NO KEY "      \
+	"UPDATE OF t SKIP LOCKED"
+	probe(pg, "recovery sweep from the front of the lease index", NULL, SOAK_RECOVERY("'-infinity'"));
+	/* The floor a sweep 15 s ago left (half the default lease): 5 s before it. */
+	probe(pg, "recovery sweep from its floor", NULL, SOAK_RECOVERY("timezone('UTC', now()) - interval '20 seconds'"));
+	probe(pg, "next-ready look-ahead from the front", NULL,
+	      "SELECT ready_at FROM tasker_ready_steps ORDER BY ready_at LIMIT 1");
+	probe(pg, "next-ready look-ahead from its floor", NULL,
+	      "SELECT ready_at FROM tasker_ready_steps WHERE ready_at >= (SELECT max(ready_at) - interval '1 second' FROM "
+	      "tasker_ready_steps) ORDER BY ready_at LIMIT 1");
+	probe(pg, "claim by step id", NULL,
+	      "SELECT claim_id FROM tasker_step_claims WHERE workflow_step_id = (SELECT max(workflow_step_id) - 5 FROM "
+	      "tasker_workflow_steps)");
+}
+
 /* A backlog of ten-step DAGs ($TASKER_BENCH_SOAK_TASKS, default 20,000 = 200,000 steps) created by two
  * processes, then two batched workers run it to the end while the completion rate is sampled every
  * 10 s. With $TASKER_BENCH_SOAK_HOLD (default 1) another connection holds a snapshot open for the
@@ -953,13 +1051,15 @@ static void bench_soak(void)
 	if (counts == MAP_FAILED)
 		die("mapping the step counters");
 	long long total = tasks * 10LL;
+	queue_reads q0 = queue_reads_now(pg);
 	int64_t t0 = now_us();
 	pid_t kids[2];
 	for (int k = 0; k < 2; k++)
 		if ((kids[k] = fork()) == 0)
 			worker_process(0, 0, &counts[k]);
 	enum { MAX_SAMPLES = 4096 };
-	static double rate[MAX_SAMPLES];
+	static double rate[MAX_SAMPLES], reads[MAX_SAMPLES]; /* steps/s; queue index entries read per step */
+	long long prev_reads = q0.pick_entries + q0.lease_entries;
 	int n = 0, running = 2;
 	long long prev = 0;
 	while (running > 0) {
@@ -972,13 +1072,27 @@ static void bench_soak(void)
 				}
 		}
 		long long done = atomic_load(&counts[0]) + atomic_load(&counts[1]);
-		if (running == 2 && n < MAX_SAMPLES) /* not the drain at the end, when one worker has left */
+		queue_reads q = queue_reads_now(pg);
+		if (running == 2 && n < MAX_SAMPLES) { /* not the drain at the end, when one worker has left */
+			reads[n] = done > prev ? (double)(q.pick_entries + q.lease_entries - prev_reads) / (double)(done - prev) : 0;
 			rate[n++] = (double)(done - prev) / 10.0;
+		}
+		prev_reads = q.pick_entries + q.lease_entries;
 		prev = done;
 	}
 	double secs = (double)(now_us() - t0) / 1e6;
 	if (prev < total)
 		fprintf(stderr, "bench: the soak completed %lld of %lld steps (a worker failed?)\n", prev, total);
+	sleep(1); /* the workers' backends report their counts as they exit */
+	queue_reads q1 = queue_reads_now(pg);
+	fprintf(stderr,
+	        "soak reads: the pick's index (ready_at): %lld scans, %lld entries read (%.1f per scan); the lease "
+	        "index: %lld scans, %lld entries read; queue tables: %.1f buffers per step\n",
+	        q1.pick_scans - q0.pick_scans, q1.pick_entries - q0.pick_entries,
+	        q1.pick_scans > q0.pick_scans ? (double)(q1.pick_entries - q0.pick_entries) / (double)(q1.pick_scans - q0.pick_scans) : 0.0,
+	        q1.lease_scans - q0.lease_scans, q1.lease_entries - q0.lease_entries,
+	        (double)(q1.blocks - q0.blocks) / (double)total);
+	soak_probes(pg);
 	if (holder) {
 		pg_exec(holder, "COMMIT");
 		PQfinish(holder);
@@ -988,7 +1102,7 @@ static void bench_soak(void)
 	long long kb = pg_count(pg, "SELECT (pg_total_relation_size('tasker_ready_steps') + "
 	                            "pg_total_relation_size('tasker_step_claims')) / 1024");
 	PQfinish(pg);
-	int w = n >= 12 ? 6 : n / 3; /* a minute of samples at each end, or a third of a shorter run */
+	int w = n >= 12 ? 6 : (n + 2) / 3; /* a minute of samples at each end, or a third of a shorter run */
 	double first = 0, last = 0;
 	for (int i = 0; i < w; i++) {
 		first += rate[i] / w;
@@ -998,6 +1112,10 @@ static void bench_soak(void)
 	size_t len = 0;
 	for (int i = 0; i < n && len < sizeof samples - 16; i++)
 		len += (size_t)snprintf(samples + len, sizeof samples - len, "%s%.0f", i ? " " : "", rate[i]);
+	fprintf(stderr, "soak reads: entries of the pick's and the lease's indexes read per step, every 10 s:");
+	for (int i = 0; i < n; i++)
+		fprintf(stderr, " %.0f", reads[i]);
+	fprintf(stderr, "\n");
 	static char m[8704];
 	snprintf(m, sizeof m,
 	         "%lld steps in %.0f s (%.0f steps/s)%s: first %s **%.0f** steps/s, last **%.0f** (%+.1f %%); queue "
