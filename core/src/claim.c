@@ -30,18 +30,46 @@
  * limit is small and sorts the whole queue instead of walking the (ready_at, workflow_step_id) index.
  * $2 the worker id, $3 the lease in seconds. */
 #define PICK_MAX 256
-#define CLAIM_CALL_SQL(pick)                                                                                \
-	"WITH p AS MATERIALIZED (" pick ") SELECT c_task_id, c_step_id, c_named_step_id, c_name, c_state, "     \
-	"c_attempts, c_retry_limit, c_retryable, c_results, c_inputs, c_named_task_id, c_context, c_tags, "      \
-	"c_initiator, c_source_system, c_reason, c_traceparent, c_claim_id, c_claimed_from, c_pick_order, "      \
-	"c_lease_expires_at, c_task_started FROM tasker_core_claim_steps(ARRAY(SELECT workflow_step_id FROM p), " \
-	"ARRAY(SELECT task_id FROM p), $2::text, $3::int)"
+#define CLAIM_COLUMNS                                                                                      \
+	"SELECT c_task_id, c_step_id, c_named_step_id, c_name, c_state, c_attempts, c_retry_limit, c_retryable, " \
+	"c_results, c_inputs, c_named_task_id, c_context, c_tags, c_initiator, c_source_system, c_reason, "       \
+	"c_traceparent, c_claim_id, c_claimed_from, c_pick_order, c_lease_expires_at, c_task_started FROM "
+#define CLAIM_FUNCTION_SQL                                                                                 \
+	"tasker_core_claim_steps(ARRAY(SELECT workflow_step_id FROM p), ARRAY(SELECT task_id FROM p), $2::text, " \
+	"$3::int)"
+#define CLAIM_CALL_SQL(pick) "WITH p AS MATERIALIZED (" pick ") " CLAIM_COLUMNS CLAIM_FUNCTION_SQL
+/* The FIFO pick starts its walk of the queue's index at a floor its connection carries from its previous
+ * pick (session settings, so a rolled-back claim leaves the floor as it was): the oldest ready_at that
+ * pick took, less a margin of one second. Behind a long-running transaction elsewhere, every row ever
+ * claimed keeps a dead entry at the front of that index until the transaction ends (nothing may mark it
+ * dead while an old snapshot can still see it), and a pick from the front walks all of them: after
+ * 30,000 steps, 30,000 entries for one row (bench/RESULTS.md). From the floor it walks the rows claimed
+ * in the margin. Rows that become claimable below the floor — queued by a transaction that started more
+ * than the margin before it committed (ready_at is its start time), or released by a claim that rolled
+ * back — are taken by the safety rule: a pick from the front of the queue when the last one is older
+ * than tasker.pick_full_scan_seconds (default 30), the first pick of a connection, and the first after
+ * its handler filter ($1) changed. So no row waits more than that period beyond its turn. */
+#define PICK_FLOOR_MARGIN "interval '1 second'"
 #define PICK_SQL_FMT                                                                                      \
-	CLAIM_CALL_SQL("SELECT r.workflow_step_id, r.task_id FROM tasker_ready_steps r "                  \
-	               "JOIN tasker_tasks t ON t.task_id = r.task_id "                                    \
-	               "WHERE r.ready_at <= " NOW_UTC " AND ($1::text[] IS NULL OR r.handler_class = ANY($1::text[])) " \
-	               "ORDER BY r.ready_at, r.workflow_step_id LIMIT %u "                                 \
-	               "FOR UPDATE OF r SKIP LOCKED FOR NO KEY UPDATE OF t SKIP LOCKED")
+	"WITH f AS MATERIALIZED (SELECT CASE WHEN g.filter = COALESCE($1::text[]::text, '*') AND g.full_at > "  \
+	NOW_UTC " - COALESCE(NULLIF(g.period, '')::int, 30) * interval '1 second' THEN g.floor - "            \
+	PICK_FLOOR_MARGIN " END AS lo, g.filter = COALESCE($1::text[]::text, '*') AS same, g.floor "           \
+	"FROM (SELECT current_setting('tasker.pick_filter', true) AS filter, "                                 \
+	"timezone('UTC', to_timestamp(NULLIF(current_setting('tasker.pick_full_at', true), '')::float8)) AS full_at, " \
+	"timezone('UTC', to_timestamp(NULLIF(current_setting('tasker.pick_floor', true), '')::float8)) AS floor, " \
+	"current_setting('tasker.pick_full_scan_seconds', true) AS period) g), "                               \
+	"p AS MATERIALIZED (SELECT r.workflow_step_id, r.task_id, r.ready_at FROM tasker_ready_steps r "       \
+	"JOIN tasker_tasks t ON t.task_id = r.task_id "                                                        \
+	"WHERE r.ready_at >= COALESCE((SELECT lo FROM f), '-infinity') AND r.ready_at <= " NOW_UTC            \
+	" AND ($1::text[] IS NULL OR r.handler_class = ANY($1::text[])) "                                      \
+	"ORDER BY r.ready_at, r.workflow_step_id LIMIT %u "                                                    \
+	"FOR UPDATE OF r SKIP LOCKED FOR NO KEY UPDATE OF t SKIP LOCKED), "                                    \
+	"s AS MATERIALIZED (SELECT set_config('tasker.pick_floor', COALESCE(extract(epoch FROM m.first)::text, " \
+	"CASE WHEN f.same THEN extract(epoch FROM f.floor)::text END, ''), false), "                           \
+	"CASE WHEN f.lo IS NULL THEN set_config('tasker.pick_full_at', extract(epoch FROM " NOW_UTC ")::text, " \
+	"false) END, set_config('tasker.pick_filter', COALESCE($1::text[]::text, '*'), false) "               \
+	"FROM f, (SELECT min(ready_at) AS first FROM p) m) "                                                   \
+	CLAIM_COLUMNS CLAIM_FUNCTION_SQL " WHERE (SELECT true FROM s)"
 static tdb_stmt pick_stmts[PICK_MAX];
 static char pick_names[PICK_MAX][24];
 static char pick_sql[PICK_MAX][sizeof PICK_SQL_FMT + 8];

@@ -211,11 +211,21 @@ int tqueue_batch_write(tdb *db, tqueue_batch *b)
 }
 
 
+/* The first ready_at this worker may claim. It walks the queue's index from the floor the connection's
+ * last claim left (core/src/claim.c: the oldest row that claim took, less a second, for the same handler
+ * filter), not from the front, where a long-running transaction elsewhere keeps the entry of every row
+ * ever claimed; only when nothing lies above the floor does it look from the front (an empty answer
+ * lets the worker report idle, so it must be the whole queue's). */
 static const tdb_stmt Q_NEXT_READY = {
 	"queue_next_ready",
 	/* No GREATEST here: it ignores NULL, and NULL (an empty queue) must stay NULL. */
-	"SELECT CEIL(EXTRACT(EPOCH FROM (min(ready_at) - timezone('UTC', now()))) * 1000)::bigint "
-	"FROM tasker_ready_steps WHERE $1::text[] IS NULL OR handler_class = ANY($1::text[])"};
+	"SELECT CEIL(EXTRACT(EPOCH FROM (COALESCE("
+	"(SELECT ready_at FROM tasker_ready_steps WHERE ready_at >= CASE WHEN current_setting('tasker.pick_filter', "
+	"true) = COALESCE($1::text[]::text, '*') THEN timezone('UTC', to_timestamp(NULLIF(current_setting("
+	"'tasker.pick_floor', true), '')::float8)) - interval '1 second' END "
+	"AND ($1::text[] IS NULL OR handler_class = ANY($1::text[])) ORDER BY ready_at LIMIT 1), "
+	"(SELECT ready_at FROM tasker_ready_steps WHERE $1::text[] IS NULL OR handler_class = ANY($1::text[]) "
+	"ORDER BY ready_at LIMIT 1)) - timezone('UTC', now()))) * 1000)::bigint"};
 enum { NEXT_READY_MS };
 /* The template (the named task's configuration) is the one place a step's handler_class is kept. */
 static const tdb_stmt Q_STEP_HANDLER = {
