@@ -90,7 +90,8 @@ typedef struct tevents_creation {
 	const int64_t *step_ids; /* per template step */
 	const int *bypassed;     /* per template step: resolved at creation */
 } tevents_creation;
-/* Stores the request's traceparent (when given) and emits task.start_requested and the bypass events. */
+/* Emits task.start_requested and the bypass events, and remembers the task's traceparent for its later
+ * events (the creation statement stores it in tasker_task_traces). */
 int tevents_task_created(tdb *db, const tevents_creation *c);
 /* TASKER_EINVAL naming `traceparent` unless NULL or a valid W3C traceparent. */
 int tevents_check_traceparent(const char *traceparent);

@@ -44,10 +44,6 @@ static const tdb_stmt Q_PERSIST = {
 	"AS u(n, t, s, p, us, o) ORDER BY u.o RETURNING id) "
 	"SELECT array_agg(id ORDER BY id)::text, pg_notify('" TASKER_EVENTS_CHANNEL "', max(id)::text) FROM ins"};
 enum { PERSIST_IDS, PERSIST_NOTIFIED };
-static const tdb_stmt Q_TRACE_INSERT = {
-	"events_trace_insert",
-	"INSERT INTO tasker_task_traces (task_id, traceparent, created_at) "
-	"VALUES ($1::bigint, $2, timezone('UTC', now()))"};
 static const tdb_stmt Q_CUSTOM_DECLARED = {
 	"events_custom_declared",
 	"SELECT EXISTS (SELECT 1 FROM tasker_named_tasks nt WHERE jsonb_typeof(nt.configuration) = 'object' AND "
@@ -864,13 +860,9 @@ int tevents_check_traceparent(const char *tp)
 
 int tevents_task_created(tdb *db, const tevents_creation *c)
 {
-	char idbuf[24];
-	const char *p[] = {tdb_fmt_i64(idbuf, c->task_id), c->traceparent};
-	int rc = c->traceparent ? tdb_exec(NULL, db, &Q_TRACE_INSERT, 2, p, "recording the request's traceparent")
-	                        : TASKER_OK;
-	tevents_bus *bus = rc ? NULL : tevents_conn_bus(db, TASKER_LOG_ERROR);
+	tevents_bus *bus = tevents_conn_bus(db, TASKER_LOG_ERROR);
 	if (!bus)
-		return rc;
+		return TASKER_OK;
 	const treg_entry *en = c->entry;
 	cache_task(bus, c->task_id, en->named_task_id, c->identity_hash, c->traceparent);
 	for (size_t i = 0; i < en->tpl->nsteps; i++)

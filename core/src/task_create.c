@@ -1,7 +1,8 @@
 /*
  * task_create.c — turns a task request into a task: validation (template, context schema, fields,
- * bypass list), identity (random or SHA-256 of the request), and one transaction that writes the
- * task, its steps and edges and makes the first steps claimable. Writes nothing on any error.
+ * bypass list), identity (random or SHA-256 of the request), and one statement (a server function,
+ * migration 0013) that writes the task, its steps and edges and makes the first steps claimable, in
+ * one round trip with its BEGIN. Writes nothing on any error.
  */
 #include <openssl/evp.h>
 #include <stdlib.h>
@@ -16,35 +17,15 @@
 #include "util.h"
 
 
-static const tdb_stmt Q_TASK_INSERT = {
-	"create_task_insert",
-	"INSERT INTO tasker_tasks (named_task_id, complete, requested_at, initiator, source_system, reason, "
-	"bypass_steps, tags, context, identity_hash, created_at, updated_at) VALUES ($1::int, false, "
-	"$2::timestamp, $3, $4, $5, $6::json, $7::jsonb, $8::jsonb, $9, " NOW_UTC ", " NOW_UTC ") "
-	"ON CONFLICT (identity_hash) DO NOTHING RETURNING task_id"};
-enum { TASK_INSERT_TASK_ID };
-static const tdb_stmt Q_TASK_BY_HASH = {"create_task_by_hash",
-                                        "SELECT task_id FROM tasker_tasks WHERE identity_hash = $1"};
-enum { TASK_BY_HASH_TASK_ID };
-/* $1 task, $2 inputs, $3 named_step_ids, $4 retryable, $5 limits, $6 processed (bypassed), $7 skippable */
-static const tdb_stmt Q_STEPS_INSERT = {
-	"create_steps_insert",
-	"INSERT INTO tasker_workflow_steps (task_id, named_step_id, retryable, retry_limit, in_process, "
-	"processed, processed_at, attempts, inputs, results, skippable, created_at, updated_at) "
-	"SELECT $1::bigint, u.n, u.r, u.l, false, u.p, CASE WHEN u.p THEN " NOW_UTC " END, 0, $2::jsonb, "
-	"'{}'::jsonb, u.k, " NOW_UTC ", " NOW_UTC " FROM unnest($3::int[], $4::bool[], $5::int[], $6::bool[], "
-	"$7::bool[]) WITH ORDINALITY AS u(n, r, l, p, k, i) ORDER BY u.i "
-	"RETURNING workflow_step_id, named_step_id"};
-enum { STEPS_INSERT_STEP_ID, STEPS_INSERT_NAMED_STEP_ID };
-static const tdb_stmt Q_EDGES_INSERT = {
-	"create_edges_insert",
-	"INSERT INTO tasker_workflow_step_edges (from_step_id, to_step_id, name, created_at, updated_at) "
-	"SELECT f, t, 'provides', " NOW_UTC ", " NOW_UTC " FROM unnest($1::bigint[], $2::bigint[]) AS u(f, t)"};
-static const tdb_stmt Q_BYPASS_TRANSITIONS = {
-	"create_bypass_transitions",
-	"INSERT INTO tasker_workflow_step_transitions (workflow_step_id, from_state, to_state, metadata, "
-	"sort_key, most_recent, created_at, updated_at) SELECT s, 'pending', 'resolved_manually', "
-	"'{\"bypassed\": true}'::jsonb, 10, true, " NOW_UTC ", " NOW_UTC " FROM unnest($1::bigint[]) AS s"};
+/* The whole creation in one statement (migration 0013): the task (or the one an identical request created),
+ * its steps, edges, bypass transitions, ready-queue rows and traceparent. The step arrays are in the
+ * template's topological order; the edges are 1-based positions in them. */
+static const tdb_stmt Q_CREATE = {
+	"create_task",
+	"SELECT c_task_id, c_existed, c_step_id, c_named_step_id FROM tasker_core_create_task($1::int, "
+	"$2::timestamp, $3, $4, $5, $6::json, $7::jsonb, $8::jsonb, $9, $10, $11::int[], $12::bool[], $13::int[], "
+	"$14::bool[], $15::bool[], $16::text[], $17::int[], $18::int[])"};
+enum { CREATE_TASK_ID, CREATE_EXISTED, CREATE_STEP_ID, CREATE_NAMED_STEP_ID };
 
 typedef struct {
 	const char *name, *ns, *version, *initiator, *source_system, *reason;
@@ -211,142 +192,120 @@ static void plan_initial(initial_plan *p, const ttpl_template *t, const cJSON *b
 	}
 }
 
-static char *int_array(const ttpl_template *t, const int32_t *ids, const int *flags, int mode)
+enum { ARR_NAMED_STEP, ARR_RETRYABLE, ARR_LIMIT, ARR_BYPASSED, ARR_SKIPPABLE, ARR_ENQUEUE, ARR_EDGE_FROM,
+       ARR_EDGE_TO, NARRAYS };
+
+/* The function's array arguments (PostgreSQL array literals), steps in topological order. */
+static int step_arrays(char *out[NARRAYS], const treg_entry *e, const initial_plan *plan)
 {
-	tbuf b;
-	tbuf_init(&b);
-	tbuf_puts(&b, "{");
-	for (size_t k = 0; k < t->nsteps; k++) {
+	const ttpl_template *t = e->tpl;
+	tbuf b[NARRAYS];
+	size_t *pos = calloc(t->nsteps + 1, sizeof *pos); /* 1-based position of each template step */
+	for (int m = 0; m < NARRAYS; m++) {
+		tbuf_init(&b[m]);
+		tbuf_puts(&b[m], "{");
+	}
+	size_t nedges = 0;
+	for (size_t k = 0; pos && k < t->nsteps; k++)
+		pos[t->topo[k]] = k + 1;
+	for (size_t k = 0; pos && k < t->nsteps; k++) {
 		size_t i = t->topo[k];
 		const ttpl_step *s = &t->steps[i];
 		const char *sep = k ? "," : "";
-		switch (mode) {
-		case 0: tbuf_printf(&b, "%s%d", sep, ids[i]); break;
-		case 1: tbuf_printf(&b, "%s%s", sep, s->default_retryable ? "t" : "f"); break;
-		case 2: tbuf_printf(&b, "%s%d", sep, s->default_retry_limit); break;
-		case 3: tbuf_printf(&b, "%s%s", sep, flags[i] ? "t" : "f"); break;
-		default: tbuf_printf(&b, "%s%s", sep, s->skippable ? "t" : "f"); break;
-		}
-	}
-	tbuf_puts(&b, "}");
-	return tbuf_take(&b);
-}
-
-/* Inserts the steps; fills step_ids (per template index). */
-static int insert_steps(tdb *db, const treg_entry *e, const char *task_id, const char *inputs,
-                        const initial_plan *plan, int64_t *step_ids)
-{
-	const ttpl_template *t = e->tpl;
-	char *arrs[5] = {0};
-	int rc = TASKER_OK;
-	for (int m = 0; m < 5 && !rc; m++)
-		if (!(arrs[m] = int_array(t, e->named_step_ids, plan->bypassed, m)))
-			rc = TASKER_ENOMEM;
-	PGresult *res = NULL;
-	const char *p[] = {task_id, inputs, arrs[0], arrs[1], arrs[2], arrs[3], arrs[4]};
-	if (!rc)
-		rc = tdb_exec(&res, db, &Q_STEPS_INSERT, 7, p, "creating workflow steps");
-	for (int m = 0; m < 5; m++)
-		free(arrs[m]);
-	if (rc)
-		return rc;
-	for (int r = 0; r < PQntuples(res); r++) {
-		int i = treg_step_index(e, (int32_t)tdb_get_i64(res, r, STEPS_INSERT_NAMED_STEP_ID, -1));
-		if (i >= 0)
-			step_ids[i] = tdb_get_i64(res, r, STEPS_INSERT_STEP_ID, 0);
-	}
-	PQclear(res);
-	return TASKER_OK;
-}
-
-static int insert_edges_and_queue(tdb *db, const treg_entry *e, int64_t task_id, const int64_t *ids,
-                                  const initial_plan *plan)
-{
-	const ttpl_template *t = e->tpl;
-	tbuf from, to, byp;
-	tbuf_init(&from);
-	tbuf_init(&to);
-	tbuf_init(&byp);
-	tbuf_puts(&from, "{");
-	tbuf_puts(&to, "{");
-	tbuf_puts(&byp, "{");
-	size_t nedges = 0, nbyp = 0;
-	tqueue_batch ready;
-	tqueue_batch_init(&ready);
-	for (size_t i = 0; i < t->nsteps; i++) {
-		const ttpl_step *s = &t->steps[i];
+		tbuf_printf(&b[ARR_NAMED_STEP], "%s%d", sep, e->named_step_ids[i]);
+		tbuf_printf(&b[ARR_RETRYABLE], "%s%s", sep, s->default_retryable ? "t" : "f");
+		tbuf_printf(&b[ARR_LIMIT], "%s%d", sep, s->default_retry_limit);
+		tbuf_printf(&b[ARR_BYPASSED], "%s%s", sep, plan->bypassed[i] ? "t" : "f");
+		tbuf_printf(&b[ARR_SKIPPABLE], "%s%s", sep, s->skippable ? "t" : "f");
+		tbuf_puts(&b[ARR_ENQUEUE], sep);
+		tbuf_array_elem(&b[ARR_ENQUEUE], plan->ready[i] ? s->handler_class : NULL);
 		for (size_t j = 0; j < s->ndepends; j++, nedges++) {
-			tbuf_printf(&from, "%s%lld", nedges ? "," : "", (long long)ids[s->parents[j]]);
-			tbuf_printf(&to, "%s%lld", nedges ? "," : "", (long long)ids[i]);
+			tbuf_printf(&b[ARR_EDGE_FROM], "%s%zu", nedges ? "," : "", pos[s->parents[j]]);
+			tbuf_printf(&b[ARR_EDGE_TO], "%s%zu", nedges ? "," : "", k + 1);
 		}
-		if (plan->bypassed[i])
-			tbuf_printf(&byp, "%s%lld", nbyp++ ? "," : "", (long long)ids[i]);
-		if (plan->ready[i])
-			tqueue_batch_add(&ready, ids[i], task_id, s->handler_class, 0);
 	}
-	tbuf_puts(&from, "}");
-	tbuf_puts(&to, "}");
-	tbuf_puts(&byp, "}");
-	int rc = (from.oom || to.oom || byp.oom) ? tasker_set_oom() : TASKER_OK;
-	const char *ep[] = {from.data, to.data};
-	if (!rc && nedges)
-		rc = tdb_exec(NULL, db, &Q_EDGES_INSERT, 2, ep, "creating workflow step edges");
-	const char *bp[] = {byp.data};
-	if (!rc && nbyp)
-		rc = tdb_exec(NULL, db, &Q_BYPASS_TRANSITIONS, 1, bp, "resolving bypassed steps");
-	if (!rc)
-		rc = tqueue_batch_write(db, &ready);
-	tqueue_batch_free(&ready);
-	tbuf_free(&from);
-	tbuf_free(&to);
-	tbuf_free(&byp);
+	int oom = !pos;
+	free(pos);
+	for (int m = 0; m < NARRAYS; m++) {
+		tbuf_puts(&b[m], "}");
+		oom |= b[m].oom;
+		out[m] = tbuf_take(&b[m]);
+		oom |= !out[m];
+	}
+	return oom ? tasker_set_oom() : TASKER_OK;
+}
+
+/* The creation's events, in the order they had when each table was written by its own statement:
+ * task.start_requested and the bypass transitions, then the steps made claimable
+ * (viable_steps_discovered). The bus publishes them after the COMMIT, and the wake-up follows it. */
+static int publish_created(tdb *db, const treg_entry *e, const request *r, int64_t task_id, const int64_t *ids,
+                           const initial_plan *plan)
+{
+	int rc = tevents_task_created(db, &(tevents_creation){task_id, e, r->identity, r->traceparent, r->initiator,
+	                                                      r->source_system, r->reason, ids, plan->bypassed});
+	const ttpl_template *t = e->tpl;
+	size_t n = 0;
+	int64_t *ready = calloc(3 * t->nsteps + 1, sizeof *ready); /* step ids, task ids, delays (0) */
+	if (!rc && !ready)
+		rc = tasker_set_oom();
+	for (size_t i = 0; !rc && i < t->nsteps; i++)
+		if (plan->ready[i]) {
+			ready[n] = ids[i];
+			ready[t->nsteps + n++] = task_id;
+		}
+	if (!rc && n) {
+		tevents_steps_enqueued(db, ready, ready + t->nsteps, ready + 2 * t->nsteps, n);
+		rc = tqueue_wake(db);
+	}
+	free(ready);
 	return rc;
 }
 
 static int create_in_txn(int64_t *out, tdb *db, const treg_entry *e, request *r)
 {
 	const ttpl_template *t = e->tpl;
-	char *context = tstrdup(r->context_text), *tags = tjson_print(r->tags), *bypass = tjson_print(r->bypass);
-	char ntid[24];
-	int rc = (context && tags && bypass) ? TASKER_OK : TASKER_ENOMEM;
-	const char *p[] = {tdb_fmt_i64(ntid, e->named_task_id), r->requested_at, r->initiator, r->source_system,
-	                   r->reason, bypass, tags, context, r->identity};
-	PGresult *res = NULL;
-	if (!rc)
-		rc = tdb_exec(&res, db, &Q_TASK_INSERT, 9, p, "creating the task");
-	if (!rc && PQntuples(res) == 0) {
-		/* An identical request already created the task (identity hash). */
-		PQclear(res);
-		const char *hp[] = {r->identity};
-		rc = tdb_exec(&res, db, &Q_TASK_BY_HASH, 1, hp, "finding the existing task");
-		if (!rc && PQntuples(res) == 1) {
-			*out = tdb_get_i64(res, 0, TASK_BY_HASH_TASK_ID, 0);
-			rc = TASKER_EXISTS;
-		} else if (!rc) {
-			rc = tasker_set_error(TASKER_ECONFLICT, "task identity %s collided but no task holds it", r->identity);
-		}
-	} else if (!rc) {
-		*out = tdb_get_i64(res, 0, TASK_INSERT_TASK_ID, 0);
-	}
-	PQclear(res);
+	char *tags = tjson_print(r->tags), *bypass = tjson_print(r->bypass);
+	char *arrs[NARRAYS] = {0};
 	initial_plan plan = {calloc(t->nsteps + 1, sizeof(int)), calloc(t->nsteps + 1, sizeof(int))};
 	int64_t *ids = calloc(t->nsteps + 1, sizeof *ids);
-	if (!rc && (!plan.bypassed || !plan.ready || !ids))
-		rc = tasker_set_oom();
-	char tid[24];
+	int rc = (tags && bypass && plan.bypassed && plan.ready && ids) ? TASKER_OK : tasker_set_oom();
 	if (!rc) {
 		plan_initial(&plan, t, r->bypass);
-		rc = insert_steps(db, e, tdb_fmt_i64(tid, *out), context, &plan, ids);
+		rc = step_arrays(arrs, e, &plan);
 	}
-	if (!rc) /* keeps the traceparent; task.start_requested and the bypass events */
-		rc = tevents_task_created(db, &(tevents_creation){*out, e, r->identity, r->traceparent, r->initiator,
-		                                                  r->source_system, r->reason, ids, plan.bypassed});
+	char ntid[24];
+	const char *p[] = {tdb_fmt_i64(ntid, e->named_task_id), r->requested_at, r->initiator, r->source_system,
+	                   r->reason, bypass, tags, r->context_text, r->identity, r->traceparent,
+	                   arrs[ARR_NAMED_STEP], arrs[ARR_RETRYABLE], arrs[ARR_LIMIT], arrs[ARR_BYPASSED],
+	                   arrs[ARR_SKIPPABLE], arrs[ARR_ENQUEUE], arrs[ARR_EDGE_FROM], arrs[ARR_EDGE_TO]};
+	PGresult *res = NULL;
 	if (!rc)
-		rc = insert_edges_and_queue(db, e, *out, ids, &plan);
+		rc = tdb_exec(&res, db, &Q_CREATE, 18, p, "creating the task");
+	if (!rc && PQntuples(res) < 1) {
+		rc = tasker_set_error(TASKER_ERROR, "creating the task: tasker_core_create_task returned no row");
+	} else if (!rc && tdb_get_bool(res, 0, CREATE_EXISTED, 0)) {
+		/* An identical request already created the task (identity hash): nothing was written. */
+		if (tdb_is_null(res, 0, CREATE_TASK_ID)) {
+			rc = tasker_set_error(TASKER_ECONFLICT, "task identity %s collided but no task holds it", r->identity);
+		} else {
+			*out = tdb_get_i64(res, 0, CREATE_TASK_ID, 0);
+			rc = TASKER_EXISTS;
+		}
+	} else if (!rc) {
+		*out = tdb_get_i64(res, 0, CREATE_TASK_ID, 0);
+		for (int row = 0; row < PQntuples(res); row++) {
+			int i = treg_step_index(e, (int32_t)tdb_get_i64(res, row, CREATE_NAMED_STEP_ID, -1));
+			if (i >= 0)
+				ids[i] = tdb_get_i64(res, row, CREATE_STEP_ID, 0);
+		}
+		rc = publish_created(db, e, r, *out, ids, &plan);
+	}
+	PQclear(res);
+	for (int m = 0; m < NARRAYS; m++)
+		free(arrs[m]);
 	free(plan.bypassed);
 	free(plan.ready);
 	free(ids);
-	free(context);
 	free(tags);
 	free(bypass);
 	return rc;
