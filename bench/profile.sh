@@ -6,7 +6,7 @@
 # and the lock waits seen.
 # With TASKER_PROFILE_PERF=1 it also samples the server's call graphs with `perf record` during each
 # measured run and prints PostgreSQL's CPU per unit of work by cause (bench/perf_breakdown.py).
-# Usage: bash bench/profile.sh [latency|throughput|throughput-unbatched|throughput-batched] ...
+# Usage: bash bench/profile.sh [latency|throughput|throughput-unbatched|throughput-batched|create] ...
 #        (default: latency throughput-unbatched). Output: markdown on stdout, also kept in
 #        build-bench/profile/<workload>.md.
 set -euo pipefail
