@@ -1,6 +1,17 @@
 /*
  * ops.c — operator actions on tasks and steps: cancel a task, resolve a step by hand, retry a failed
- * task. Each is one transaction that starts by locking the task row, like every state change.
+ * task. Each is one transaction that starts by locking the task row, like every state change, and then
+ * the task's claims.
+ *
+ * Why the claims: a worker's successful completion (migration 0008) takes its claim row first (the
+ * compare-and-swap), then step rows, and the task row last, only when the task may have finished. An
+ * operator holding the task row that waited for such a claim (a cancel deleting the task's claims) or a
+ * step row it holds would deadlock with it. So, with the task row held, the operator locks the task's
+ * claims with SKIP LOCKED; a claim it cannot lock belongs to a completion in flight. Then it gives the
+ * task row back (rolls back, nothing written), waits for that claim alone in a transaction that holds
+ * nothing else, and starts again. Once every claim is locked no completion of the task can start, and
+ * the steps' states are read by new statements (READ COMMITTED: they see what the completions before
+ * committed).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +26,18 @@
 static const tdb_stmt Q_LOCK_TASK = {
 	"ops_lock_task",
 	"SELECT t.task_id FROM tasker_tasks t WHERE t.task_id = $1::bigint FOR NO KEY UPDATE"};
+/* The task's claims, locked unless a completion holds one: returns one it could not lock, if any. */
+static const tdb_stmt Q_LOCK_CLAIMS = {
+	"ops_lock_claims",
+	"WITH mine AS MATERIALIZED (SELECT c.workflow_step_id FROM tasker_step_claims c WHERE c.task_id = $1::bigint "
+	"FOR UPDATE SKIP LOCKED) "
+	"SELECT c.workflow_step_id FROM tasker_step_claims c WHERE c.task_id = $1::bigint "
+	"AND c.workflow_step_id NOT IN (SELECT m.workflow_step_id FROM mine m) LIMIT 1"};
+enum { LOCK_CLAIMS_STEP_ID };
+/* Waits for the completion holding one claim (this statement's transaction holds no other lock). */
+static const tdb_stmt Q_WAIT_CLAIM = {
+	"ops_wait_claim",
+	"SELECT 1 FROM tasker_step_claims WHERE workflow_step_id = $1::bigint FOR UPDATE"};
 static const tdb_stmt Q_TASK_STATE = {
 	"ops_task_state",
 	"SELECT tt.to_state, tt.sort_key FROM tasker_task_transitions tt WHERE tt.task_id = $1::bigint "
@@ -65,7 +88,44 @@ typedef struct {
 	size_t nsteps;
 } task_snapshot;
 
-static int lock_and_read(task_snapshot *s, tdb *db, int64_t task_id)
+/* An operator action: its argument, and the claim it found held by a completion in flight (0: none). */
+typedef struct {
+	int64_t busy_step;
+	void *arg;
+} op_call;
+
+/* How often an action gives way to completions of its task before it reports them (each time one
+ * completion finished while it waited, so this is only reached while workers keep completing). */
+enum { OP_MAX_YIELDS = 1000 };
+
+static int wait_claim_txn(tdb *db, tasker_client *client, void *arg)
+{
+	(void)client;
+	char b[24];
+	const char *p[] = {tdb_fmt_i64(b, *(int64_t *)arg)};
+	return tdb_exec(NULL, db, &Q_WAIT_CLAIM, 1, p, "waiting for a completion of the task");
+}
+
+/* Runs `fn` (which calls lock_and_read) in a transaction; while it finds a claim of its task held by a
+ * completion, rolls back, waits for that completion and runs it again. */
+static int op_run(tasker_client *client, int (*fn)(tdb *db, tasker_client *client, void *arg), void *arg,
+                  const char *what)
+{
+	op_call call = {0, arg};
+	for (int yields = 0;; yields++) {
+		call.busy_step = 0;
+		int rc = tclient_in_txn(client, fn, &call);
+		if (!call.busy_step)
+			return rc;
+		if (yields == OP_MAX_YIELDS)
+			return tasker_set_error(TASKER_ECONFLICT, "%s: steps of the task kept completing (step %lld still "
+			                        "is); nothing was changed, try again", what, (long long)call.busy_step);
+		if ((rc = tclient_in_txn(client, wait_claim_txn, &call.busy_step)))
+			return rc;
+	}
+}
+
+static int lock_and_read(task_snapshot *s, tdb *db, op_call *call, int64_t task_id)
 {
 	memset(s, 0, sizeof *s);
 	char b[24];
@@ -78,6 +138,13 @@ static int lock_and_read(task_snapshot *s, tdb *db, int64_t task_id)
 	PQclear(res);
 	if (!found)
 		return tasker_set_error(TASKER_ENOTFOUND, "task %lld does not exist", (long long)task_id);
+	if ((rc = tdb_exec(&res, db, &Q_LOCK_CLAIMS, 1, p, "locking the task's claims")))
+		return rc;
+	call->busy_step = PQntuples(res) > 0 ? tdb_get_i64(res, 0, LOCK_CLAIMS_STEP_ID, 0) : 0;
+	PQclear(res);
+	if (call->busy_step) /* rolled back by op_run, which waits for that completion and starts again */
+		return tasker_set_error(TASKER_ECONFLICT, "task %lld: step %lld is being completed",
+		                        (long long)task_id, (long long)call->busy_step);
 	if ((rc = tdb_exec(&res, db, &Q_TASK_STATE, 1, p, "reading the task's state")))
 		return rc;
 	s->state = TASKER_STATE_PENDING;
@@ -130,9 +197,10 @@ static int move_task(tdb *db, int64_t task_id, task_snapshot *s, tasker_state to
 static int cancel_txn(tdb *db, tasker_client *client, void *arg)
 {
 	(void)client;
-	int64_t task_id = *(int64_t *)arg;
+	op_call *call = arg;
+	int64_t task_id = *(int64_t *)call->arg;
 	task_snapshot s;
-	int rc = lock_and_read(&s, db, task_id);
+	int rc = lock_and_read(&s, db, call, task_id);
 	if (!rc && !tasker_task_transition_event(s.state, TASKER_STATE_CANCELLED))
 		rc = tasker_set_error(TASKER_ETRANSITION, "task %lld: transition %s → cancelled is not allowed",
 		                      (long long)task_id, tasker_state_name(s.state));
@@ -170,7 +238,7 @@ static int cancel_txn(tdb *db, tasker_client *client, void *arg)
 
 int tasker_task_cancel(tasker_client *client, int64_t task_id)
 {
-	return tclient_in_txn(client, cancel_txn, &task_id);
+	return op_run(client, cancel_txn, &task_id, "cancelling the task");
 }
 
 /* ---- re-opening a failed task (retry, or a manual resolution that removed the last blocker) */
@@ -226,9 +294,10 @@ static int reopen(tdb *db, treg *reg, int64_t task_id, task_snapshot *s, int fre
 
 static int retry_txn(tdb *db, tasker_client *client, void *arg)
 {
-	int64_t task_id = *(int64_t *)arg;
+	op_call *call = arg;
+	int64_t task_id = *(int64_t *)call->arg;
 	task_snapshot s;
-	int rc = lock_and_read(&s, db, task_id);
+	int rc = lock_and_read(&s, db, call, task_id);
 	if (!rc && s.state != TASKER_STATE_ERROR)
 		rc = tasker_set_error(TASKER_ETRANSITION, "task %lld is %s; only a task in error can be retried "
 		                                          "(transition %s → pending is not allowed)",
@@ -241,7 +310,7 @@ static int retry_txn(tdb *db, tasker_client *client, void *arg)
 
 int tasker_task_retry(tasker_client *client, int64_t task_id)
 {
-	return tclient_in_txn(client, retry_txn, &task_id);
+	return op_run(client, retry_txn, &task_id, "retrying the task");
 }
 
 /* ---- manual resolution */
@@ -253,7 +322,8 @@ typedef struct {
 
 static int resolve_txn(tdb *db, tasker_client *client, void *arg)
 {
-	resolve_arg *a = arg;
+	op_call *call = arg;
+	resolve_arg *a = call->arg;
 	char b[24];
 	const char *sp[] = {tdb_fmt_i64(b, a->step_id)};
 	PGresult *res;
@@ -266,7 +336,7 @@ static int resolve_txn(tdb *db, tasker_client *client, void *arg)
 	if (!found)
 		return tasker_set_error(TASKER_ENOTFOUND, "workflow step %lld does not exist", (long long)a->step_id);
 	task_snapshot s;
-	rc = lock_and_read(&s, db, task_id);
+	rc = lock_and_read(&s, db, call, task_id);
 	step_row *r = NULL;
 	for (size_t i = 0; !rc && i < s.nsteps; i++)
 		if (s.steps[i].id == a->step_id)
@@ -320,5 +390,5 @@ int tasker_step_resolve(tasker_client *client, int64_t step_id, const char *resu
 		cJSON_Delete(doc);
 	}
 	resolve_arg a = {step_id, results_json};
-	return tclient_in_txn(client, resolve_txn, &a);
+	return op_run(client, resolve_txn, &a, "resolving the step");
 }

@@ -4,7 +4,7 @@
  * database error (a deadlock, a duplicate transition); the final state must follow the state
  * machines: one current transition per task and step, sort keys increasing, every recorded move
  * allowed, no claim left behind, and the result recorded or refused (ECONFLICT), never both.
- * TASKER_RACE_ROUNDS sets the rounds per test (default 200). */
+ * TASKER_RACE_ROUNDS sets the rounds per test (default 50). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,7 +18,7 @@
 #include "testdb.h"
 
 static testdb db;
-static tasker_template_info solo_tpl, pair_tpl;
+static tasker_template_info solo_tpl, pair_tpl, chain_tpl;
 static tasker_client *worker_client, *operator_client;
 
 /* One step: its completion finishes the task. */
@@ -41,11 +41,25 @@ static const char *PAIR =
 	"  - name: second\n"
 	"    handler_class: RaceSecond\n";
 
+/* A parent and its child: the parent's completion makes the child claimable. */
+static const char *CHAIN =
+	"name: race_chain\n"
+	"namespace_name: races\n"
+	"version: 1.0.0\n"
+	"step_templates:\n"
+	"  - name: parent\n"
+	"    handler_class: RaceParent\n"
+	"  - name: child\n"
+	"    handler_class: RaceChild\n"
+	"    depends_on_step: parent\n";
+
 static int setup(void **state)
 {
 	testdb_open_template(&db, "operator_races", SOLO, &solo_tpl);
 	if (tasker_template_register_string(&pair_tpl, db.client, PAIR, 0, "race_pair", NULL) != TASKER_OK)
 		fail_msg("registering race_pair: %s", tasker_error_last()->message);
+	if (tasker_template_register_string(&chain_tpl, db.client, CHAIN, 0, "race_chain", NULL) != TASKER_OK)
+		fail_msg("registering race_chain: %s", tasker_error_last()->message);
 	tasker_client_options co = TASKER_CLIENT_OPTIONS_INIT;
 	co.database_url = db.conninfo;
 	assert_int_equal(tasker_client_open(&worker_client, &co), TASKER_OK);
@@ -64,7 +78,7 @@ static int teardown(void **state)
 static int rounds(void)
 {
 	const char *env = getenv("TASKER_RACE_ROUNDS");
-	return env && atoi(env) > 0 ? atoi(env) : 200;
+	return env && atoi(env) > 0 ? atoi(env) : 50;
 }
 
 /* ---- the two racers */
@@ -352,6 +366,40 @@ static void test_resolve_races_failure(void **state)
 	print_message("resolution won %d, refused %d of %d rounds\n", resolved, refused, rounds());
 }
 
+/* A pending child resolved by hand while its parent's completion makes it claimable: both succeed,
+ * the child is resolved once and not left in the queue, and the task finishes once. */
+static void test_resolve_child_races_parent_completion(void **state)
+{
+	(void)state;
+	for (int round = 0; round < rounds(); round++) {
+		int64_t task = testdb_create_task(db.client, &chain_tpl, NULL);
+		tasker_claimed_step *s = testdb_claim_one(db.client, "RaceParent");
+		int64_t child = testdb_count(db.pg, "SELECT workflow_step_id FROM tasker_workflow_steps WHERE task_id = %lld "
+		                                    "AND workflow_step_id <> %lld", (long long)task,
+		                             (long long)s->workflow_step_id);
+		racer w = {.result = result_of(s, TASKER_OUTCOME_SUCCESS)};
+		racer o = {.op = OP_RESOLVE, .id = child};
+		race(round, &w, &o);
+
+		if (w.result.status != TASKER_OK || o.rc != TASKER_OK)
+			fail_msg("round %d: the parent's result %s (%d), the child's resolution %s (%s)", round,
+			         w.result.status == TASKER_OK ? "recorded" : "refused", w.result.status,
+			         o.rc == TASKER_OK ? "done" : "refused", o.message);
+		assert_int_equal(step_state(s->workflow_step_id), TASKER_STATE_COMPLETE);
+		assert_int_equal(step_state(child), TASKER_STATE_RESOLVED_MANUALLY);
+		assert_int_equal(step_moves(child, "resolved_manually"), 1);
+		assert_int_equal(testdb_count(db.pg, "SELECT count(*) FROM tasker_ready_steps WHERE task_id = %lld",
+		                              (long long)task), 0);
+		tasker_state ts = task_state(task);
+		if (ts != TASKER_STATE_COMPLETE)
+			fail_msg("round %d: both steps are done but the task is %s", round, tasker_state_name(ts));
+		assert_int_equal(task_moves(task, "complete"), 1);
+		assert_no_claims(round, task);
+		assert_task_histories(round, task);
+		tasker_claimed_step_free(s);
+	}
+}
+
 /* ---- a task retried while its step's failure is being recorded (the retry is refused while the task
  * runs, or re-opens the failed step once the failure is recorded) */
 
@@ -403,6 +451,7 @@ int main(void)
 		cmocka_unit_test(test_cancel_races_last_step),
 		cmocka_unit_test(test_cancel_races_step_of_open_task),
 		cmocka_unit_test(test_resolve_races_failure),
+		cmocka_unit_test(test_resolve_child_races_parent_completion),
 		cmocka_unit_test(test_retry_races_failure),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
