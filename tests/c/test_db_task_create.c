@@ -1,7 +1,8 @@
 /* Integration tests of task creation as one statement (tasker_core_create_task, migration 0013): the rows
  * a created task has (steps in topological order, edges, bypass transitions, ready-queue rows, trace),
  * the function's refusals of arguments that do not fit together (named, nothing written), a failure
- * half-way through its writes leaving nothing behind, and a database migrated before 0013 upgrading. */
+ * half-way through its writes leaving nothing behind, a database migrated before 0013 upgrading, and
+ * the foreign-key checks of its step rows probing tasker_tasks by key on a small, analysed table. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -191,6 +192,17 @@ static void test_failure_midway_writes_nothing(void **state)
 	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM tasker_tasks WHERE identity_hash = 'midway'"), 0);
 }
 
+/* A client of its own with one connection: its statements are prepared (and planned) afresh. */
+static tasker_client *one_connection(testdb *t)
+{
+	tasker_client *c = NULL;
+	tasker_client_options o = TASKER_CLIENT_OPTIONS_INIT;
+	o.database_url = t->conninfo;
+	o.pool_size = 1;
+	assert_int_equal(tasker_client_open(&c, &o), TASKER_OK);
+	return c;
+}
+
 /* A database migrated before 0013 (no creation function) cannot create tasks until it is migrated;
  * migrating applies 0013 alone and leaves its tasks as they were. */
 static void test_database_before_0013_upgrades(void **state)
@@ -210,11 +222,7 @@ static void test_database_before_0013_upgrades(void **state)
 	tasker_free(st);
 	assert_int_equal(pending, 1);
 	/* a new connection: the statement the client prepared still names the dropped function */
-	tasker_client *fresh = NULL;
-	tasker_client_options o = TASKER_CLIENT_OPTIONS_INIT;
-	o.database_url = t->conninfo;
-	o.pool_size = 1;
-	assert_int_equal(tasker_client_open(&fresh, &o), TASKER_OK);
+	tasker_client *fresh = one_connection(t);
 	assert_int_not_equal(tasker_task_create(&task, fresh, &r), TASKER_OK);
 	assert_non_null(strstr(tasker_error_last()->message, "tasker_core_create_task"));
 	int applied = 0;
@@ -230,6 +238,38 @@ static void test_database_before_0013_upgrades(void **state)
 	tasker_client_free(fresh);
 }
 
+static long long tasks_scans(testdb *t, const char *column)
+{
+	PQclear(testdb_sql(t->pg, "SELECT pg_stat_clear_snapshot()"));
+	return testdb_count(t->pg, "SELECT %s FROM pg_stat_user_tables WHERE relname = 'tasker_tasks'", column);
+}
+
+/* The step rows' foreign-key checks find their task by primary key even when their plan is made while
+ * tasker_tasks is a page or two (a new database, after ANALYZE): a plan made then is kept by the
+ * connection while the table grows, and a sequential scan would read the whole table once per step. */
+static void test_foreign_key_checks_probe_the_task_by_key(void **state)
+{
+	testdb *t = *state;
+	tasker_task_request r = diamond();
+	PQclear(testdb_sql(t->pg, "ANALYZE tasker_tasks"));
+	testdb_sleep_ms(1500); /* other backends' counts (earlier tests) have been reported */
+	assert_true(testdb_count(t->pg, "SELECT relpages FROM pg_class WHERE relname = 'tasker_tasks'") <= 2);
+	long long seq0 = tasks_scans(t, "seq_scan"), idx0 = tasks_scans(t, "idx_scan");
+	/* a new connection plans the checks now; closing it makes its backend report its scans */
+	tasker_client *fresh = one_connection(t);
+	int64_t ids[5];
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(tasker_task_create(&ids[i], fresh, &r), TASKER_OK);
+	tasker_client_free(fresh);
+	/* 5 tasks of 4 steps: at least 20 checks, each one index probe */
+	for (int i = 0; i < 100 && tasks_scans(t, "idx_scan") - idx0 < 20; i++)
+		testdb_sleep_ms(50);
+	assert_true(tasks_scans(t, "idx_scan") - idx0 >= 20);
+	assert_int_equal(tasks_scans(t, "seq_scan") - seq0, 0);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(tasker_task_cancel(t->client, ids[i]), TASKER_OK);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -238,6 +278,7 @@ int main(void)
 		cmocka_unit_test(test_function_refuses_bad_input),
 		cmocka_unit_test(test_failure_midway_writes_nothing),
 		cmocka_unit_test(test_database_before_0013_upgrades),
+		cmocka_unit_test(test_foreign_key_checks_probe_the_task_by_key),
 	};
 	return cmocka_run_group_tests(tests, setup, testdb_teardown);
 }
