@@ -602,8 +602,15 @@ TASKER_EXTERN int tasker_steps_complete_and_claim(tasker_claimed_step ***out, si
 
 /* ------------------------------------------------------------------ operations */
 
-/* Cancels a task: pending/ready/error steps → cancelled, running steps → cancelled (their late result is
- * discarded), task → cancelled. TASKER_ETRANSITION if the task is already finished or cancelled. */
+/* Operator actions (cancel, resolve, retry) lock the task before its steps, and give way to a completion of
+ * one of its steps in progress: they wait for it, then act on what it wrote. TASKER_ECONFLICT ("try again",
+ * nothing changed) only if its steps never stop completing.
+ *
+ * Cancels a task: pending/ready steps → cancelled, running steps → cancelled (their late result is
+ * discarded), task → cancelled; failed and finished steps keep their state. Follows the Rails engine's
+ * state machine: a pending, running, complete or resolved_manually task may be cancelled (a finished one
+ * keeps its steps' results and its `complete` flag); TASKER_ETRANSITION for a task in error or already
+ * cancelled. */
 TASKER_EXTERN int tasker_task_cancel(tasker_client *client, int64_t task_id);
 /* Resolves a pending or failed step by hand (→ resolved_manually, optional results); its dependents
  * proceed, and the task may finish. */

@@ -477,6 +477,53 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* Cancel follows the Rails engine's state machine: a finished task may be cancelled (its steps keep their
+ * results, its `complete` flag stays), a task in error or already cancelled may not. */
+static void test_cancel_follows_the_state_machine(void **state)
+{
+	testdb *t = *state;
+	int64_t done = new_task(t);
+	for (int i = 0; i < 3; i++) {
+		tasker_claimed_step *s = testdb_claim_one(t->client, NULL);
+		assert_int_equal(s->task_id, done);
+		tasker_step_result r = testdb_result_for(s, TASKER_OUTCOME_SUCCESS, "{\"kept\": true}");
+		assert_int_equal(tasker_steps_complete(t->client, &r, 1), TASKER_OK);
+		assert_int_equal(r.status, TASKER_OK);
+		tasker_claimed_step_free(s);
+	}
+	const char *task_state = "SELECT to_state FROM tasker_task_transitions WHERE task_id = %lld AND most_recent";
+	char *v = testdb_value(t->pg, task_state, (long long)done);
+	assert_string_equal(v, "complete");
+	free(v);
+	assert_int_equal(tasker_task_cancel(t->client, done), TASKER_OK);
+	v = testdb_value(t->pg, task_state, (long long)done);
+	assert_string_equal(v, "cancelled");
+	free(v);
+	v = testdb_value(t->pg, "SELECT complete::text FROM tasker_tasks WHERE task_id = %lld", (long long)done);
+	assert_string_equal(v, "true");
+	free(v);
+	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM tasker_workflow_steps s JOIN tasker_workflow_step_transitions x "
+	                                     "USING (workflow_step_id) WHERE s.task_id = %lld AND x.most_recent AND x.to_state = "
+	                                     "'complete' AND s.results->>'kept' = 'true'", (long long)done), 3);
+	assert_int_equal(tasker_task_cancel(t->client, done), TASKER_ETRANSITION); /* already cancelled */
+	assert_non_null(strstr(tasker_error_last()->message, "cancelled → cancelled"));
+
+	int64_t failed = new_task(t);
+	tasker_claimed_step *s = testdb_claim_one(t->client, NULL);
+	assert_int_equal(s->task_id, failed);
+	tasker_step_result r = testdb_result_for(s, TASKER_OUTCOME_PERMANENT, NULL);
+	assert_int_equal(tasker_steps_complete(t->client, &r, 1), TASKER_OK);
+	tasker_claimed_step_free(s);
+	v = testdb_value(t->pg, task_state, (long long)failed);
+	assert_string_equal(v, "error");
+	free(v);
+	assert_int_equal(tasker_task_cancel(t->client, failed), TASKER_ETRANSITION);
+	assert_non_null(strstr(tasker_error_last()->message, "error → cancelled"));
+	v = testdb_value(t->pg, task_state, (long long)failed);
+	assert_string_equal(v, "error"); /* nothing written */
+	free(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -490,6 +537,7 @@ int main(void)
 		cmocka_unit_test(test_claim_function_refuses_bad_input),
 		cmocka_unit_test(test_claim_drops_stale_rows),
 		cmocka_unit_test(test_complete_and_claim_refused_writes_nothing),
+		cmocka_unit_test(test_cancel_follows_the_state_machine),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -185,7 +185,8 @@ module TaskerCore
     # @!method cancel_task(task_id)
     #   Cancels a task: its unfinished steps and the task become cancelled.
     #   @return [true]
-    #   @raise [TransitionError] when the task is already finished or cancelled
+    #   @raise [TransitionError] when the task is in error or already cancelled (a finished task may be
+    #     cancelled, as in the Rails engine: its steps keep their results)
     # @!method retry_task(task_id)
     #   Retries a task in error: its failed steps get a fresh set of attempts.
     #   @return [true]
