@@ -216,8 +216,8 @@ typedef struct tasker_client_options {
 /* Opens a client and checks that one connection can be made. *out is freed with tasker_client_free. */
 TASKER_EXTERN int tasker_client_open(tasker_client **out, const tasker_client_options *opts);
 /* Closes the client, safely while other threads use it: from now on every call that needs the database
- * returns TASKER_ECLOSED (never a crash); calls waiting for a pooled connection return TASKER_ECLOSED
- * at once; statements already running finish, and close waits for them; then every connection is
+ * returns TASKER_ECLOSED (never a crash); calls waiting for a pooled connection, and waits for an event
+ * on an empty tasker_event_queue, return TASKER_ECLOSED at once; statements already running finish, and close waits for them; then every connection is
  * closed. Does not free: call tasker_client_free once no thread uses the client any more (stop and
  * free its workers, close its event queues and watchers first). Thread-safe and idempotent. */
 TASKER_EXTERN int tasker_client_close(tasker_client *client);
@@ -909,7 +909,8 @@ TASKER_EXTERN int tasker_event_queue_open(tasker_event_queue **out, tasker_clien
                                           unsigned int capacity);
 /* Takes the oldest queued event. timeout_ms 0: do not wait; -1: wait until one comes. *out is an owned
  * copy (every pointer in it lives as long as it): free it with tasker_event_free. TASKER_ETIMEOUT when
- * none came in time. Thread-safe. */
+ * none came in time. TASKER_ECLOSED, without waiting, once the client is closed and the queue is empty
+ * (tasker_client_close ends a wait in progress; events queued before it are still taken). Thread-safe. */
 TASKER_EXTERN int tasker_event_queue_next(tasker_event **out, tasker_event_queue *queue, int timeout_ms);
 /* A descriptor readable exactly while tasker_event_queue_next(…, 0) has an event. Level-triggered;
  * never read or close it. */

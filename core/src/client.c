@@ -34,7 +34,19 @@ struct tasker_client {
 	tasker_config config;
 	treg *registry;
 	tevents_bus *events; /* subscriptions, event caches, metrics (events.c) */
+	pthread_mutex_t watch_mu; /* the close watches: taken before mu, never inside it */
+	struct close_watch *watches;
+	uint64_t next_watch;
+	int watch_closed;    /* the watches were told of the close */
 };
+
+/* A waiter outside the pool (an event queue's next) told of the close: see tclient_watch_close. */
+typedef struct close_watch {
+	struct close_watch *next;
+	uint64_t id;
+	void (*fn)(void *arg);
+	void *arg;
+} close_watch;
 
 void tasker_free(void *ptr) { free(ptr); }
 
@@ -61,6 +73,7 @@ int tasker_client_open(tasker_client **out, const tasker_client_options *opts)
 	tasker_client *c = calloc(1, sizeof *c);
 	if (!c)
 		return tasker_set_oom();
+	pthread_mutex_init(&c->watch_mu, NULL);
 	tasker_config_init(&c->config);
 	if (opts->config) {
 		int rc = tasker_config_validate(opts->config);
@@ -104,6 +117,12 @@ int tasker_client_close(tasker_client *c)
 {
 	if (!c)
 		return tasker_set_error(TASKER_EINVAL, "tasker_client_close: client is NULL");
+	pthread_mutex_lock(&c->watch_mu); /* waiters that need no connection give up first */
+	if (!c->watch_closed)
+		for (close_watch *w = c->watches; w; w = w->next)
+			w->fn(w->arg);
+	c->watch_closed = 1;
+	pthread_mutex_unlock(&c->watch_mu);
 	pthread_mutex_lock(&c->mu);
 	c->closed = 1;
 	c->closing++;
@@ -133,11 +152,47 @@ void tasker_client_free(tasker_client *c)
 		pthread_cond_destroy(&c->cv);
 	}
 	free(c->idle);
+	while (c->watches) {
+		close_watch *w = c->watches;
+		c->watches = w->next;
+		free(w);
+	}
+	pthread_mutex_destroy(&c->watch_mu);
 	treg_free(c->registry);
 	tasker_config_clear(&c->config);
 	free(c->conninfo);
 	free(c->application_name);
 	free(c);
+}
+
+int tclient_watch_close(tasker_client *c, void (*fn)(void *arg), void *arg, uint64_t *out_id)
+{
+	close_watch *w = calloc(1, sizeof *w);
+	if (!w)
+		return tasker_set_oom();
+	w->fn = fn;
+	w->arg = arg;
+	pthread_mutex_lock(&c->watch_mu);
+	w->id = *out_id = ++c->next_watch;
+	w->next = c->watches;
+	c->watches = w;
+	if (c->watch_closed)
+		fn(arg);
+	pthread_mutex_unlock(&c->watch_mu);
+	return TASKER_OK;
+}
+
+void tclient_unwatch_close(tasker_client *c, uint64_t id)
+{
+	pthread_mutex_lock(&c->watch_mu);
+	for (close_watch **p = &c->watches; *p; p = &(*p)->next)
+		if ((*p)->id == id) {
+			close_watch *w = *p;
+			*p = w->next;
+			free(w);
+			break;
+		}
+	pthread_mutex_unlock(&c->watch_mu);
 }
 
 const char *tclient_conninfo(const tasker_client *c) { return c->conninfo; }

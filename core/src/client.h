@@ -19,6 +19,12 @@ int tclient_in_txn(tasker_client *client, int (*fn)(tdb *db, tasker_client *clie
 /* One statement on a borrowed connection, outside any transaction; arguments as for tdb_exec. */
 int tclient_exec(PGresult **out, tasker_client *client, const tdb_stmt *stmt, int n, const char *const *params,
                  const char *what);
+/* For waits that hold no connection (an event queue's next): fn(arg) is called once when the client is
+ * closed (tasker_client_close), or at once when it already was, under the client's watch lock (fn must
+ * not call back into the client; it wakes its waiter). *out_id identifies the watch. */
+int tclient_watch_close(tasker_client *client, void (*fn)(void *arg), void *arg, uint64_t *out_id);
+/* Ends a watch; returns after any call of its fn in progress. Unknown ids are ignored. */
+void tclient_unwatch_close(tasker_client *client, uint64_t id);
 struct treg;
 /* The client's template registry (see registry.h). */
 struct treg *tclient_registry(tasker_client *client);

@@ -2,7 +2,7 @@
  * event_queue.c — pull-style event subscriptions (tasker_event_queue_*): a bounded queue filled by a
  * synchronous subscription and emptied by the host with next, or when its descriptor becomes readable
  * (IO#wait_readable, loop.add_reader, uv_poll_t), so no binding needs a relay thread of its own. Built
- * on the public subscription API only; knows nothing of how events are made.
+ * on the public subscription API and the client's close watch; knows nothing of how events are made.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cancel.h"
+#include "client.h"
 #include "error.h"
 #include "util.h"
 #include "tasker.h"
@@ -29,6 +30,8 @@ struct tasker_event_queue {
 	size_t cap, head, len;
 	int fd[2];                  /* fd[0] readable exactly while len > 0 */
 	int signaled;
+	int closed;                 /* the client was closed: an empty queue stops waiting */
+	uint64_t watch;             /* the client's close watch, 0 before it is set */
 	atomic_uint_fast64_t dropped;
 };
 
@@ -85,8 +88,20 @@ static int on_event(const tasker_event *ev, void *payload)
 	return 0;
 }
 
+/* The client's close: waiters give up, since no engine call can publish any more. */
+static void on_client_closed(void *payload)
+{
+	tasker_event_queue *q = payload;
+	pthread_mutex_lock(&q->mu);
+	q->closed = 1;
+	pthread_cond_broadcast(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
 static void queue_destroy(tasker_event_queue *q)
 {
+	if (q->watch)
+		tclient_unwatch_close(q->client, q->watch);
 	for (size_t i = 0; i < q->len; i++)
 		free(q->ring[(q->head + i) % q->cap]);
 	free(q->ring);
@@ -122,7 +137,9 @@ int tasker_event_queue_open(tasker_event_queue **out, tasker_client *client, con
 		fcntl(q->fd[i], F_SETFL, O_NONBLOCK);
 		fcntl(q->fd[i], F_SETFD, FD_CLOEXEC);
 	}
-	int rc = tasker_event_subscribe(&q->subscription, client, pattern, on_event, q, NULL);
+	int rc = tclient_watch_close(client, on_client_closed, q, &q->watch);
+	if (!rc)
+		rc = tasker_event_subscribe(&q->subscription, client, pattern, on_event, q, NULL);
 	if (rc) {
 		queue_destroy(q);
 		return rc;
@@ -137,7 +154,7 @@ int tasker_event_queue_next(tasker_event **out, tasker_event_queue *q, int timeo
 	struct timespec until;
 	ttime_after_ms(&until, timeout_ms > 0 ? timeout_ms : 0);
 	pthread_mutex_lock(&q->mu);
-	while (!q->len && timeout_ms != 0) {
+	while (!q->len && !q->closed && timeout_ms != 0) {
 		int rc = tcancel_cond_wait(&q->cv, &q->mu, timeout_ms < 0 ? NULL : &until);
 		if (rc == TASKER_ECANCELED) {
 			pthread_mutex_unlock(&q->mu);
@@ -145,6 +162,10 @@ int tasker_event_queue_next(tasker_event **out, tasker_event_queue *q, int timeo
 		}
 		if (rc == ETIMEDOUT)
 			break;
+	}
+	if (!q->len && q->closed) {
+		pthread_mutex_unlock(&q->mu);
+		return tasker_set_error(TASKER_ECLOSED, "the client was closed (tasker_client_close): no event can come");
 	}
 	if (!q->len) {
 		pthread_mutex_unlock(&q->mu);

@@ -291,6 +291,44 @@ static void test_close_with_calls_in_flight(void **state)
 	tasker_client_free(client);
 }
 
+/* Close while a thread waits for an event with no time limit: the waiter gets TASKER_ECLOSED at once
+ * (nothing can be published on a closed client's engine calls any more, so it would wait forever),
+ * an event queued before the close is still taken, and a queue opened after the close answers
+ * TASKER_ECLOSED instead of waiting. */
+static void test_close_wakes_event_waiters(void **state)
+{
+	(void)state;
+	tasker_client *client = open_client(2, -1);
+	call ev = {0};
+	ev.what = 'q';
+	assert_int_equal(tasker_event_queue_open(&ev.queue, client, "step.*", 0), TASKER_OK);
+	start_call(&ev, client, NULL);
+	testdb_sleep_ms(100);
+	assert_int_equal(atomic_load(&ev.done), 0);
+	int64_t t0 = now_ms();
+	assert_int_equal(tasker_client_close(client), TASKER_OK);
+	assert_int_equal(finish_call(&ev), TASKER_ECLOSED);
+	assert_true(now_ms() - t0 < 2000);
+	assert_non_null(strstr(ev.message, "closed"));
+
+	tasker_event_queue *queued = NULL;
+	assert_int_equal(tasker_event_queue_open(&queued, client, "step.*", 0), TASKER_OK);
+	assert_int_equal(tasker_event_publish(client, "step.completed", "{\"step_id\": 7}"), TASKER_OK);
+	tasker_event *e = NULL;
+	assert_int_equal(tasker_event_queue_next(&e, queued, -1), TASKER_OK); /* queued: still taken */
+	assert_string_equal(e->name, "step.completed");
+	tasker_event_free(e);
+	e = NULL;
+	t0 = now_ms();
+	assert_int_equal(tasker_event_queue_next(&e, queued, -1), TASKER_ECLOSED); /* then: no wait */
+	assert_int_equal(tasker_event_queue_next(&e, queued, 5000), TASKER_ECLOSED);
+	assert_true(now_ms() - t0 < 2000);
+	assert_null(e);
+	tasker_event_queue_close(queued);
+	tasker_event_queue_close(ev.queue);
+	tasker_client_free(client);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -299,6 +337,7 @@ int main(void)
 		cmocka_unit_test(test_cancel_pool_wait),
 		cmocka_unit_test(test_cancel_host_waits),
 		cmocka_unit_test(test_close_with_calls_in_flight),
+		cmocka_unit_test(test_close_wakes_event_waiters),
 	};
 	return cmocka_run_group_tests(tests, setup, testdb_teardown);
 }
