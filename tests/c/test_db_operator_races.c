@@ -3,7 +3,8 @@
  * result. Each round starts both calls together (a barrier) on two clients. Neither side may see a
  * database error (a deadlock, a duplicate transition); the final state must follow the state
  * machines: one current transition per task and step, sort keys increasing, every recorded move
- * allowed, no claim left behind, and the result recorded or refused (ECONFLICT), never both.
+ * allowed, no claim left behind, and the result recorded or refused (ECONFLICT), never both. The
+ * worker's side is also a completion of two steps in one call, and the recovery of an expired lease.
  * TASKER_RACE_ROUNDS sets the rounds per test (default 50). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -90,8 +91,12 @@ typedef struct {
 	int rc;
 	char message[512]; /* the thread's tasker_error_last when rc is not TASKER_OK */
 	char sqlstate[8];
-	/* the worker */
+	/* the worker: completes `result`, or the `batch_n` results of `batch`, or recovers expired leases */
 	tasker_step_result result;
+	tasker_step_result *batch;
+	size_t batch_n;
+	int recover;
+	int recovered;
 	/* the operator */
 	op_kind op;
 	int64_t id; /* the task (cancel, retry) or the step (resolve) */
@@ -110,7 +115,9 @@ static void *worker_thread(void *arg)
 {
 	racer *r = arg;
 	pthread_barrier_wait(r->start);
-	r->rc = tasker_steps_complete(worker_client, &r->result, 1);
+	r->rc = r->recover ? tasker_step_recover_expired(&r->recovered, worker_client)
+	        : r->batch ? tasker_steps_complete(worker_client, r->batch, r->batch_n)
+	                   : tasker_steps_complete(worker_client, &r->result, 1);
 	keep_error(r);
 	return NULL;
 }
@@ -145,13 +152,17 @@ static void race(int round, racer *w, racer *o)
 	pthread_join(to, NULL);
 	pthread_barrier_destroy(&start);
 	if (w->rc != TASKER_OK)
-		fail_msg("round %d: the completion racing a %s failed: %d (sqlstate %s%s) %s", round, op_name(o->op),
-		         w->rc, w->sqlstate, strcmp(w->sqlstate, "40P01") == 0 ? ", a deadlock" : "", w->message);
+		fail_msg("round %d: the %s racing a %s failed: %d (sqlstate %s%s) %s", round,
+		         w->recover ? "recovery" : "completion", op_name(o->op), w->rc, w->sqlstate,
+		         strcmp(w->sqlstate, "40P01") == 0 ? ", a deadlock" : "", w->message);
 	if (o->rc != TASKER_OK && o->rc != TASKER_ETRANSITION)
-		fail_msg("round %d: the %s racing a completion failed: %d (sqlstate %s%s) %s", round, op_name(o->op),
+		fail_msg("round %d: the %s racing a worker failed: %d (sqlstate %s%s) %s", round, op_name(o->op),
 		         o->rc, o->sqlstate, strcmp(o->sqlstate, "40P01") == 0 ? ", a deadlock" : "", o->message);
-	if (w->result.status != TASKER_OK && w->result.status != TASKER_ECONFLICT)
-		fail_msg("round %d: the result's status is %d, neither recorded nor refused", round, w->result.status);
+	for (size_t i = 0; i < (w->batch ? w->batch_n : w->recover ? 0 : 1); i++) {
+		int status = w->batch ? w->batch[i].status : w->result.status;
+		if (status != TASKER_OK && status != TASKER_ECONFLICT)
+			fail_msg("round %d: result %zu's status is %d, neither recorded nor refused", round, i, status);
+	}
 }
 
 /* ---- what the tables say */
@@ -445,6 +456,102 @@ static void test_retry_races_failure(void **state)
 	print_message("retry won %d, refused %d of %d rounds\n", retried, refused, rounds());
 }
 
+/* ---- a task cancelled while a worker completes both of its steps in one call */
+
+/* Each result is recorded (complete) or refused (ECONFLICT, the step cancelled), never both; the task
+ * ends cancelled, or complete when both results were recorded before the cancel, which is then refused. */
+static void test_cancel_races_two_step_completion(void **state)
+{
+	(void)state;
+	int both = 0, none = 0, cancels_refused = 0;
+	for (int round = 0; round < rounds(); round++) {
+		int64_t task = testdb_create_task(db.client, &pair_tpl, NULL);
+		tasker_claimed_step *s[2] = {testdb_claim_one(db.client, "RaceFirst"), testdb_claim_one(db.client, "RaceSecond")};
+		tasker_step_result results[2];
+		for (int i = 0; i < 2; i++) {
+			assert_int_equal(s[i]->task_id, task);
+			results[i] = result_of(s[i], TASKER_OUTCOME_SUCCESS);
+		}
+		racer w = {.batch = results, .batch_n = 2};
+		racer o = {.op = OP_CANCEL, .id = task};
+		race(round, &w, &o);
+
+		int won = 0;
+		for (int i = 0; i < 2; i++) {
+			int recorded = results[i].status == TASKER_OK;
+			tasker_state st = step_state(s[i]->workflow_step_id);
+			if (st != (recorded ? TASKER_STATE_COMPLETE : TASKER_STATE_CANCELLED))
+				fail_msg("round %d: result %d was %s but its step is %s", round, i, recorded ? "recorded" : "refused",
+				         tasker_state_name(st));
+			assert_int_equal(step_moves(s[i]->workflow_step_id, "complete"), recorded);
+			won += recorded;
+		}
+		tasker_state ts = task_state(task);
+		if (o.rc == TASKER_OK) {
+			if (ts != TASKER_STATE_CANCELLED)
+				fail_msg("round %d: the cancel succeeded but the task is %s", round, tasker_state_name(ts));
+		} else if (won != 2 || ts != TASKER_STATE_COMPLETE) {
+			fail_msg("round %d: the cancel was refused (%s) with %d of 2 results recorded; the task is %s", round,
+			         o.message, won, tasker_state_name(ts));
+		} else {
+			cancels_refused++;
+		}
+		assert_true(task_moves(task, "complete") <= 1);
+		assert_no_claims(round, task);
+		assert_int_equal(testdb_count(db.pg, "SELECT count(*) FROM tasker_ready_steps WHERE task_id = %lld",
+		                              (long long)task), 0);
+		assert_task_histories(round, task);
+		both += won == 2;
+		none += won == 0;
+		for (int i = 0; i < 2; i++)
+			tasker_claimed_step_free(s[i]);
+	}
+	print_message("both results recorded %d, none %d; cancel refused %d of %d rounds\n", both, none, cancels_refused,
+	              rounds());
+}
+
+/* ---- a task cancelled while its step's expired lease is recovered */
+
+/* Either the recovery comes first and moves the step in_progress → error (an attempt counted, a retry
+ * queued), and the cancel then cancels the task and drops the retry, the step keeping its error; or the
+ * cancel comes first, cancels task and step and ends the claim, and the recovery finds nothing. Neither
+ * side fails, nothing stays queued or claimed. */
+static void test_cancel_races_lease_recovery(void **state)
+{
+	(void)state;
+	int recovered = 0;
+	for (int round = 0; round < rounds(); round++) {
+		int64_t task = testdb_create_task(db.client, &solo_tpl, NULL);
+		tasker_claimed_step *s = testdb_claim_one(db.client, "RaceSolo");
+		assert_int_equal(s->task_id, task);
+		int64_t step = s->workflow_step_id;
+		PQclear(testdb_sqlf(db.pg, "UPDATE tasker_step_claims SET lease_expires_at = timezone('UTC', now()) - "
+		                           "interval '1 second' WHERE workflow_step_id = %lld", (long long)step));
+		racer w = {.recover = 1};
+		racer o = {.op = OP_CANCEL, .id = task};
+		race(round, &w, &o);
+
+		if (o.rc != TASKER_OK)
+			fail_msg("round %d: the cancel was refused (%s) though the task had attempts left", round, o.message);
+		tasker_state st = step_state(step), ts = task_state(task);
+		assert_true(w.recovered == 0 || w.recovered == 1);
+		/* a step the recovery failed keeps its error (error → cancelled is not a step move) */
+		tasker_state want = w.recovered ? TASKER_STATE_ERROR : TASKER_STATE_CANCELLED;
+		if (st != want || ts != TASKER_STATE_CANCELLED)
+			fail_msg("round %d: the lease was %srecovered; after the cancel the step is %s, the task %s", round,
+			         w.recovered ? "" : "not ", tasker_state_name(st), tasker_state_name(ts));
+		assert_int_equal(step_moves(step, "error"), w.recovered);
+		assert_int_equal(step_moves(step, "cancelled"), !w.recovered);
+		assert_no_claims(round, task);
+		assert_int_equal(testdb_count(db.pg, "SELECT count(*) FROM tasker_ready_steps WHERE task_id = %lld",
+		                              (long long)task), 0);
+		assert_task_histories(round, task);
+		recovered += w.recovered;
+		tasker_claimed_step_free(s);
+	}
+	print_message("recovered first %d of %d rounds\n", recovered, rounds());
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -453,6 +560,8 @@ int main(void)
 		cmocka_unit_test(test_resolve_races_failure),
 		cmocka_unit_test(test_resolve_child_races_parent_completion),
 		cmocka_unit_test(test_retry_races_failure),
+		cmocka_unit_test(test_cancel_races_two_step_completion),
+		cmocka_unit_test(test_cancel_races_lease_recovery),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
