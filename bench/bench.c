@@ -327,22 +327,23 @@ static void profile_end(const char *label, long long units, const char *unit)
 		        PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 3), PQgetvalue(r, 0, 4), PQgetvalue(r, 0, 5));
 	PQclear(r);
 	profile_wal_kinds(f, c, units, unit);
-	fprintf(f, "| statement | calls/%s | exec µs/call | max exec ms | plan µs/call | rows/call | WAL bytes/call "
-	        "| exec+plan µs/%s |\n|---|---|---|---|---|---|---|---|\n", unit, unit);
+	fprintf(f, "| statement | calls/%s | exec µs/call | max exec ms | plan µs/call | rows/call | buffers/call "
+	        "| WAL bytes/call | exec+plan µs/%s |\n|---|---|---|---|---|---|---|---|---|\n", unit, unit);
 	snprintf(sql, sizeof sql,
-	         "SELECT regexp_replace(left(s.query, 110), '[|\\n]', ' ', 'g'), round(s.calls::numeric / %lld, 2), "
+	         "SELECT regexp_replace(left(s.query, 160), '[|\\n]', ' ', 'g'), round(s.calls::numeric / %lld, 2), "
 	         "round((s.mean_exec_time * 1000)::numeric), round(s.max_exec_time::numeric, 2), "
 	         "round((s.total_plan_time * 1000 / s.calls)::numeric), round(s.rows::numeric / s.calls, 1), "
+	         "round((s.shared_blks_hit + s.shared_blks_read)::numeric / s.calls, 1), "
 	         "round(s.wal_bytes / s.calls), round(((s.total_exec_time + s.total_plan_time) * 1000 / %lld)::numeric) "
 	         "FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
 	         "WHERE d.datname = current_database() AND s.calls > 0 "
-	         "ORDER BY s.total_exec_time + s.total_plan_time DESC LIMIT 25",
+	         "ORDER BY s.total_exec_time + s.total_plan_time DESC LIMIT 30",
 	         units, units);
 	r = PQexec(c, sql);
 	for (int i = 0; PQresultStatus(r) == PGRES_TUPLES_OK && i < PQntuples(r); i++)
-		fprintf(f, "| `%s` | %s | %s | %s | %s | %s | %s | %s |\n", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
+		fprintf(f, "| `%s` | %s | %s | %s | %s | %s | %s | %s | %s |\n", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
 		        PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 4), PQgetvalue(r, i, 5),
-		        PQgetvalue(r, i, 6), PQgetvalue(r, i, 7));
+		        PQgetvalue(r, i, 6), PQgetvalue(r, i, 7), PQgetvalue(r, i, 8));
 	PQclear(r);
 	fprintf(f, "\n");
 	PQfinish(c);
@@ -834,6 +835,7 @@ static void bench_transition(void)
 	static const tasker_state cycle[] = {TASKER_STATE_PENDING, TASKER_STATE_IN_PROGRESS, TASKER_STATE_ERROR};
 	int n = 3000;
 	int64_t *t = calloc((size_t)n, sizeof *t);
+	profile_begin();
 	for (int i = 0; i < n + 30; i++) {
 		tasker_state from = cycle[i % 3], to = cycle[(i + 1) % 3];
 		int64_t t0 = now_us();
@@ -842,6 +844,7 @@ static void bench_transition(void)
 		if (i >= 30)
 			t[i - 30] = now_us() - t0;
 	}
+	profile_end("transition", n + 30, "transition");
 	double p50 = pct(t, (size_t)n, 0.5) / 1000.0, p99 = pct(t, (size_t)n, 0.99) / 1000.0;
 	char m[128];
 	summary.transition_p50_ms = p50;
