@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -524,6 +525,76 @@ static void test_cancel_follows_the_state_machine(void **state)
 	free(v);
 }
 
+/* The claim and completion functions keep enable_seqscan = off (migration 0014) through migration 0015,
+ * whose CREATE OR REPLACE would reset a function's settings if it did not restate them. */
+static long long functions_probing_indexes(testdb *t)
+{
+	return testdb_count(t->pg, "SELECT count(*) FROM pg_proc WHERE proname IN ('tasker_core_claim_steps', "
+	                           "'tasker_core_complete_successes') AND 'enable_seqscan=off' = ANY (proconfig)");
+}
+
+/* A database migrated before 0015 (the claim and completion functions of 0008, 0009, 0012 and 0014)
+ * upgrades by applying 0015 alone, a step claimed before the upgrade completes after it, and the task
+ * runs to its end with the same rows as before: two transitions per step, one current row each. */
+static void test_database_before_0015_upgrades(void **state)
+{
+	testdb *t = *state;
+	assert_int_equal(functions_probing_indexes(t), 2);
+	static const char *const before[] = {"0009_claim_function.sql", "0008_complete_task_lock_when_last.sql",
+	                                     "0012_complete_notify_after_commit.sql",
+	                                     "0014_functions_probe_indexes.sql"};
+	for (size_t i = 0; i < sizeof before / sizeof before[0]; i++) {
+		char path[512];
+		snprintf(path, sizeof path, "%s/migrations/%s", TASKER_SOURCE_DIR, before[i]);
+		char *sql = testdb_read_file(path);
+		PQclear(testdb_sql(t->pg, sql));
+		free(sql);
+	}
+	PQclear(testdb_sql(t->pg, "DELETE FROM tasker_core_schema_migrations WHERE version = 15"));
+	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM pg_proc WHERE proname = 'tasker_core_complete_successes' "
+	                                     "AND prosrc LIKE '%%has_children%%'"), 0);
+	int64_t task = new_task(t);
+	tasker_claimed_step *first = testdb_claim_one(t->client, NULL);
+	assert_int_equal(first->task_id, task);
+
+	int applied = 0;
+	assert_int_equal(tasker_db_apply_migrations(&applied, t->client), TASKER_OK);
+	assert_int_equal(applied, 1);
+	assert_int_equal(functions_probing_indexes(t), 2);
+	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM pg_proc WHERE proname = 'tasker_core_complete_successes' "
+	                                     "AND prosrc LIKE '%%has_children%%'"), 1);
+
+	tasker_step_result r = testdb_result_for(first, TASKER_OUTCOME_SUCCESS, "{\"n\": 1}");
+	assert_int_equal(tasker_steps_complete(t->client, &r, 1), TASKER_OK);
+	assert_int_equal(r.status, TASKER_OK);
+	tasker_claimed_step_free(first);
+	for (int i = 0; i < 2; i++) {
+		tasker_claimed_step *s = testdb_claim_one(t->client, NULL);
+		assert_int_equal(s->task_id, task);
+		tasker_step_result rs = testdb_result_for(s, TASKER_OUTCOME_SUCCESS, NULL);
+		assert_int_equal(tasker_steps_complete(t->client, &rs, 1), TASKER_OK);
+		assert_int_equal(rs.status, TASKER_OK);
+		tasker_claimed_step_free(s);
+	}
+	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM tasker_workflow_step_transitions x JOIN "
+	                                     "tasker_workflow_steps s USING (workflow_step_id) WHERE s.task_id = %lld",
+	                              (long long)task), 6);
+	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM tasker_workflow_step_transitions x JOIN "
+	                                     "tasker_workflow_steps s USING (workflow_step_id) WHERE s.task_id = %lld "
+	                                     "AND x.most_recent AND x.to_state = 'complete' AND s.processed",
+	                              (long long)task), 3);
+	char *v = testdb_value(t->pg, "SELECT string_agg(from_state || '>' || to_state || ':' || most_recent::text, ' ' "
+	                              "ORDER BY sort_key) FROM tasker_task_transitions WHERE task_id = %lld",
+	                       (long long)task);
+	assert_string_equal(v, "pending>in_progress:false in_progress>complete:true");
+	free(v);
+	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM tasker_tasks WHERE task_id = %lld AND complete",
+	                              (long long)task), 1);
+	assert_int_equal(testdb_count(t->pg, "SELECT (SELECT count(*) FROM tasker_step_claims WHERE task_id = %lld) + "
+	                                     "(SELECT count(*) FROM tasker_ready_steps WHERE task_id = %lld)",
+	                              (long long)task, (long long)task), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -538,6 +609,7 @@ int main(void)
 		cmocka_unit_test(test_claim_drops_stale_rows),
 		cmocka_unit_test(test_complete_and_claim_refused_writes_nothing),
 		cmocka_unit_test(test_cancel_follows_the_state_machine),
+		cmocka_unit_test(test_database_before_0015_upgrades),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
