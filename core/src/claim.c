@@ -22,12 +22,12 @@
 #include "util.h"
 
 
-/* The claim, one statement: the FIFO pick locks the ready-queue rows and their task rows (SKIP LOCKED:
- * a claimer never waits and never deadlocks) and hands them to tasker_core_claim_steps (migration
- * 0009), which re-reads them under those locks, writes the transitions and the claims and returns the
- * claimed tasks with all their steps. The LIMIT is a constant in the statement text, one prepared
- * statement per limit (1..PICK_MAX, built once): with a parameter there, a generic plan cannot know the
- * limit is small and sorts the whole queue instead of walking the (ready_at, workflow_step_id) index.
+/* The claim, one statement: the FIFO pick (tasker_core_pick, migration 0017: the walk of the queue's
+ * (ready_at, workflow_step_id) index whatever the statistics say) locks the ready-queue rows and their
+ * task rows (SKIP LOCKED: a claimer never waits and never deadlocks) and hands them to
+ * tasker_core_claim_steps (migration 0009), which re-reads them under those locks, writes the
+ * transitions and the claims and returns the claimed tasks with all their steps. The limit is a
+ * constant in the statement text, one prepared statement per limit (1..PICK_MAX, built once).
  * $2 the worker id, $3 the lease in seconds. */
 #define PICK_MAX 256
 #define CLAIM_COLUMNS                                                                                      \
@@ -58,12 +58,8 @@
 	"timezone('UTC', to_timestamp(NULLIF(current_setting('tasker.pick_full_at', true), '')::float8)) AS full_at, " \
 	"timezone('UTC', to_timestamp(NULLIF(current_setting('tasker.pick_floor', true), '')::float8)) AS floor, " \
 	"current_setting('tasker.pick_full_scan_seconds', true) AS period) g), "                               \
-	"p AS MATERIALIZED (SELECT r.workflow_step_id, r.task_id, r.ready_at FROM tasker_ready_steps r "       \
-	"JOIN tasker_tasks t ON t.task_id = r.task_id "                                                        \
-	"WHERE r.ready_at >= COALESCE((SELECT lo FROM f), '-infinity') AND r.ready_at <= " NOW_UTC            \
-	" AND ($1::text[] IS NULL OR r.handler_class = ANY($1::text[])) "                                      \
-	"ORDER BY r.ready_at, r.workflow_step_id LIMIT %u "                                                    \
-	"FOR UPDATE OF r SKIP LOCKED FOR NO KEY UPDATE OF t SKIP LOCKED), "                                    \
+	"p AS MATERIALIZED (SELECT k_step_id AS workflow_step_id, k_task_id AS task_id, k_ready_at AS ready_at " \
+	"FROM tasker_core_pick((SELECT lo FROM f), $1::text[], %u)), "                                         \
 	"s AS MATERIALIZED (SELECT set_config('tasker.pick_floor', COALESCE(extract(epoch FROM m.first)::text, " \
 	"CASE WHEN f.same THEN extract(epoch FROM f.floor)::text END, ''), false), "                           \
 	"CASE WHEN f.lo IS NULL THEN set_config('tasker.pick_full_at', extract(epoch FROM " NOW_UTC ")::text, " \

@@ -99,10 +99,42 @@ static void test_transition_probes_the_current_row_by_index(void **state)
 	assert_int_equal(tasker_task_cancel(t->client, task), TASKER_OK);
 }
 
+/* The claim's pick walks the queue's index in order and stops at its limit even when its plan is made
+ * while the queue has never been analysed (a new database; the first minute of a backlog, before
+ * autovacuum's ANALYZE): the planner, guessing the queue holds a handful of ready rows, read every
+ * ready row through a bitmap scan, probed each one's task and sorted them all to take the first few. */
+static void test_pick_walks_the_queue_in_order_without_statistics(void **state)
+{
+	testdb *t = *state;
+	int64_t task = testdb_create_task(t->client, &tpl, NULL);
+	/* a new queue table (TRUNCATE: never analysed) holding 2,000 ready rows, stale ones: the claim
+	 * takes the rows it picks off the queue and claims nothing */
+	PQclear(testdb_sql(t->pg, "TRUNCATE tasker_ready_steps"));
+	PQclear(testdb_sqlf(t->pg, "INSERT INTO tasker_ready_steps (workflow_step_id, task_id, handler_class, ready_at, "
+	                           "enqueued_at) SELECT 1000000000 + g, %lld, 'Plans::Step', timezone('UTC', now()) - "
+	                           "interval '1 hour' + g * interval '1 second', timezone('UTC', now()) "
+	                           "FROM generate_series(1, 2000) g", (long long)task));
+	assert_true(testdb_count(t->pg, "SELECT (reltuples < 0)::int FROM pg_class WHERE relname = 'tasker_ready_steps'"));
+	testdb_sleep_ms(1100);
+	long long before = testdb_index_reads(t->pg, "tasker_ready_steps_ready_at_index");
+	tasker_client *c = one_connection(t);
+	assert_int_equal(testdb_claim_count(c, 10, NULL), 0);
+	tasker_client_free(c);
+	long long read = 0;
+	for (int i = 0; i < 100 && (read = testdb_index_reads(t->pg, "tasker_ready_steps_ready_at_index") - before) == 0; i++)
+		testdb_sleep_ms(50);
+	assert_true(read >= 10);
+	assert_true(read <= 20);
+	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM tasker_ready_steps"), 1990);
+	PQclear(testdb_sql(t->pg, "DELETE FROM tasker_ready_steps"));
+	assert_int_equal(tasker_task_cancel(t->client, task), TASKER_OK);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_transition_probes_the_current_row_by_index),
+		cmocka_unit_test(test_pick_walks_the_queue_in_order_without_statistics),
 	};
 	return cmocka_run_group_tests(tests, setup, testdb_teardown);
 }

@@ -42,29 +42,6 @@ static tasker_client *one_connection(testdb *t, const char *options)
 	return c;
 }
 
-/* Claims up to `max` steps (filter: NULL or one handler class) and returns how many. */
-static size_t claim(tasker_client *c, unsigned max, const char *handler_class)
-{
-	const char *only[] = {handler_class};
-	tasker_claim_options o = TASKER_CLAIM_OPTIONS_INIT;
-	o.max_steps = max;
-	o.handler_classes = handler_class ? only : NULL;
-	o.handler_class_count = handler_class ? 1 : 0;
-	tasker_claimed_step **steps = NULL;
-	size_t n = 0;
-	assert_int_equal(tasker_steps_claim(&steps, &n, c, &o), TASKER_OK);
-	testdb_free_claims(steps, n);
-	return n;
-}
-
-/* Entries of the queue's (ready_at, workflow_step_id) index read so far, as the server counts them. */
-static long long index_reads(testdb *t)
-{
-	PQclear(testdb_sql(t->pg, "SELECT pg_stat_clear_snapshot()"));
-	return testdb_count(t->pg, "SELECT idx_tup_read FROM pg_stat_user_indexes "
-	                           "WHERE indexrelname = 'tasker_ready_steps_ready_at_index'");
-}
-
 /* Makes the backend of `c` report its statistics: a backend reports them when it goes idle after a
  * transaction, at most once a second. */
 static void flush_stats(tasker_client *c, int64_t task)
@@ -82,7 +59,7 @@ static void test_pick_starts_at_its_floor(void **state)
 {
 	testdb *t = *state;
 	int64_t task = testdb_create_task(t->client, &tpl, NULL);
-	assert_int_equal(claim(t->client, 1, NULL), 1);
+	assert_int_equal(testdb_claim_count(t->client, 1, NULL), 1);
 	PQclear(testdb_sqlf(t->pg, "INSERT INTO tasker_ready_steps (workflow_step_id, task_id, handler_class, ready_at, "
 	                           "enqueued_at) SELECT 1000000000 + g, %lld, 'Churn::Step', timezone('UTC', now()) - "
 	                           "interval '2 hours' + g * interval '1 second', timezone('UTC', now()) "
@@ -94,14 +71,14 @@ static void test_pick_starts_at_its_floor(void **state)
 	PQclear(testdb_sql(holder, "BEGIN ISOLATION LEVEL REPEATABLE READ"));
 	PQclear(testdb_sql(holder, "SELECT count(*) FROM tasker_tasks"));
 	for (int i = 0; i < 8; i++)
-		assert_int_equal(claim(c, 256, NULL), 0);
+		assert_int_equal(testdb_claim_count(c, 256, NULL), 0);
 	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM tasker_ready_steps"), 0);
 	int64_t fresh = testdb_create_task(t->client, &tpl, NULL);
 	flush_stats(c, fresh);
-	long long before = index_reads(t);
+	long long before = testdb_index_reads(t->pg, "tasker_ready_steps_ready_at_index");
 	testdb_sleep_ms(1100);
-	assert_int_equal(claim(c, 10, NULL), 1);
-	long long from_floor = index_reads(t) - before;
+	assert_int_equal(testdb_claim_count(c, 10, NULL), 1);
+	long long from_floor = testdb_index_reads(t->pg, "tasker_ready_steps_ready_at_index") - before;
 	/* Its floor is the oldest row its last pick took (the 1,793rd of the backlog) less a second: the
 	 * 208 rows of that pick, then the fresh one. */
 	assert_true(from_floor >= 200);
@@ -110,10 +87,10 @@ static void test_pick_starts_at_its_floor(void **state)
 	testdb_create_task(t->client, &tpl, NULL);
 	tasker_client *other = one_connection(t, NULL);
 	flush_stats(other, fresh);
-	before = index_reads(t);
+	before = testdb_index_reads(t->pg, "tasker_ready_steps_ready_at_index");
 	testdb_sleep_ms(1100);
-	assert_int_equal(claim(other, 10, NULL), 1);
-	assert_true(index_reads(t) - before >= 2000);
+	assert_int_equal(testdb_claim_count(other, 10, NULL), 1);
+	assert_true(testdb_index_reads(t->pg, "tasker_ready_steps_ready_at_index") - before >= 2000);
 	PQclear(testdb_sql(holder, "COMMIT"));
 	PQfinish(holder);
 	tasker_client_free(other);
@@ -136,25 +113,25 @@ static void test_rows_below_the_floor_are_claimed(void **state)
 	tasker_client *fast = one_connection(t, "-c tasker.pick_full_scan_seconds=1");
 	testdb_create_task(t->client, &tpl, NULL);
 	testdb_create_task(t->client, &tpl, NULL);
-	assert_int_equal(claim(slow, 1, NULL), 1); /* each connection's first pick: from the front */
-	assert_int_equal(claim(fast, 1, NULL), 1);
+	assert_int_equal(testdb_claim_count(slow, 1, NULL), 1); /* each connection's first pick: from the front */
+	assert_int_equal(testdb_claim_count(fast, 1, NULL), 1);
 	row_below_floors(t, 1);
 	/* Below the floor: a pick from the floor does not see it... */
-	assert_int_equal(claim(slow, 10, NULL), 0);
+	assert_int_equal(testdb_claim_count(slow, 10, NULL), 0);
 	/* ...the next pick from the front does, once the last one is older than the period. */
 	testdb_sleep_ms(1100);
-	assert_int_equal(claim(fast, 10, NULL), 1);
+	assert_int_equal(testdb_claim_count(fast, 10, NULL), 1);
 	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM tasker_ready_steps"), 0);
 	/* A pick with another handler filter than the connection's last one starts from the front. */
 	row_below_floors(t, 1);
-	assert_int_equal(claim(slow, 10, NULL), 0);
-	assert_int_equal(claim(slow, 10, "Churn::Step"), 1);
+	assert_int_equal(testdb_claim_count(slow, 10, NULL), 0);
+	assert_int_equal(testdb_claim_count(slow, 10, "Churn::Step"), 1);
 	/* A floor is the connection's own: a new connection's first pick starts from the front. (The last
 	 * pick of `slow` took a row queued an hour ago: its floor is there now.) */
 	row_below_floors(t, 2);
-	assert_int_equal(claim(slow, 10, "Churn::Step"), 0);
+	assert_int_equal(testdb_claim_count(slow, 10, "Churn::Step"), 0);
 	tasker_client *fresh = one_connection(t, NULL);
-	assert_int_equal(claim(fresh, 10, "Churn::Step"), 1);
+	assert_int_equal(testdb_claim_count(fresh, 10, "Churn::Step"), 1);
 	tasker_client_free(fresh);
 	tasker_client_free(fast);
 	tasker_client_free(slow);

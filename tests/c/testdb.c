@@ -212,6 +212,27 @@ tasker_claimed_step *testdb_claim_one(tasker_client *client, const char *handler
 	return s;
 }
 
+size_t testdb_claim_count(tasker_client *client, unsigned max, const char *handler_class)
+{
+	const char *only[] = {handler_class};
+	tasker_claim_options o = TASKER_CLAIM_OPTIONS_INIT;
+	o.max_steps = max;
+	o.handler_classes = handler_class ? only : NULL;
+	o.handler_class_count = handler_class ? 1 : 0;
+	tasker_claimed_step **steps = NULL;
+	size_t n = 0;
+	if (tasker_steps_claim(&steps, &n, client, &o) != TASKER_OK)
+		die("claiming up to %u steps: %s", max, tasker_error_last()->message);
+	testdb_free_claims(steps, n);
+	return n;
+}
+
+long long testdb_index_reads(PGconn *pg, const char *index)
+{
+	PQclear(testdb_sql(pg, "SELECT pg_stat_clear_snapshot()"));
+	return testdb_count(pg, "SELECT idx_tup_read FROM pg_stat_user_indexes WHERE indexrelname = '%s'", index);
+}
+
 void testdb_free_claims(tasker_claimed_step **steps, size_t n)
 {
 	for (size_t i = 0; i < n; i++)

@@ -46,6 +46,12 @@ int64_t testdb_new_task(tasker_client *client, const char *namespace_name, const
 /* Claims exactly one ready step of `handler_class` (NULL: of any class); exits the test program unless
  * exactly one was claimed. Free it with tasker_claimed_step_free. */
 tasker_claimed_step *testdb_claim_one(tasker_client *client, const char *handler_class);
+/* Claims up to `max` steps of `handler_class` (NULL: of any class) on `client`, frees them and returns
+ * how many were claimed; exits the test program when the claim fails. */
+size_t testdb_claim_count(tasker_client *client, unsigned max, const char *handler_class);
+/* Entries of index `index` read so far, as the server's statistics count them (a backend reports its
+ * counts when it goes idle, at most once a second, and when it exits). */
+long long testdb_index_reads(PGconn *pg, const char *index);
 /* Frees what tasker_steps_claim returned. */
 void testdb_free_claims(tasker_claimed_step **steps, size_t n);
 /* A result for the claimed step with this outcome and results (no error fields, no retry_after), ready
