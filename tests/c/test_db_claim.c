@@ -478,6 +478,22 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* A new task whose first step failed for good: the task is in error. */
+static int64_t failed_task(testdb *t)
+{
+	int64_t task = new_task(t);
+	tasker_claimed_step *s = testdb_claim_one(t->client, NULL);
+	assert_int_equal(s->task_id, task);
+	tasker_step_result r = testdb_result_for(s, TASKER_OUTCOME_PERMANENT, NULL);
+	assert_int_equal(tasker_steps_complete(t->client, &r, 1), TASKER_OK);
+	tasker_claimed_step_free(s);
+	char *v = testdb_value(t->pg, "SELECT to_state FROM tasker_task_transitions WHERE task_id = %lld AND most_recent",
+	                       (long long)task);
+	assert_string_equal(v, "error");
+	free(v);
+	return task;
+}
+
 /* Cancel follows the Rails engine's state machine: a finished task may be cancelled (its steps keep their
  * results, its `complete` flag stays), a task in error or already cancelled may not. */
 static void test_cancel_follows_the_state_machine(void **state)
@@ -509,15 +525,7 @@ static void test_cancel_follows_the_state_machine(void **state)
 	assert_int_equal(tasker_task_cancel(t->client, done), TASKER_ETRANSITION); /* already cancelled */
 	assert_non_null(strstr(tasker_error_last()->message, "cancelled → cancelled"));
 
-	int64_t failed = new_task(t);
-	tasker_claimed_step *s = testdb_claim_one(t->client, NULL);
-	assert_int_equal(s->task_id, failed);
-	tasker_step_result r = testdb_result_for(s, TASKER_OUTCOME_PERMANENT, NULL);
-	assert_int_equal(tasker_steps_complete(t->client, &r, 1), TASKER_OK);
-	tasker_claimed_step_free(s);
-	v = testdb_value(t->pg, task_state, (long long)failed);
-	assert_string_equal(v, "error");
-	free(v);
+	int64_t failed = failed_task(t);
 	assert_int_equal(tasker_task_cancel(t->client, failed), TASKER_ETRANSITION);
 	assert_non_null(strstr(tasker_error_last()->message, "error → cancelled"));
 	v = testdb_value(t->pg, task_state, (long long)failed);
@@ -531,6 +539,28 @@ static long long functions_probing_indexes(testdb *t)
 {
 	return testdb_count(t->pg, "SELECT count(*) FROM pg_proc WHERE proname IN ('tasker_core_claim_steps', "
 	                           "'tasker_core_complete_successes') AND 'enable_seqscan=off' = ANY (proconfig)");
+}
+
+/* Claims the next ready step, which must be this task's, and records its success. */
+static void run_next_step(testdb *t, int64_t task)
+{
+	tasker_claimed_step *s = testdb_claim_one(t->client, NULL);
+	assert_int_equal(s->task_id, task);
+	tasker_step_result r = testdb_result_for(s, TASKER_OUTCOME_SUCCESS, NULL);
+	assert_int_equal(tasker_steps_complete(t->client, &r, 1), TASKER_OK);
+	assert_int_equal(r.status, TASKER_OK);
+	tasker_claimed_step_free(s);
+}
+
+/* The task's current state is complete and its row says so. */
+static void assert_task_finished(testdb *t, int64_t task)
+{
+	char *v = testdb_value(t->pg, "SELECT to_state FROM tasker_task_transitions WHERE task_id = %lld AND most_recent",
+	                       (long long)task);
+	assert_string_equal(v, "complete");
+	free(v);
+	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM tasker_tasks WHERE task_id = %lld AND complete",
+	                              (long long)task), 1);
 }
 
 /* A database migrated before 0015 (the claim and completion functions of 0008, 0009, 0012 and 0014)
@@ -568,14 +598,8 @@ static void test_database_before_0015_upgrades(void **state)
 	assert_int_equal(tasker_steps_complete(t->client, &r, 1), TASKER_OK);
 	assert_int_equal(r.status, TASKER_OK);
 	tasker_claimed_step_free(first);
-	for (int i = 0; i < 2; i++) {
-		tasker_claimed_step *s = testdb_claim_one(t->client, NULL);
-		assert_int_equal(s->task_id, task);
-		tasker_step_result rs = testdb_result_for(s, TASKER_OUTCOME_SUCCESS, NULL);
-		assert_int_equal(tasker_steps_complete(t->client, &rs, 1), TASKER_OK);
-		assert_int_equal(rs.status, TASKER_OK);
-		tasker_claimed_step_free(s);
-	}
+	for (int i = 0; i < 2; i++)
+		run_next_step(t, task);
 	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM tasker_workflow_step_transitions x JOIN "
 	                                     "tasker_workflow_steps s USING (workflow_step_id) WHERE s.task_id = %lld",
 	                              (long long)task), 6);
@@ -588,11 +612,49 @@ static void test_database_before_0015_upgrades(void **state)
 	                       (long long)task);
 	assert_string_equal(v, "pending>in_progress:false in_progress>complete:true");
 	free(v);
-	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM tasker_tasks WHERE task_id = %lld AND complete",
-	                              (long long)task), 1);
+	assert_task_finished(t, task);
 	assert_int_equal(testdb_count(t->pg, "SELECT (SELECT count(*) FROM tasker_step_claims WHERE task_id = %lld) + "
 	                                     "(SELECT count(*) FROM tasker_ready_steps WHERE task_id = %lld)",
 	                              (long long)task, (long long)task), 0);
+}
+
+/* Every owner's history is one chain: one current row, each row leaving the state the one before it
+ * entered, sort keys ascending. */
+static void assert_histories_are_chains(testdb *t, int64_t task)
+{
+	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM (SELECT to_state, most_recent, lead(from_state) OVER w AS nf, "
+	                                     "lead(sort_key) OVER w AS nk, sort_key FROM tasker_task_transitions "
+	                                     "WHERE task_id = %lld WINDOW w AS (ORDER BY sort_key)) z "
+	                                     "WHERE (nf IS NOT NULL AND (nf <> to_state OR nk <= sort_key OR most_recent)) "
+	                                     "OR (nf IS NULL AND NOT most_recent)",
+	                              (long long)task), 0);
+	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM (SELECT x.to_state, x.most_recent, "
+	                                     "lead(x.from_state) OVER w AS nf, lead(x.sort_key) OVER w AS nk, x.sort_key "
+	                                     "FROM tasker_workflow_step_transitions x JOIN tasker_workflow_steps s "
+	                                     "USING (workflow_step_id) WHERE s.task_id = %lld "
+	                                     "WINDOW w AS (PARTITION BY x.workflow_step_id ORDER BY x.sort_key)) z "
+	                                     "WHERE (nf IS NOT NULL AND (nf <> to_state OR nk <= sort_key OR most_recent)) "
+	                                     "OR (nf IS NULL AND NOT most_recent)",
+	                              (long long)task), 0);
+}
+
+/* A task in error, retried: the failed step is claimed again (its current row is flipped) and the task
+ * finishes from the state the retry left it in; every history stays one chain. */
+static void test_retried_task_finishes_with_whole_histories(void **state)
+{
+	testdb *t = *state;
+	int64_t task = failed_task(t);
+	assert_int_equal(tasker_task_retry(t->client, task), TASKER_OK);
+	for (int i = 0; i < 3; i++) {
+		run_next_step(t, task);
+		assert_histories_are_chains(t, task);
+	}
+	assert_task_finished(t, task);
+	/* the failed step: pending → in_progress → error, then error → pending → in_progress → complete */
+	assert_int_equal(testdb_count(t->pg, "SELECT count(*) FROM tasker_workflow_step_transitions x JOIN "
+	                                     "tasker_workflow_steps s USING (workflow_step_id) JOIN tasker_named_steps n "
+	                                     "USING (named_step_id) WHERE s.task_id = %lld AND n.name = 'first'",
+	                              (long long)task), 5);
 }
 
 int main(void)
@@ -610,6 +672,7 @@ int main(void)
 		cmocka_unit_test(test_complete_and_claim_refused_writes_nothing),
 		cmocka_unit_test(test_cancel_follows_the_state_machine),
 		cmocka_unit_test(test_database_before_0015_upgrades),
+		cmocka_unit_test(test_retried_task_finishes_with_whole_histories),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
