@@ -126,7 +126,7 @@ class Case {
     const r = this.doc.request || {};
     return { name: this.info.name, namespace: this.info.namespace, version: this.info.version, context: r.context,
              tags: r.tags, bypassSteps: r.bypass_steps, initiator: r.initiator, sourceSystem: r.source_system,
-             reason: r.reason, identity: r.identity_strategy === 'hash' ? 'hash' : 'unique' };
+             reason: r.reason, requestedAt: r.requested_at, identity: r.identity_strategy === 'hash' ? 'hash' : 'unique' };
   }
 
   async createTask() {

@@ -221,7 +221,8 @@ class Case:
         rq = self.doc.get("request") or {}
         return dict(namespace=self.info["namespace_name"], version=self.info["version"], tags=rq.get("tags"),
                     bypass_steps=rq.get("bypass_steps"), initiator=rq.get("initiator"),
-                    source_system=rq.get("source_system"), reason=rq.get("reason"))
+                    source_system=rq.get("source_system"), reason=rq.get("reason"),
+                    requested_at=rq.get("requested_at"))
 
     def create_task(self) -> int:
         rq = self.doc.get("request") or {}

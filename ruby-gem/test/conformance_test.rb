@@ -153,7 +153,7 @@ module Conformance
       args = { name: @info.name, namespace: @info.namespace, version: @info.version,
                context: request.fetch("context"), tags: request["tags"], bypass_steps: request["bypass_steps"],
                initiator: request["initiator"], source_system: request["source_system"], reason: request["reason"],
-               identity: request["identity_strategy"] == "hash" ? :hash : :unique }
+               requested_at: request["requested_at"], identity: request["identity_strategy"] == "hash" ? :hash : :unique }
       return create_duplicates(args, request["duplicates"]) if request["duplicates"]
 
       client.create_task(**args)

@@ -413,6 +413,7 @@ static int64_t create_task(conf_case *c, testdb *t, const tasker_template_info *
 	req.initiator = str_or_null(rq, "initiator");
 	req.source_system = str_or_null(rq, "source_system");
 	req.reason = str_or_null(rq, "reason");
+	req.requested_at = str_or_null(rq, "requested_at");
 	const char *identity = str_or_null(rq, "identity_strategy");
 	req.identity_strategy = identity && strcmp(identity, "hash") == 0 ? TASKER_IDENTITY_HASH : TASKER_IDENTITY_UNIQUE;
 	const cJSON *dups = cJSON_GetObjectItemCaseSensitive(rq, "duplicates");

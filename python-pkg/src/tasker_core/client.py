@@ -127,11 +127,13 @@ class Client:
                     version: Optional[str] = None, initiator: Optional[str] = None,
                     source_system: Optional[str] = None, reason: Optional[str] = None,
                     tags: Optional[Iterable[Any]] = None, bypass_steps: Optional[Iterable[str]] = None,
-                    identity_strategy: Optional[str] = None, traceparent: Optional[str] = None) -> int:
+                    identity_strategy: Optional[str] = None, traceparent: Optional[str] = None,
+                    requested_at: Optional[str] = None) -> int:
         """Creates a task from a registered template; returns its id. ContextError names the path of a
-        context that fails the template's schema; nothing is written then."""
+        context that fails the template's schema; nothing is written then. requested_at is UTC,
+        "YYYY-MM-DD HH:MM:SS" (default now); with hash identity its minute is part of the identity."""
         task_id, _created = self._create(name, context, namespace, version, initiator, source_system, reason, tags,
-                                         bypass_steps, identity_strategy, traceparent)
+                                         bypass_steps, identity_strategy, traceparent, requested_at)
         return int(task_id)
 
     def find_or_create_task(self, name: str, context: Optional[Mapping[str, Any]] = None,
@@ -142,18 +144,18 @@ class Client:
         task_id, created = self._create(name, context, options.get("namespace"), options.get("version"),
                                         options.get("initiator"), options.get("source_system"),
                                         options.get("reason"), options.get("tags"), options.get("bypass_steps"),
-                                        "hash", options.get("traceparent"))
+                                        "hash", options.get("traceparent"), options.get("requested_at"))
         return int(task_id), bool(created)
 
     def _create(self, name: str, context: Optional[Mapping[str, Any]], namespace: Optional[str],
                 version: Optional[str], initiator: Optional[str], source_system: Optional[str],
                 reason: Optional[str], tags: Optional[Iterable[Any]], bypass: Optional[Iterable[str]],
-                identity: Optional[str], traceparent: Optional[str]) -> Any:
+                identity: Optional[str], traceparent: Optional[str], requested_at: Optional[str] = None) -> Any:
         return self._native.create_task(
             name, dict(context) if context is not None else {}, namespace=namespace, version=version,
             initiator=initiator, source_system=source_system, reason=reason,
             tags=list(tags) if tags is not None else None, bypass_steps=list(bypass) if bypass is not None else None,
-            identity_strategy=identity, traceparent=traceparent)
+            identity_strategy=identity, traceparent=traceparent, requested_at=requested_at)
 
     def task(self, task_id: int) -> TaskInfo:
         """The task with its steps and its execution context."""
