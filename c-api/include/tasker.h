@@ -217,9 +217,10 @@ typedef struct tasker_client_options {
 TASKER_EXTERN int tasker_client_open(tasker_client **out, const tasker_client_options *opts);
 /* Closes the client, safely while other threads use it: from now on every call that needs the database
  * returns TASKER_ECLOSED (never a crash); calls waiting for a pooled connection, and waits for an event
- * on an empty tasker_event_queue, return TASKER_ECLOSED at once; statements already running finish, and close waits for them; then every connection is
- * closed. Does not free: call tasker_client_free once no thread uses the client any more (stop and
- * free its workers, close its event queues and watchers first). Thread-safe and idempotent. */
+ * on an empty tasker_event_queue, return TASKER_ECLOSED at once; statements already running finish, and
+ * close waits for them; then every connection is closed. Does not free: call tasker_client_free once no
+ * thread uses the client any more (stop and free its workers, close its event queues and watchers
+ * first). Thread-safe and idempotent. */
 TASKER_EXTERN int tasker_client_close(tasker_client *client);
 /* Closes every connection and frees the client. NULL is fine. No call may be in progress (see
  * tasker_client_close for a client other threads may still be using). */

@@ -192,14 +192,25 @@ int64_t testdb_new_task(tasker_client *client, const char *namespace_name, const
 	return create_task(client, namespace_name, name, "1.0.0", context_json);
 }
 
-tasker_claimed_step *testdb_claim_one(tasker_client *client, const char *handler_class)
+/* Claim options filtering on `handler_class` (NULL: any class; `only` holds the filter) for up to `max`
+ * steps (0: the default). */
+static tasker_claim_options claim_options(const char **only, const char *handler_class, unsigned max)
 {
-	const char *only[] = {handler_class};
 	tasker_claim_options o = TASKER_CLAIM_OPTIONS_INIT;
+	if (max)
+		o.max_steps = max;
 	if (handler_class) {
+		only[0] = handler_class;
 		o.handler_classes = only;
 		o.handler_class_count = 1;
 	}
+	return o;
+}
+
+tasker_claimed_step *testdb_claim_one(tasker_client *client, const char *handler_class)
+{
+	const char *only[1];
+	tasker_claim_options o = claim_options(only, handler_class, 0);
 	tasker_claimed_step **steps = NULL;
 	size_t n = 0;
 	int rc = tasker_steps_claim(&steps, &n, client, &o);
@@ -214,11 +225,8 @@ tasker_claimed_step *testdb_claim_one(tasker_client *client, const char *handler
 
 size_t testdb_claim_count(tasker_client *client, unsigned max, const char *handler_class)
 {
-	const char *only[] = {handler_class};
-	tasker_claim_options o = TASKER_CLAIM_OPTIONS_INIT;
-	o.max_steps = max;
-	o.handler_classes = handler_class ? only : NULL;
-	o.handler_class_count = handler_class ? 1 : 0;
+	const char *only[1];
+	tasker_claim_options o = claim_options(only, handler_class, max);
 	tasker_claimed_step **steps = NULL;
 	size_t n = 0;
 	if (tasker_steps_claim(&steps, &n, client, &o) != TASKER_OK)
