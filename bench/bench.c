@@ -11,7 +11,9 @@
  *   bench create       10-step task creation p50/p99, CPU per task (PostgreSQL, client)
  *   bench transition   one state transition p50/p99
  *   bench memory       worker peak RSS after 10,000 and 100,000 steps
- *   bench peer         latency and throughput only (the figures bench/peer/compare.py compares)
+ *   bench floor        the Rails tables' writes alone, without the engine's coordination: the least any
+ *                      engine keeping them pays per stage and per step, beside the engine's rows
+ *   bench peer         latency, the floor and throughput (the figures bench/peer/compare.py compares)
  *   bench all          every one of the above, then the table
  * Each prints markdown table rows: | benchmark | measured | target | met / NOT MET |.
  */
@@ -89,6 +91,8 @@ static struct {
 	double single_pg_cpu_us[2];
 	double dag_steps_per_s[2], dag_cpu_us[2], dag_tps[2];
 	double create_p50_ms, transition_p50_ms, transition_p99_ms;
+	double floor_steps_per_s[2], floor_cpu_us[2], floor_pg_cpu_us[2]; /* [0] unbatched, [1] batched */
+	double floor_stage_p50_ms, floor_stage_p99_ms;
 } summary;
 
 static void write_summary(void)
@@ -102,12 +106,17 @@ static void write_summary(void)
 	        "\"dag_unbatched_steps_per_s\": %.1f, \"dag_batched_steps_per_s\": %.1f, "
 	        "\"dag_cpu_us_per_step_unbatched\": %.1f, \"dag_cpu_us_per_step_batched\": %.1f, "
 	        "\"dag_transactions_per_step_unbatched\": %.2f, \"create_p50_ms\": %.3f, "
-	        "\"transition_p50_ms\": %.3f, \"transition_p99_ms\": %.3f, \"pg_cpu_us_per_step_unbatched\": %.1f}\n",
+	        "\"transition_p50_ms\": %.3f, \"transition_p99_ms\": %.3f, \"pg_cpu_us_per_step_unbatched\": %.1f, "
+	        "\"floor_steps_per_s\": %.1f, \"floor_cpu_us_per_step\": %.1f, \"floor_pg_cpu_us_per_step\": %.1f, "
+	        "\"floor_batched_steps_per_s\": %.1f, \"floor_cpu_us_per_step_batched\": %.1f, "
+	        "\"floor_stage_p50_ms\": %.3f, \"floor_stage_p99_ms\": %.3f}\n",
 	        fresh_plans() ? "fresh" : "analyzed", summary.stage_p50_ms, summary.stage_p99_ms,
 	        summary.single_steps_per_s[0], summary.single_steps_per_s[1], summary.single_cpu_us[0],
 	        summary.single_cpu_us[1], summary.dag_steps_per_s[0], summary.dag_steps_per_s[1], summary.dag_cpu_us[0],
 	        summary.dag_cpu_us[1], summary.dag_tps[0], summary.create_p50_ms, summary.transition_p50_ms,
-	        summary.transition_p99_ms, summary.single_pg_cpu_us[0]);
+	        summary.transition_p99_ms, summary.single_pg_cpu_us[0], summary.floor_steps_per_s[0],
+	        summary.floor_cpu_us[0], summary.floor_pg_cpu_us[0], summary.floor_steps_per_s[1], summary.floor_cpu_us[1],
+	        summary.floor_stage_p50_ms, summary.floor_stage_p99_ms);
 	fclose(f);
 }
 
@@ -698,6 +707,41 @@ static void worker_process(unsigned claim_batch, unsigned completion_batch, _Ato
 	_exit(0);
 }
 
+/* Waits for the two worker processes; their CPU seconds (user + system). Exits if one failed. */
+static double wait_for_workers(const pid_t kids[2], const char *what)
+{
+	double cpu = 0;
+	for (int k = 0; k < 2; k++) {
+		int status;
+		struct rusage ru;
+		wait4(kids[k], &status, 0, &ru);
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+			fprintf(stderr, "bench: a %s process failed\n", what);
+			exit(1);
+		}
+		cpu += (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+		       (double)ru.ru_stime.tv_usec / 1e6;
+	}
+	return cpu;
+}
+
+/* Where a measured run starts: after a checkpoint (no flush of the set-up's pages inside it), with the
+ * server's commits and CPU so far and the profile begun (bench/profile.sh). */
+typedef struct {
+	long long commits;
+	double pg_cpu;
+	int64_t t0;
+} run_clock;
+
+static run_clock run_start(PGconn *pg)
+{
+	find_postmaster(pg);
+	pg_exec(pg, "CHECKPOINT");
+	profile_begin();
+	run_clock rc = {commits(pg), proc_cpu_seconds_of_postgres(), now_us()};
+	return rc;
+}
+
 static void bench_throughput_one(const char *label, const char *tpl, int steps_per_task, int tasks, int batched)
 {
 	reset_data();
@@ -717,38 +761,22 @@ static void bench_throughput_one(const char *label, const char *tpl, int steps_p
 		create_task(c, tpl);
 	analyze();
 	PGconn *pg = pg_open();
-	find_postmaster(pg);
-	pg_exec(pg, "CHECKPOINT");
-	profile_begin();
-	long long x0 = commits(pg);
-	double pg0 = proc_cpu_seconds_of_postgres();
-	int64_t t0 = now_us();
+	run_clock rc = run_start(pg);
 	pid_t kids[2];
 	for (int k = 0; k < 2; k++) {
 		kids[k] = fork();
 		if (kids[k] == 0)
 			worker_process(batched ? 0 : 1, batched ? 0 : 1, NULL);
 	}
-	double worker_cpu = 0;
-	for (int k = 0; k < 2; k++) {
-		int status;
-		struct rusage ru;
-		wait4(kids[k], &status, 0, &ru);
-		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-			fprintf(stderr, "bench: a worker process failed\n");
-			exit(1);
-		}
-		worker_cpu += (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-		              (double)ru.ru_stime.tv_usec / 1e6;
-	}
-	double secs = (double)(now_us() - t0) / 1e6;
+	double worker_cpu = wait_for_workers(kids, "worker");
+	double secs = (double)(now_us() - rc.t0) / 1e6;
 	usleep(1500000); /* the workers' backends flush their statistics as they exit */
 	char plabel[64];
 	snprintf(plabel, sizeof plabel, "throughput-%s-%s", steps_per_task == 1 ? "single" : "dag10",
 	         batched ? "batched" : "unbatched");
 	profile_end(plabel, (long long)tasks * steps_per_task, "step");
-	double pg_cpu = proc_cpu_seconds_of_postgres() - pg0;
-	long long xacts = commits(pg) - x0 - 2; /* the two stats queries themselves */
+	double pg_cpu = proc_cpu_seconds_of_postgres() - rc.pg_cpu;
+	long long xacts = commits(pg) - rc.commits - 2; /* the two stats queries themselves */
 	long long steps = (long long)tasks * steps_per_task;
 	long long done = pg_count(pg, "SELECT count(*) FROM tasker_tasks WHERE complete");
 	if (done != tasks + history)
@@ -786,6 +814,291 @@ static void bench_throughput(int which)
 	for (int batched = 1; batched >= 0; batched--)
 		if (which & (batched ? 1 : 2))
 			bench_throughput_one("2,000 ten-step DAGs, 2 workers", "dag10", 10, 2000, batched);
+}
+
+
+/* ------------------------------------------------------------------ floor */
+
+/* The floor: what writing the Rails tables truthfully costs by itself, with none of the engine's
+ * coordination (no ready queue, no claims or leases, no locks, no pick, no payload read, no events).
+ * A step is started by one transaction (its `in_progress` transition, and the task's when it is the
+ * task's first) and finished by another (the step row, the `most_recent` flip and the `complete`
+ * transition; for the task's last step the task's flip, transition and `complete` flag): the least a
+ * reader of the Rails tables must see, a step shown running while it runs and finished when it is.
+ * Each transaction is one pipeline of prepared statements (one round trip), generic plans as the
+ * engine makes them. Any engine that keeps the Rails tables as this one does pays at least this per
+ * step; what the engine pays above it is its coordination. The batched floor writes the same rows
+ * for 32 steps per statement (the engine's default claim and completion batch). */
+
+#define FLOOR_NOW "timezone('UTC', now())"
+#define FLOOR_STEP_TRANSITION(from, to, meta, key)                                                              \
+	"INSERT INTO tasker_workflow_step_transitions (workflow_step_id, from_state, to_state, metadata, sort_key, " \
+	"most_recent, created_at, updated_at) SELECT id, '" from "', '" to "', '" meta "', " key ", true, " FLOOR_NOW \
+	", " FLOOR_NOW " FROM unnest($1::bigint[]) id"
+#define FLOOR_TASK_TRANSITION(from, to, key)                                                                     \
+	"INSERT INTO tasker_task_transitions (task_id, from_state, to_state, metadata, sort_key, most_recent, "      \
+	"created_at, updated_at) SELECT id, '" from "', '" to "', '{}', " key ", true, " FLOOR_NOW ", " FLOOR_NOW     \
+	" FROM unnest($2::bigint[]) id"
+
+/* Each statement takes the steps as $1 and the tasks as $2 (arrays: one element unbatched). */
+static const struct {
+	const char *name, *sql;
+} floor_statements[] = {
+	{"step_start", FLOOR_STEP_TRANSITION("pending", "in_progress", "{}", "10")},
+	{"task_start", FLOOR_TASK_TRANSITION("pending", "in_progress", "10")},
+	{"step_row", "UPDATE tasker_workflow_steps SET processed = true, processed_at = " FLOOR_NOW ", in_process = false, "
+	             "attempts = COALESCE(attempts, 0) + 1, last_attempted_at = " FLOOR_NOW ", backoff_request_seconds = "
+	             "NULL, results = '{}', updated_at = " FLOOR_NOW " WHERE workflow_step_id = ANY($1::bigint[])"},
+	{"step_flip", "UPDATE tasker_workflow_step_transitions SET most_recent = false, updated_at = " FLOOR_NOW
+	              " WHERE workflow_step_id = ANY($1::bigint[]) AND most_recent"},
+	{"step_done", FLOOR_STEP_TRANSITION("in_progress", "complete", "{\"attempt\": 1}", "20")},
+	{"task_flip", "UPDATE tasker_task_transitions SET most_recent = false, updated_at = " FLOOR_NOW
+	              " WHERE task_id = ANY($2::bigint[]) AND most_recent"},
+	{"task_done", FLOOR_TASK_TRANSITION("in_progress", "complete", "20")},
+	{"task_row", "UPDATE tasker_tasks SET complete = true, updated_at = " FLOOR_NOW " WHERE task_id = ANY($2::bigint[])"},
+};
+
+static PGconn *floor_open(void)
+{
+	PGconn *c = pg_open();
+	pg_exec(c, "SET TIME ZONE 'UTC'");
+	pg_exec(c, "SET plan_cache_mode = force_generic_plan");
+	static const Oid types[2] = {1016, 1016}; /* int8[]: the steps and the tasks */
+	for (size_t i = 0; i < sizeof floor_statements / sizeof floor_statements[0]; i++) {
+		PGresult *r = PQprepare(c, floor_statements[i].name, floor_statements[i].sql, 2, types);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			fprintf(stderr, "bench: preparing %s: %s", floor_statements[i].name, PQerrorMessage(c));
+			exit(1);
+		}
+		PQclear(r);
+	}
+	if (!PQenterPipelineMode(c)) {
+		fprintf(stderr, "bench: pipeline mode: %s", PQerrorMessage(c));
+		exit(1);
+	}
+	return c;
+}
+
+/* An array literal of ids. */
+static char *floor_ids(const int64_t *ids, size_t n)
+{
+	char *s = malloc(n * 21 + 3);
+	size_t len = 0;
+	s[len++] = '{';
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)sprintf(s + len, "%s%lld", i ? "," : "", (long long)ids[i]);
+	s[len++] = '}';
+	s[len] = '\0';
+	return s;
+}
+
+/* One transaction, one round trip: BEGIN, the named statements, COMMIT. Statement i gets
+ * ($1, $2) = (steps[i], tasks) and must write rows[i] rows. */
+static void floor_txn(PGconn *c, const char *tasks, const char *const *names, const char *const *steps,
+                      const int *rows, int n)
+{
+	int ok = PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
+	for (int i = 0; i < n && ok; i++) {
+		const char *params[2] = {steps[i], tasks};
+		ok = PQsendQueryPrepared(c, names[i], 2, params, NULL, NULL, 0);
+	}
+	ok = ok && PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) && PQpipelineSync(c);
+	if (!ok) {
+		fprintf(stderr, "bench: sending the floor's transaction: %s", PQerrorMessage(c));
+		exit(1);
+	}
+	for (int i = 0; i < n + 2; i++) { /* BEGIN, each statement, COMMIT: a result, then the NULL that ends it */
+		PGresult *r = PQgetResult(c);
+		ExecStatusType st = PQresultStatus(r);
+		if (st != PGRES_COMMAND_OK) {
+			fprintf(stderr, "bench: the floor's statement %d (tasks %s): %s", i, tasks, PQresultErrorMessage(r));
+			exit(1);
+		}
+		if (i > 0 && i <= n && atoi(PQcmdTuples(r)) != rows[i - 1]) {
+			fprintf(stderr, "bench: the floor's %s wrote %s rows, not %d (tasks %s)\n", names[i - 1], PQcmdTuples(r),
+			        rows[i - 1], tasks);
+			exit(1);
+		}
+		PQclear(r);
+		if (PQgetResult(c) != NULL) {
+			fprintf(stderr, "bench: the floor's pipeline out of step\n");
+			exit(1);
+		}
+	}
+	PGresult *r = PQgetResult(c);
+	if (PQresultStatus(r) != PGRES_PIPELINE_SYNC) {
+		fprintf(stderr, "bench: the floor's pipeline: no sync\n");
+		exit(1);
+	}
+	PQclear(r);
+}
+
+static const char *const FLOOR_START[] = {"step_start", "task_start"};
+static const char *const FLOOR_FINISH[] = {"step_row", "step_flip", "step_done", "task_flip", "task_done", "task_row"};
+
+/* The steps and tasks (one step each) of the tasks after task `after`, in task order. */
+static void floor_steps(PGconn *pg, long long after, int64_t **steps, int64_t **tasks, size_t *n)
+{
+	char sql[256];
+	snprintf(sql, sizeof sql, "SELECT workflow_step_id, task_id FROM tasker_workflow_steps WHERE task_id > %lld "
+	         "ORDER BY task_id, workflow_step_id", after);
+	PGresult *r = PQexec(pg, sql);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "bench: %s", PQerrorMessage(pg));
+		exit(1);
+	}
+	*n = (size_t)PQntuples(r);
+	*steps = malloc(*n * sizeof **steps);
+	*tasks = malloc(*n * sizeof **tasks);
+	for (size_t i = 0; i < *n; i++) {
+		(*steps)[i] = atoll(PQgetvalue(r, (int)i, 0));
+		(*tasks)[i] = atoll(PQgetvalue(r, (int)i, 1));
+	}
+	PQclear(r);
+}
+
+/* Single-step tasks as the throughput rows run them (20,000 after a tenth as many run by the engine as
+ * history, statistics taken, two processes), each step started and finished by the floor's two
+ * transactions, `batch` steps per statement; the processes take alternate batches, so they never wait
+ * on each other. */
+static void bench_floor_throughput(int batch)
+{
+	reset_data();
+	tasker_client *c = open_client(4);
+	register_template(c, "single", "chain", 1);
+	int tasks = 20000;
+	for (int i = 0; i < tasks / 10; i++)
+		create_task(c, "single");
+	tasker_worker *hw = new_worker(c, 0, 0, noop);
+	if (tasker_worker_run_until_idle(hw))
+		die("running the history");
+	tasker_worker_free(hw);
+	PGconn *pg = pg_open();
+	long long after = pg_count(pg, "SELECT COALESCE(max(task_id), 0) FROM tasker_tasks");
+	for (int i = 0; i < tasks; i++)
+		create_task(c, "single");
+	tasker_client_free(c);
+	pg_exec(pg, "DELETE FROM tasker_ready_steps"); /* the floor has no queue */
+	analyze();
+	size_t n;
+	int64_t *steps, *task_ids;
+	floor_steps(pg, after, &steps, &task_ids, &n);
+	if (n != (size_t)tasks) {
+		fprintf(stderr, "bench: the floor found %zu steps to run, expected %d\n", n, tasks);
+		exit(1);
+	}
+	run_clock rc = run_start(pg);
+	pid_t kids[2];
+	for (int k = 0; k < 2; k++) {
+		kids[k] = fork();
+		if (kids[k] != 0)
+			continue;
+		PGconn *w = floor_open();
+		for (size_t i = (size_t)k * (size_t)batch; i < n; i += 2 * (size_t)batch) {
+			size_t m = n - i < (size_t)batch ? n - i : (size_t)batch;
+			char *s = floor_ids(steps + i, m), *t = floor_ids(task_ids + i, m);
+			const char *ss[6] = {s, s, s, s, s, s};
+			const int r[6] = {(int)m, (int)m, (int)m, (int)m, (int)m, (int)m};
+			floor_txn(w, t, FLOOR_START, ss, r, 2);
+			floor_txn(w, t, FLOOR_FINISH, ss, r, 6);
+			free(s);
+			free(t);
+		}
+		PQfinish(w);
+		_exit(0);
+	}
+	double worker_cpu = wait_for_workers(kids, "floor");
+	double secs = (double)(now_us() - rc.t0) / 1e6;
+	usleep(1500000); /* the backends flush their statistics as they exit */
+	profile_end(batch > 1 ? "floor-single-batched" : "floor-single-unbatched", tasks, "step");
+	double pg_cpu = proc_cpu_seconds_of_postgres() - rc.pg_cpu;
+	long long xacts = commits(pg) - rc.commits - 2;
+	long long done = pg_count(pg, "SELECT count(*) FROM tasker_tasks WHERE complete");
+	if (done != tasks + tasks / 10) {
+		fprintf(stderr, "bench: the floor completed %lld of %d tasks\n", done - tasks / 10, tasks);
+		exit(1);
+	}
+	free(steps);
+	free(task_ids);
+	PQfinish(pg);
+	int b = batch > 1;
+	double engine = summary.single_steps_per_s[b];
+	summary.floor_steps_per_s[b] = (double)tasks / secs;
+	summary.floor_pg_cpu_us[b] = pg_cpu * 1e6 / tasks;
+	summary.floor_cpu_us[b] = (pg_cpu + worker_cpu) * 1e6 / tasks;
+	char m[320], name[160];
+	snprintf(m, sizeof m, "**%.0f steps/s** (%d steps in %.2f s), %.2f transactions/step, CPU %.0f µs/step (client "
+	         "%.0f + PostgreSQL %.0f); the engine's row (above, same run): %.2f× this rate",
+	         summary.floor_steps_per_s[b], tasks, secs, (double)xacts / tasks, summary.floor_cpu_us[b],
+	         worker_cpu * 1e6 / tasks, summary.floor_pg_cpu_us[b], engine > 0 ? engine / summary.floor_steps_per_s[b] : 0.0);
+	char how[64];
+	snprintf(how, sizeof how, b ? "batched (%d steps per statement)" : "unbatched (one step per transaction pair)",
+	         batch);
+	snprintf(name, sizeof name, "floor: the Rails tables' writes alone, 20,000 single-step tasks, 2 processes, %s",
+	         how);
+	row(name, m, "(a bound, no target)", -1);
+}
+
+/* A stage of the 20-step chain with nothing but its writes: one transaction finishes step i (its row,
+ * flip, `complete` transition) and starts step i + 1 (its `in_progress` transition), as the engine's
+ * stage does in one round trip; timed from sending it to its commit's reply, one connection. Thirty
+ * chains created by the engine after the latency row's history (run before this, same database). */
+static void bench_floor_stages(void)
+{
+	tasker_client *c = open_client(2);
+	register_template(c, "chain_20", "chain", 20);
+	int chains = 30;
+	PGconn *pg = pg_open();
+	long long after = pg_count(pg, "SELECT COALESCE(max(task_id), 0) FROM tasker_tasks");
+	for (int i = 0; i < chains; i++)
+		create_task(c, "chain_20");
+	tasker_client_free(c);
+	char sql[128];
+	snprintf(sql, sizeof sql, "DELETE FROM tasker_ready_steps WHERE task_id > %lld", after);
+	pg_exec(pg, sql); /* the floor has no queue */
+	size_t n;
+	int64_t *steps, *task_ids;
+	floor_steps(pg, after, &steps, &task_ids, &n);
+	PQfinish(pg);
+	if (n != (size_t)chains * 20) {
+		fprintf(stderr, "bench: the floor found %zu chain steps, expected %d\n", n, chains * 20);
+		exit(1);
+	}
+	static const char *const STAGE[] = {"step_row", "step_flip", "step_done", "step_start"};
+	static const int ONE[6] = {1, 1, 1, 1, 1, 1};
+	int64_t *t = calloc((size_t)chains * 19, sizeof *t);
+	size_t k = 0;
+	PGconn *w = floor_open();
+	for (int ch = 0; ch < chains; ch++) {
+		char *id[20], *task = floor_ids(task_ids + (size_t)ch * 20, 1);
+		for (int i = 0; i < 20; i++)
+			id[i] = floor_ids(steps + (size_t)ch * 20 + (size_t)i, 1);
+		const char *first[2] = {id[0], id[0]};
+		floor_txn(w, task, FLOOR_START, first, ONE, 2);
+		for (int i = 0; i < 19; i++) {
+			const char *ids[4] = {id[i], id[i], id[i], id[i + 1]}; /* finish step i, start step i + 1 */
+			int64_t t0 = now_us();
+			floor_txn(w, task, STAGE, ids, ONE, 4);
+			t[k++] = now_us() - t0;
+		}
+		const char *last[6] = {id[19], id[19], id[19], id[19], id[19], id[19]};
+		floor_txn(w, task, FLOOR_FINISH, last, ONE, 6);
+		for (int i = 0; i < 20; i++)
+			free(id[i]);
+		free(task);
+	}
+	PQfinish(w);
+	free(steps);
+	free(task_ids);
+	summary.floor_stage_p50_ms = pct(t, k, 0.5) / 1000.0;
+	summary.floor_stage_p99_ms = pct(t, k, 0.99) / 1000.0;
+	free(t);
+	char m[256];
+	snprintf(m, sizeof m, "p50 **%.2f ms**, p99 **%.2f ms** (%zu stages, one connection); the engine's stage (above, "
+	         "same run): %.2f× this p50", summary.floor_stage_p50_ms, summary.floor_stage_p99_ms, k,
+	         summary.stage_p50_ms > 0 ? summary.stage_p50_ms / summary.floor_stage_p50_ms : 0.0);
+	row("floor: one stage's writes alone, 20-step chain (finish a step, start the next, one commit)", m,
+	    "(a bound, no target)", -1);
 }
 
 /* ------------------------------------------------------------------ create, transition */
@@ -1170,14 +1483,17 @@ int main(int argc, char **argv)
 	int all = strcmp(what, "all") == 0;
 	int peer = strcmp(what, "peer") == 0; /* latency + throughput: what bench/peer/compare.py needs */
 	int speed = strcmp(what, "speed") == 0; /* every row of the speed targets: peer + creation + transition */
+	int floor_only = strcmp(what, "floor") == 0; /* the floor rows beside the engine's rows they bound */
 	peer |= speed;
 	tasker_client_free(open_client(1)); /* migrates */
 	printf("plans: %s\n\n| benchmark | measured | target | |\n|---|---|---|---|\n",
 	       fresh_plans() ? "fresh (no ANALYZE before the measured runs)" : "after VACUUM ANALYZE");
 	if (all || strcmp(what, "resolution") == 0)
 		bench_resolution();
-	if (all || peer || strcmp(what, "latency") == 0)
+	if (all || peer || floor_only || strcmp(what, "latency") == 0)
 		bench_latency();
+	if (all || peer || floor_only)
+		bench_floor_stages();
 	if (all || speed || strcmp(what, "create") == 0)
 		bench_create();
 	if (all || speed || strcmp(what, "transition") == 0)
@@ -1190,6 +1506,15 @@ int main(int argc, char **argv)
 		bench_throughput_one("2,000 ten-step DAGs, 2 workers", "dag10", 10, 2000, 0);
 	else if (strcmp(what, "throughput-single-unbatched") == 0)
 		bench_throughput_one("20,000 single-step tasks, 2 workers", "single", 1, 20000, 0);
+	else if (floor_only) { /* the engine's single-step rows the floor rows bound */
+		bench_throughput_one("20,000 single-step tasks, 2 workers", "single", 1, 20000, 1);
+		bench_throughput_one("20,000 single-step tasks, 2 workers", "single", 1, 20000, 0);
+	}
+	if (all || peer || floor_only) {
+		const char *fb = getenv("TASKER_BENCH_FLOOR_BATCH"); /* steps per statement, batched floor */
+		bench_floor_throughput(fb && atoi(fb) > 1 ? atoi(fb) : 32);
+		bench_floor_throughput(1);
+	}
 	if (all || strcmp(what, "memory") == 0)
 		bench_memory();
 	if (strcmp(what, "soak") == 0) /* long: only on request */

@@ -2,7 +2,7 @@
 # Runs the benchmarks and prints one markdown table (each row ends in "met" or "NOT MET").
 # Uses $TASKER_DATABASE_URL when set; otherwise starts a private PostgreSQL with durable settings
 # (fsync on: benchmarks never turn durability off). Usage: bash bench/run.sh [all|resolution|latency|
-# create|transition|throughput|memory|peer|speed|soak]; `all`, `peer` and `speed` (the rows of the speed
+# create|transition|throughput|floor|memory|peer|speed|soak]; `all`, `peer` and `speed` (the rows of the speed
 # targets only) also run graphile-worker (Node >= 18, npm)
 # side by side on the same server, and end with the speed targets, each with graphile-worker's figure
 # from the same run and the ratio. TASKER_BENCH_PLANS=fresh skips the VACUUM ANALYZE before the measured

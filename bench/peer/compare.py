@@ -148,6 +148,25 @@ def issue_table(ours, peer, peer_name):
     if t50 and t99:
         line("one state transition", f"p50 {t50:.2f} ms, p99 {t99:.2f} ms", "— (no counterpart)", "—", "p99 < 1 ms",
              t99 < 1.0)
+    # The floor (tasker_bench's floor rows): the Rails tables' writes alone, without the engine's
+    # coordination. Not targets: what any engine that keeps those tables pays, beside graphile-worker.
+    f50, f99 = o("floor_stage_p50_ms"), o("floor_stage_p99_ms")
+    if f50 and f99:
+        line("floor: a stage's writes alone", f"p50 {f50:.2f} ms, p99 {f99:.2f} ms",
+             f"hop p50 {hop50:.2f} ms, p99 {hop99:.2f} ms", f"{f50 / hop50:.2f}× its p50"
+             + (f"; our stage {p50 / f50:.2f}× the floor" if p50 else ""), "(a bound)", None)
+    floor_u, floor_cpu, floor_pg = o("floor_steps_per_s"), o("floor_cpu_us_per_step"), o("floor_pg_cpu_us_per_step")
+    if floor_u and jobs_u:
+        line("floor: a single-step task's writes alone, unbatched", f"{floor_u:,.0f} steps/s; CPU {floor_cpu or 0:.0f} "
+             f"µs/step (PostgreSQL {floor_pg or 0:.0f})", f"{jobs_u:,.0f} jobs/s, {cpu_u or 0:.0f} µs CPU/job",
+             f"{floor_u / jobs_u:.2f}× its jobs/s" + (f"; our row {single_u / floor_u:.2f}× the floor" if single_u else ""),
+             "(a bound)", None)
+    floor_b, floor_cpu_b = o("floor_batched_steps_per_s"), o("floor_cpu_us_per_step_batched")
+    if floor_b and jobs_b:
+        line("floor: a single-step task's writes alone, batched (32 per statement)",
+             f"{floor_b:,.0f} steps/s; CPU {floor_cpu_b or 0:.0f} µs/step", f"{jobs_b:,.0f} jobs/s, {cpu_b or 0:.0f} µs CPU/job",
+             f"{floor_b / jobs_b:.2f}× its jobs/s" + (f"; our row {single_b / floor_b:.2f}× the floor" if single_b else ""),
+             "(a bound)", None)
 
 
 if __name__ == "__main__":
