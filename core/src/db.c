@@ -65,8 +65,18 @@ int tdb_connect(tdb **out, const char *conninfo, const char *application_name)
 	 * PostgreSQL re-plans each call, which on these heavily indexed tables costs more than running
 	 * the statement (measured: bench/RESULTS.md). The statements are written so one plan fits all
 	 * parameters (constant LIMITs, arrays instead of varying IN lists). */
+	/* No sequential scans where an index can answer: a generic plan is made once, from the statistics
+	 * of that moment, and kept while the tables grow. Made while a transition table was analysed empty
+	 * (a new database whose tasks have not started), a read of a step's current state scanned the whole
+	 * table once per step; every statement the engine sends probes a few rows by key, as its functions
+	 * do (enable_seqscan = off on each since migration 0013). Only the engine's own connections; its
+	 * few statements that read whole tables run through tdb_exec_pipeline_scans. No JIT: the penalty
+	 * puts a scan that has no index to replace it (worker presence's expiry) above jit_above_cost, and a
+	 * generic plan with JIT compiles on every run (52 us -> 75-400 ms a call, measured); JIT never pays
+	 * for statements that read a few rows. */
 	int rc = tdb_exec_simple(db, "SET TIME ZONE 'UTC'; SET client_min_messages = warning; "
-	                         "SET plan_cache_mode = force_generic_plan", "configuring the session");
+	                         "SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off; SET jit = off",
+	                         "configuring the session");
 	if (rc) {
 		tdb_close(db);
 		return rc;
@@ -292,6 +302,31 @@ static int exec_pipeline(PGresult **out, tdb *db, const tdb_call *calls, size_t 
 int tdb_exec_pipeline(PGresult **out, tdb *db, const tdb_call *calls, size_t n, const char *what)
 {
 	return exec_pipeline(out, db, calls, n, 0, what);
+}
+
+/* set_config(..., true) lasts to the end of the transaction: the pipeline's own, or the caller's open one,
+ * where the second puts the sessions' setting back. */
+static const tdb_stmt Q_SCANS_ON = {"db_scans_on", "SELECT set_config('enable_seqscan', 'on', true)"};
+static const tdb_stmt Q_SCANS_OFF = {"db_scans_off", "SELECT set_config('enable_seqscan', 'off', true)"};
+
+int tdb_exec_pipeline_scans(PGresult **out, tdb *db, const tdb_call *calls, size_t n, const char *what)
+{
+	enum { MAX_SCANS = 8 };
+	tdb_call all[MAX_SCANS + 2];
+	PGresult *res[MAX_SCANS + 2];
+	for (size_t i = 0; i < n; i++)
+		out[i] = NULL;
+	if (n > MAX_SCANS)
+		return tasker_set_error(TASKER_EINVAL, "%s: %zu statements, at most %d", what, n, MAX_SCANS);
+	all[0] = (tdb_call){&Q_SCANS_ON, 0, NULL};
+	memcpy(all + 1, calls, n * sizeof *calls);
+	all[n + 1] = (tdb_call){&Q_SCANS_OFF, 0, NULL};
+	int rc = exec_pipeline(res, db, all, n + 2, 0, what);
+	PQclear(res[0]);
+	PQclear(res[n + 1]);
+	for (size_t i = 0; i < n; i++)
+		out[i] = res[i + 1];
+	return rc;
 }
 
 int tdb_exec_pipeline_commit(int *committed, PGresult **out, tdb *db, const tdb_call *calls, size_t n,

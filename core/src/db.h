@@ -53,6 +53,10 @@ typedef struct tdb_call {
  * transaction a failure leaves it aborted (roll it back); outside one, the statements form one implicit
  * transaction. */
 int tdb_exec_pipeline(PGresult **out, tdb *db, const tdb_call *calls, size_t n, const char *what);
+/* tdb_exec_pipeline for statements that read whole tables (counts, gauges), at most 8: they are planned
+ * with sequential scans allowed, which the engine's sessions otherwise penalise (tdb_connect); the
+ * setting is back as it was for whatever follows on the connection. */
+int tdb_exec_pipeline_scans(PGresult **out, tdb *db, const tdb_call *calls, size_t n, const char *what);
 /* The same inside the open transaction, its COMMIT sent last in the same round trip when no commit hook
  * has work to do before it (tdb_hooks.before_commit_idle); *committed says whether it was. After a
  * COMMIT that succeeded, the caller's tdb_commit (or tdb_rollback: it is too late to roll back) runs

@@ -19,14 +19,18 @@ enum { WAITING_COUNT };
 int tasker_health_counts(char **out, tasker_client *client)
 {
 	*out = NULL;
-	PGresult *res, *waiting;
-	int rc = tclient_exec(&res, client, &Q_HEALTH, 0, NULL, "reading system health counts");
+	tdb *db;
+	int rc = tclient_acquire(client, &db);
 	if (rc)
 		return rc;
-	if ((rc = tclient_exec(&waiting, client, &Q_WAITING, 0, NULL, "counting steps waiting for a handler"))) {
-		PQclear(res);
+	/* every task, step and queue row: sequential scans are the plans for these */
+	const tdb_call calls[] = {{&Q_HEALTH, 0, NULL}, {&Q_WAITING, 0, NULL}};
+	PGresult *out_res[2];
+	rc = tdb_exec_pipeline_scans(out_res, db, calls, 2, "reading system health counts");
+	tclient_release(client, db);
+	if (rc)
 		return rc;
-	}
+	PGresult *res = out_res[0], *waiting = out_res[1];
 	cJSON *o = cJSON_CreateObject();
 	for (int c = 0; o && PQntuples(res) > 0 && c < PQnfields(res); c++)
 		cJSON_AddNumberToObject(o, PQfname(res, c), (double)tdb_get_i64(res, 0, c, 0));

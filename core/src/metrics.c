@@ -347,10 +347,11 @@ enum { CLAIMS_IN_FLIGHT, CLAIMS_EXPIRED };
 
 int tmetrics_render_database(tjw *w, tdb *db)
 {
-	PGresult *q = NULL, *c = NULL;
-	int rc = tdb_exec(&q, db, &Q_QUEUE, 0, NULL, "reading the ready queue");
-	if (!rc)
-		rc = tdb_exec(&c, db, &Q_CLAIMS, 0, NULL, "reading the claims");
+	/* every queue and claim row: sequential scans are the plans for these */
+	const tdb_call calls[] = {{&Q_QUEUE, 0, NULL}, {&Q_CLAIMS, 0, NULL}};
+	PGresult *res[2];
+	int rc = tdb_exec_pipeline_scans(res, db, calls, 2, "reading the ready queue and the claims");
+	PGresult *q = res[0], *c = res[1];
 	if (!rc) {
 		static const char *const fam[3][2] = {
 			{"tasker_queue_ready_steps", "Steps claimable now (ready queue depth), per handler_class."},

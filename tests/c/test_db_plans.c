@@ -67,6 +67,15 @@ static void wait_for_scans(long long *seq, long long *idx, testdb *t, const char
 	fail_msg("%s: %lld scans reported, expected at least %lld", table, *seq + *idx, at_least);
 }
 
+/* VACUUM ANALYZE, then the scans of each of `tables` reported so far (the earlier statements' counts in). */
+static void analyse_then_count(testdb *t, const char *const *tables, int n, long long *seq0, long long *idx0)
+{
+	PQclear(testdb_sql(t->pg, "VACUUM ANALYZE"));
+	testdb_sleep_ms(1100);
+	for (int i = 0; i < n; i++)
+		seq0[i] = table_stat(t, tables[i], "seq_scan"), idx0[i] = table_stat(t, tables[i], "idx_scan");
+}
+
 /* A manual transition finds a step's current transition row, and takes most_recent off it, by index
  * even when its plans are made while the transition table is analysed and empty (a new database whose
  * tasks have not started yet; the transition benchmark's state after its VACUUM ANALYZE): a sequential
@@ -130,11 +139,180 @@ static void test_pick_walks_the_queue_in_order_without_statistics(void **state)
 	assert_int_equal(tasker_task_cancel(t->client, task), TASKER_OK);
 }
 
+static const char *DAG =
+	"name: dag\n"
+	"namespace_name: plans\n"
+	"version: 1.0.0\n"
+	"step_templates:\n"
+	"  - {name: a, handler_class: 'Plans::Dag'}\n"
+	"  - {name: b, handler_class: 'Plans::Dag', depends_on_step: a}\n"
+	"  - {name: c, handler_class: 'Plans::Dag', depends_on_step: a}\n"
+	"  - {name: d, handler_class: 'Plans::Dag', depends_on_steps: [b, c]}\n";
+
+/* Claims every ready step on `c` and completes them in one batch: the steps of tasks whose position
+ * (task id modulo 4) is in `fail_retry` fail with a retry, those in `fail_permanent` fail for good, those
+ * in `keep` stay claimed (their claims are left to expire), the rest succeed. A batch that mixes failures
+ * and successes is recorded by the engine's statements, not by the completion function. */
+static size_t claim_and_complete(tasker_client *c, int fail_retry, int fail_permanent, int keep)
+{
+	tasker_claim_options o = TASKER_CLAIM_OPTIONS_INIT;
+	o.max_steps = 256;
+	tasker_claimed_step **steps = NULL;
+	size_t n = 0, k = 0;
+	assert_int_equal(tasker_steps_claim(&steps, &n, c, &o), TASKER_OK);
+	tasker_step_result *rs = calloc(n + 1, sizeof *rs);
+	assert_non_null(rs);
+	for (size_t i = 0; i < n; i++) {
+		int pos = (int)(steps[i]->task_id % 4);
+		if (pos == keep)
+			continue;
+		tasker_outcome how = pos == fail_retry       ? TASKER_OUTCOME_RETRYABLE
+		                     : pos == fail_permanent ? TASKER_OUTCOME_PERMANENT
+		                                             : TASKER_OUTCOME_SUCCESS;
+		rs[k] = testdb_result_for(steps[i], how, how == TASKER_OUTCOME_SUCCESS ? "{\"ok\": true}" : NULL);
+		if (how == TASKER_OUTCOME_RETRYABLE)
+			rs[k].retry_after = 0;
+		rs[k++].error_message = "planned failure";
+	}
+	if (k)
+		assert_int_equal(tasker_steps_complete(c, rs, k), TASKER_OK);
+	for (size_t i = 0; i < k; i++)
+		assert_int_equal(rs[i].status, TASKER_OK);
+	free(rs);
+	testdb_free_claims(steps, n);
+	return n;
+}
+
+/* Every read of a task's current state the public API offers, on `c`. */
+static void read_states(tasker_client *c, const int64_t *tasks, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		tasker_task_view *v = NULL;
+		assert_int_equal(tasker_task_get(&v, c, tasks[i]), TASKER_OK);
+		tasker_state st;
+		assert_int_equal(tasker_task_state(&st, c, tasks[i]), TASKER_OK);
+		assert_int_equal(st, v->state);
+		assert_int_equal(tasker_step_state(&st, c, v->steps[v->step_count - 1].workflow_step_id), TASKER_OK);
+		assert_int_equal(st, v->steps[v->step_count - 1].state);
+		tasker_task_view_free(v);
+		char *json = NULL;
+		assert_int_equal(tasker_task_record(&json, c, tasks[i]), TASKER_OK);
+		tasker_free(json);
+		tasker_step_readiness *rows = NULL;
+		size_t count = 0;
+		assert_int_equal(tasker_task_readiness(&rows, &count, c, tasks[i]), TASKER_OK);
+		assert_int_equal(count, 4);
+		tasker_readiness_free(rows, count);
+		tasker_task_context ctx;
+		assert_int_equal(tasker_task_execution_context(&ctx, c, tasks[i]), TASKER_OK);
+	}
+}
+
+/* The engine's own statements that read a current state (a task view, a readiness, a completion that
+ * records failures, an operator action, a lease recovery) find it by index even when their plans are
+ * made while the transition tables are analysed and empty: a new database whose tasks have not started,
+ * VACUUM ANALYZE right after migrating. A sequential scan planned then reads every transition row, once
+ * per step read, and the connection keeps that plan while the tables grow. */
+static void test_state_reads_probe_transitions_by_index(void **state)
+{
+	(void)state;
+	static const char *TABLES[] = {"tasker_workflow_step_transitions", "tasker_task_transitions"};
+	testdb t;
+	tasker_template_info dag;
+	testdb_open_template(&t, "plans_states", DAG, &dag);
+	enum { TASKS = 40 };
+	int64_t tasks[TASKS];
+	for (int i = 0; i < TASKS; i++)
+		tasks[i] = testdb_create_task(t.client, &dag, NULL);
+	/* the statistics of that moment stay: no ANALYZE of autovacuum's while the test runs */
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(testdb_count(t.pg, "SELECT count(*) FROM %s", TABLES[i]), 0);
+		PQclear(testdb_sqlf(t.pg, "ALTER TABLE %s SET (autovacuum_enabled = false)", TABLES[i]));
+	}
+	long long seq0[2], idx0[2];
+	analyse_then_count(&t, TABLES, 2, seq0, idx0);
+
+	tasker_client *c = one_connection(&t);
+	/* the roots: a retry, a task failed, successes (their children queued) */
+	assert_int_equal(claim_and_complete(c, 0, 1, -1), TASKS);
+	read_states(c, tasks, TASKS);
+	for (int i = 0; i < TASKS; i++) {
+		int pos = (int)(tasks[i] % 4);
+		if (pos == 1)
+			assert_int_equal(tasker_task_retry(c, tasks[i]), TASKER_OK);
+		else if (pos == 3)
+			assert_int_equal(tasker_task_cancel(c, tasks[i]), TASKER_OK);
+	}
+	/* the retried roots and the queued children: the retried tasks' steps are left to expire */
+	assert_true(claim_and_complete(c, -1, -1, 1) > 0);
+	PQclear(testdb_sql(t.pg, "UPDATE tasker_step_claims SET lease_expires_at = lease_expires_at - interval '1 hour'"));
+	int recovered = 0;
+	assert_int_equal(tasker_step_recover_expired(&recovered, c), TASKER_OK);
+	assert_true(recovered > 0);
+	for (int i = 0; i < TASKS; i++)
+		if (tasks[i] % 4 == 2) {
+			tasker_task_view *v = NULL;
+			assert_int_equal(tasker_task_get(&v, c, tasks[i]), TASKER_OK);
+			assert_int_equal(tasker_step_resolve(c, v->steps[3].workflow_step_id, NULL), TASKER_OK);
+			tasker_task_view_free(v);
+		}
+	while (claim_and_complete(c, -1, -1, -1) > 0)
+		;
+	read_states(c, tasks, TASKS);
+	tasker_client_free(c);
+
+	for (int i = 0; i < 2; i++) {
+		long long seq, idx;
+		wait_for_scans(&seq, &idx, &t, TABLES[i], seq0[i], idx0[i], TASKS);
+		print_message("%s: %lld sequential scans, %lld index scans, %lld rows\n", TABLES[i], seq, idx,
+		              testdb_count(t.pg, "SELECT count(*) FROM %s", TABLES[i]));
+		assert_int_equal(seq, 0);
+	}
+	testdb_close(&t);
+}
+
+/* The engine's few statements that read whole tables (the health counts, the metrics' queue gauges) keep
+ * their sequential scans: the sessions' penalty on them (db.c) is for statements that probe a few rows
+ * by key, and an index walk of a whole 100,000-row queue took 5 times as long as its scan. */
+static void test_whole_table_reads_keep_their_scans(void **state)
+{
+	(void)state;
+	static const char *TABLES[] = {"tasker_ready_steps", "tasker_step_claims", "tasker_tasks"};
+	testdb t;
+	tasker_template_info dag;
+	testdb_open_template(&t, "plans_whole", DAG, &dag);
+	for (int i = 0; i < 5; i++)
+		testdb_create_task(t.client, &dag, NULL);
+	long long seq0[3], idx0[3];
+	analyse_then_count(&t, TABLES, 3, seq0, idx0);
+	tasker_client *c = one_connection(&t);
+	char *text = NULL;
+	assert_int_equal(tasker_metrics_snapshot(&text, c, 1), TASKER_OK);
+	assert_non_null(strstr(text, "tasker_queue_ready_steps{handler_class=\"Plans::Dag\"} 5"));
+	tasker_free(text);
+	assert_int_equal(tasker_health_counts(&text, c), TASKER_OK);
+	assert_non_null(strstr(text, "\"total_tasks\":5"));
+	tasker_free(text);
+	tasker_client_free(c);
+	/* the queue: the gauges and the health's steps waiting for a handler; the claims: the gauges; the
+	 * tasks: the health counts */
+	static const long long scans[] = {2, 1, 1};
+	for (int i = 0; i < 3; i++) {
+		long long seq, idx;
+		wait_for_scans(&seq, &idx, &t, TABLES[i], seq0[i], idx0[i], scans[i]);
+		print_message("%s: %lld sequential scans, %lld index scans\n", TABLES[i], seq, idx);
+		assert_true(seq >= scans[i]);
+	}
+	testdb_close(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_transition_probes_the_current_row_by_index),
 		cmocka_unit_test(test_pick_walks_the_queue_in_order_without_statistics),
+		cmocka_unit_test(test_state_reads_probe_transitions_by_index),
+		cmocka_unit_test(test_whole_table_reads_keep_their_scans),
 	};
 	return cmocka_run_group_tests(tests, setup, testdb_teardown);
 }
