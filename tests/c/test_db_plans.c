@@ -306,6 +306,110 @@ static void test_whole_table_reads_keep_their_scans(void **state)
 	testdb_close(&t);
 }
 
+/* Rows of `table` read so far, by sequential and index scans together. */
+static long long rows_read(testdb *t, const char *table)
+{
+	return table_stat(t, table, "seq_tup_read") + table_stat(t, table, "idx_tup_fetch");
+}
+
+/* The rows of `table` read since `before`, once some are reported (a closed connection's backend
+ * reports its counts as it exits, a moment later). */
+static long long wait_for_reads(testdb *t, const char *table, long long before)
+{
+	long long read = 0;
+	for (int i = 0; i < 100 && (read = rows_read(t, table) - before) == 0; i++)
+		testdb_sleep_ms(50);
+	return read;
+}
+
+/* Registers a template of `steps` independent steps of class 'Plans::Big' on `c`. */
+static void big_template_register(tasker_template_info *out, tasker_client *c, int steps)
+{
+	size_t cap = 128 + (size_t)steps * 64, len = 0;
+	char *yaml = malloc(cap);
+	assert_non_null(yaml);
+	len += (size_t)snprintf(yaml, cap, "name: big\nnamespace_name: plans\nversion: 1.0.0\nstep_templates:\n");
+	for (int i = 0; i < steps; i++)
+		len += (size_t)snprintf(yaml + len, cap - len, "  - {name: big_%d, handler_class: 'Plans::Big'}\n", i);
+	assert_int_equal(tasker_template_register_string(out, c, yaml, 0, "big", NULL), TASKER_OK);
+	free(yaml);
+}
+
+enum { NAMED_TASKS = 10, NAMED_STEPS_PER_TASK = 4 };
+
+/* A new database where a template of 2,000 steps was registered before the DAG (every template's step
+ * names stay in tasker_named_steps) and one task of it created (so the statistics say a task has many
+ * steps), holding NAMED_TASKS tasks of the DAG, analysed. The big task's steps have a handler class of
+ * their own, which the tests' claims leave alone. The fixture's statements run on a client closed before
+ * the test counts (a backend that stays open may report its last counts up to ten seconds later). */
+static void open_with_many_step_names(testdb *t, const char *label)
+{
+	testdb_open(t, label, 1);
+	tasker_client *f = one_connection(t);
+	tasker_template_info big, dag;
+	big_template_register(&big, f, 2000);
+	assert_int_equal(tasker_template_register_string(&dag, f, DAG, 0, label, NULL), TASKER_OK);
+	for (int i = 0; i < NAMED_TASKS; i++)
+		testdb_create_task(f, &dag, NULL);
+	testdb_create_task(f, &big, NULL);
+	tasker_client_free(f);
+	PQclear(testdb_sql(t->pg, "VACUUM ANALYZE"));
+	testdb_sleep_ms(1100);
+}
+
+/* A claim returns its tasks' steps with their names by probing tasker_named_steps once per step: with
+ * many step names registered, the statistics made the claim function's last read hash the whole table
+ * on every claim, a cost that grew with every template ever registered. */
+static void test_claim_reads_only_its_steps_names(void **state)
+{
+	(void)state;
+	testdb t;
+	open_with_many_step_names(&t, "plans_claim_names");
+	long long before = rows_read(&t, "tasker_named_steps");
+	tasker_client *c = one_connection(&t);
+	for (int i = 0; i < NAMED_TASKS; i++)
+		assert_int_equal(testdb_claim_count(c, 1, "Plans::Dag"), 1);
+	tasker_client_free(c);
+	long long read = wait_for_reads(&t, "tasker_named_steps", before);
+	print_message("tasker_named_steps: %lld rows read by %d claims of a %d-step task\n", read, NAMED_TASKS,
+	              NAMED_STEPS_PER_TASK);
+	/* a name per step of each payload, and the new client's look-up of its template's step ids; a hash of
+	 * the table read all 2,000 names on every claim */
+	assert_true(read >= NAMED_TASKS * NAMED_STEPS_PER_TASK);
+	assert_true(read <= 2 * NAMED_TASKS * NAMED_STEPS_PER_TASK);
+	testdb_close(&t);
+}
+
+/* A completion reads the names of the children it examines by probing tasker_named_steps once per
+ * child, whatever the number of step names registered. */
+static void test_completion_reads_only_its_children_names(void **state)
+{
+	(void)state;
+	testdb t;
+	open_with_many_step_names(&t, "plans_complete_names");
+	tasker_claimed_step *roots[NAMED_TASKS];
+	tasker_client *claimer = one_connection(&t);
+	for (int i = 0; i < NAMED_TASKS; i++)
+		roots[i] = testdb_claim_one(claimer, "Plans::Dag");
+	tasker_client_free(claimer);
+	testdb_sleep_ms(1100);
+	long long before = rows_read(&t, "tasker_named_steps");
+	tasker_client *c = one_connection(&t);
+	for (int i = 0; i < NAMED_TASKS; i++) {
+		tasker_step_result r = testdb_result_for(roots[i], TASKER_OUTCOME_SUCCESS, "{}");
+		assert_int_equal(tasker_steps_complete(c, &r, 1), TASKER_OK);
+		assert_int_equal(r.status, TASKER_OK);
+		tasker_claimed_step_free(roots[i]);
+	}
+	tasker_client_free(c);
+	long long read = wait_for_reads(&t, "tasker_named_steps", before);
+	print_message("tasker_named_steps: %lld rows read by %d completions of a root with 2 children\n", read,
+	              NAMED_TASKS);
+	assert_true(read >= NAMED_TASKS * 2);
+	assert_true(read <= 2 * NAMED_TASKS * NAMED_STEPS_PER_TASK);
+	testdb_close(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -313,6 +417,8 @@ int main(void)
 		cmocka_unit_test(test_pick_walks_the_queue_in_order_without_statistics),
 		cmocka_unit_test(test_state_reads_probe_transitions_by_index),
 		cmocka_unit_test(test_whole_table_reads_keep_their_scans),
+		cmocka_unit_test(test_claim_reads_only_its_steps_names),
+		cmocka_unit_test(test_completion_reads_only_its_children_names),
 	};
 	return cmocka_run_group_tests(tests, setup, testdb_teardown);
 }
