@@ -50,7 +50,8 @@ tasker_claimed_step *testdb_claim_one(tasker_client *client, const char *handler
  * how many were claimed; exits the test program when the claim fails. */
 size_t testdb_claim_count(tasker_client *client, unsigned max, const char *handler_class);
 /* Entries of index `index` read so far, as the server's statistics count them (a backend reports its
- * counts when it goes idle, at most once a second, and when it exits). */
+ * counts at the end of a transaction at most once a second; what a second's wait held back arrives
+ * when it next ends one, after 10 s idle, or as it exits: close a client to have its counts now). */
 long long testdb_index_reads(PGconn *pg, const char *index);
 /* Frees what tasker_steps_claim returned. */
 void testdb_free_claims(tasker_claimed_step **steps, size_t n);
