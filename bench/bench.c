@@ -872,8 +872,9 @@ static const struct {
 static PGconn *floor_open(void)
 {
 	PGconn *c = pg_open();
-	pg_exec(c, "SET TIME ZONE 'UTC'");
-	pg_exec(c, "SET plan_cache_mode = force_generic_plan");
+	/* the session the engine's connections have (core/src/db.c) */
+	pg_exec(c, "SET TIME ZONE 'UTC'; SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off; "
+	           "SET jit = off");
 	static const Oid types[2] = {1016, 1016}; /* int8[]: the steps and the tasks */
 	for (size_t i = 0; i < sizeof floor_statements / sizeof floor_statements[0]; i++) {
 		PGresult *r = PQprepare(c, floor_statements[i].name, floor_statements[i].sql, 2, types);
@@ -1275,6 +1276,8 @@ static long env_long(const char *name, long dflt)
 static void probe(PGconn *pg, const char *name, const char *setup, const char *sql)
 {
 	pg_exec(pg, "BEGIN");
+	/* planned as the engine's connections plan (core/src/db.c) */
+	pg_exec(pg, "SET LOCAL enable_seqscan = off; SET LOCAL jit = off");
 	if (setup)
 		pg_exec(pg, setup);
 	long long before = pg_count(pg, QUEUE_INDEX_READS);
