@@ -753,24 +753,57 @@ static run_clock run_start(PGconn *pg)
 	return rc;
 }
 
-static void bench_throughput_one(const char *label, const char *tpl, int steps_per_task, int tasks, int batched)
+/* What a measured run of two worker processes cost, from run_start to their exit. */
+typedef struct {
+	double secs, worker_cpu, pg_cpu;
+	long long xacts;
+} run_cost;
+
+/* Waits for the run's two processes (`what` names them if one fails), lets their backends report
+ * their statistics, ends the profile (`label`, `units` steps) and reads the server's commits and CPU. */
+static run_cost run_end(PGconn *pg, const run_clock *rc, const pid_t kids[2], const char *what, const char *label,
+                        long long units)
+{
+	run_cost r;
+	r.worker_cpu = wait_for_workers(kids, what);
+	r.secs = (double)(now_us() - rc->t0) / 1e6;
+	usleep(1500000); /* the workers' backends flush their statistics as they exit */
+	profile_end(label, units, "step");
+	r.pg_cpu = proc_cpu_seconds_of_postgres() - rc->pg_cpu;
+	r.xacts = commits(pg) - rc->commits - 2; /* the two stats queries themselves */
+	return r;
+}
+
+/* A new backlog as the throughput rows run it: `tasks` tasks of template `tpl` (one step, or a tree of
+ * `steps_per_task`), after a tenth as many run to completion by the engine. History first, as in a
+ * running system: with the transition tables empty when statistics are taken, every current-state join
+ * is planned as a scan of the whole table, and that plan is kept while the table grows
+ * (bench/RESULTS.md). The set-up's client is closed: its backends report their commits as they exit,
+ * before a count starts. Returns the id of the history's last task. */
+static long long backlog(const char *tpl, int steps_per_task, int tasks)
 {
 	reset_data();
 	tasker_client *c = open_client(4);
 	register_template(c, tpl, steps_per_task == 1 ? "chain" : "tree", steps_per_task);
-	/* History first, as in a running system: a tenth as many tasks, run to completion. With the
-	 * transition tables empty when statistics are taken, every current-state join is planned as a
-	 * scan of the whole table, and that plan is kept while the table grows (bench/RESULTS.md). */
-	int history = tasks / 10;
-	for (int i = 0; i < history; i++)
+	for (int i = 0; i < tasks / 10; i++)
 		create_task(c, tpl);
 	tasker_worker *hw = new_worker(c, 0, 0, noop);
 	if (tasker_worker_run_until_idle(hw))
 		die("running the history");
 	tasker_worker_free(hw);
+	PGconn *pg = pg_open();
+	long long after = pg_count(pg, "SELECT COALESCE(max(task_id), 0) FROM tasker_tasks");
+	PQfinish(pg);
 	for (int i = 0; i < tasks; i++)
 		create_task(c, tpl);
-	tasker_client_free(c); /* its backends report their commits as they exit, before the count starts */
+	tasker_client_free(c);
+	return after;
+}
+
+static void bench_throughput_one(const char *label, const char *tpl, int steps_per_task, int tasks, int batched)
+{
+	backlog(tpl, steps_per_task, tasks);
+	int history = tasks / 10; /* the backlog's history, complete before the run */
 	analyze();
 	PGconn *pg = pg_open();
 	run_clock rc = run_start(pg);
@@ -780,25 +813,20 @@ static void bench_throughput_one(const char *label, const char *tpl, int steps_p
 		if (kids[k] == 0)
 			worker_process(batched ? 0 : 1, batched ? 0 : 1, NULL);
 	}
-	double worker_cpu = wait_for_workers(kids, "worker");
-	double secs = (double)(now_us() - rc.t0) / 1e6;
-	usleep(1500000); /* the workers' backends flush their statistics as they exit */
 	char plabel[64];
 	snprintf(plabel, sizeof plabel, "throughput-%s-%s", steps_per_task == 1 ? "single" : "dag10",
 	         batched ? "batched" : "unbatched");
-	profile_end(plabel, (long long)tasks * steps_per_task, "step");
-	double pg_cpu = proc_cpu_seconds_of_postgres() - rc.pg_cpu;
-	long long xacts = commits(pg) - rc.commits - 2; /* the two stats queries themselves */
+	run_cost cost = run_end(pg, &rc, kids, "worker", plabel, (long long)tasks * steps_per_task);
 	long long steps = (long long)tasks * steps_per_task;
 	long long done = pg_count(pg, "SELECT count(*) FROM tasker_tasks WHERE complete");
 	if (done != tasks + history)
 		fprintf(stderr, "bench: only %lld of %d tasks completed\n", done - history, tasks);
-	double rate = (double)steps / secs, tps = (double)xacts / (double)steps;
-	double cpu_us = (worker_cpu + pg_cpu) * 1e6 / (double)steps;
+	double rate = (double)steps / cost.secs, tps = (double)cost.xacts / (double)steps;
+	double cpu_us = (cost.worker_cpu + cost.pg_cpu) * 1e6 / (double)steps;
 	if (steps_per_task == 1) {
 		summary.single_steps_per_s[batched] = rate;
 		summary.single_cpu_us[batched] = cpu_us;
-		summary.single_pg_cpu_us[batched] = pg_cpu * 1e6 / (double)steps;
+		summary.single_pg_cpu_us[batched] = cost.pg_cpu * 1e6 / (double)steps;
 	} else {
 		summary.dag_steps_per_s[batched] = rate;
 		summary.dag_cpu_us[batched] = cpu_us;
@@ -807,8 +835,8 @@ static void bench_throughput_one(const char *label, const char *tpl, int steps_p
 	char m[512], name[512], t[160];
 	snprintf(name, sizeof name, "throughput, %s, %s", label, batched ? "batched" : "unbatched");
 	snprintf(m, sizeof m, "**%.0f steps/s** (%lld steps in %.2f s), %.2f transactions/step, CPU %.0f µs/step "
-	         "(worker %.0f + PostgreSQL %.0f)", rate, steps, secs, tps, cpu_us, worker_cpu * 1e6 / (double)steps,
-	         pg_cpu * 1e6 / (double)steps);
+	         "(worker %.0f + PostgreSQL %.0f)", rate, steps, cost.secs, tps, cpu_us,
+	         cost.worker_cpu * 1e6 / (double)steps, cost.pg_cpu * 1e6 / (double)steps);
 	int met = batched ? rate >= 10000 && tps <= 2 && cpu_us <= 150 : rate >= 2000 && tps <= 2;
 	snprintf(t, sizeof t, batched ? "≥ 10,000 steps/s, ≤ 2 transactions/step, ≤ 150 µs CPU/step"
 	                              : "≥ 2,000 steps/s, ≤ 2 transactions/step");
@@ -975,21 +1003,9 @@ static void floor_steps(PGconn *pg, long long after, int64_t **steps, int64_t **
  * on each other. */
 static void bench_floor_throughput(int batch)
 {
-	reset_data();
-	tasker_client *c = open_client(4);
-	register_template(c, "single", "chain", 1);
 	int tasks = 20000;
-	for (int i = 0; i < tasks / 10; i++)
-		create_task(c, "single");
-	tasker_worker *hw = new_worker(c, 0, 0, noop);
-	if (tasker_worker_run_until_idle(hw))
-		die("running the history");
-	tasker_worker_free(hw);
+	long long after = backlog("single", 1, tasks);
 	PGconn *pg = pg_open();
-	long long after = pg_count(pg, "SELECT COALESCE(max(task_id), 0) FROM tasker_tasks");
-	for (int i = 0; i < tasks; i++)
-		create_task(c, "single");
-	tasker_client_free(c);
 	pg_exec(pg, "DELETE FROM tasker_ready_steps"); /* the floor has no queue */
 	analyze();
 	size_t n;
@@ -1019,12 +1035,8 @@ static void bench_floor_throughput(int batch)
 		PQfinish(w);
 		_exit(0);
 	}
-	double worker_cpu = wait_for_workers(kids, "floor");
-	double secs = (double)(now_us() - rc.t0) / 1e6;
-	usleep(1500000); /* the backends flush their statistics as they exit */
-	profile_end(batch > 1 ? "floor-single-batched" : "floor-single-unbatched", tasks, "step");
-	double pg_cpu = proc_cpu_seconds_of_postgres() - rc.pg_cpu;
-	long long xacts = commits(pg) - rc.commits - 2;
+	run_cost cost = run_end(pg, &rc, kids, "floor", batch > 1 ? "floor-single-batched" : "floor-single-unbatched",
+	                        tasks);
 	long long done = pg_count(pg, "SELECT count(*) FROM tasker_tasks WHERE complete");
 	if (done != tasks + tasks / 10) {
 		fprintf(stderr, "bench: the floor completed %lld of %d tasks\n", done - tasks / 10, tasks);
@@ -1035,14 +1047,15 @@ static void bench_floor_throughput(int batch)
 	PQfinish(pg);
 	int b = batch > 1;
 	double engine = summary.single_steps_per_s[b];
-	summary.floor_steps_per_s[b] = (double)tasks / secs;
-	summary.floor_pg_cpu_us[b] = pg_cpu * 1e6 / tasks;
-	summary.floor_cpu_us[b] = (pg_cpu + worker_cpu) * 1e6 / tasks;
+	summary.floor_steps_per_s[b] = (double)tasks / cost.secs;
+	summary.floor_pg_cpu_us[b] = cost.pg_cpu * 1e6 / tasks;
+	summary.floor_cpu_us[b] = (cost.pg_cpu + cost.worker_cpu) * 1e6 / tasks;
 	char m[320], name[160];
 	snprintf(m, sizeof m, "**%.0f steps/s** (%d steps in %.2f s), %.2f transactions/step, CPU %.0f µs/step (client "
 	         "%.0f + PostgreSQL %.0f); the engine's row (above, same run): %.2f× this rate",
-	         summary.floor_steps_per_s[b], tasks, secs, (double)xacts / tasks, summary.floor_cpu_us[b],
-	         worker_cpu * 1e6 / tasks, summary.floor_pg_cpu_us[b], engine > 0 ? engine / summary.floor_steps_per_s[b] : 0.0);
+	         summary.floor_steps_per_s[b], tasks, cost.secs, (double)cost.xacts / tasks, summary.floor_cpu_us[b],
+	         cost.worker_cpu * 1e6 / tasks, summary.floor_pg_cpu_us[b],
+	         engine > 0 ? engine / summary.floor_steps_per_s[b] : 0.0);
 	char how[64];
 	snprintf(how, sizeof how, b ? "batched (%d steps per statement)" : "unbatched (one step per transaction pair)",
 	         batch);
