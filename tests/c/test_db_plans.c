@@ -67,7 +67,8 @@ static void wait_for_scans(long long *seq, long long *idx, testdb *t, const char
 	fail_msg("%s: %lld scans reported, expected at least %lld", table, *seq + *idx, at_least);
 }
 
-/* VACUUM ANALYZE, then the scans of each of `tables` reported so far (the earlier statements' counts in). */
+/* VACUUM ANALYZE, then the scans of each of `tables` (n of them, maybe none) reported so far (the earlier
+ * statements' counts in). */
 static void analyse_then_count(testdb *t, const char *const *tables, int n, long long *seq0, long long *idx0)
 {
 	PQclear(testdb_sql(t->pg, "VACUUM ANALYZE"));
@@ -353,8 +354,7 @@ static void open_with_many_step_names(testdb *t, const char *label)
 		testdb_create_task(f, &dag, NULL);
 	testdb_create_task(f, &big, NULL);
 	tasker_client_free(f);
-	PQclear(testdb_sql(t->pg, "VACUUM ANALYZE"));
-	testdb_sleep_ms(1100);
+	analyse_then_count(t, NULL, 0, NULL, NULL);
 }
 
 /* A claim returns its tasks' steps with their names by probing tasker_named_steps once per step: with
